@@ -1,0 +1,71 @@
+//! Compute devices: burn's flex CPU backend everywhere, wgpu natively, WebGPU in the page.
+//!
+//! One place decides which device runs the model and names it, so the CLI and the page
+//! report the same thing.
+
+use burn::tensor::Device;
+use serde::Serialize;
+
+/// Which burn backend a device runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// burn-flex: pure-Rust CPU (SIMD, rayon natively; single-threaded in wasm).
+    Flex,
+    /// burn-wgpu on a native adapter (Vulkan, Metal, DX12; lavapipe in CI).
+    Wgpu,
+    /// burn-wgpu on the browser's WebGPU.
+    WebGpu,
+}
+
+impl BackendKind {
+    /// The name shown to users and reported by the page.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Flex => "flex (CPU)",
+            BackendKind::Wgpu => "wgpu",
+            BackendKind::WebGpu => "WebGPU",
+        }
+    }
+}
+
+/// A burn device with the backend it runs on.
+#[derive(Clone, Debug)]
+pub struct ComputeDevice {
+    pub device: Device,
+    pub kind: BackendKind,
+}
+
+impl ComputeDevice {
+    /// The flex CPU device: always available, on every target.
+    pub fn flex() -> Self {
+        Self {
+            device: Device::flex(),
+            kind: BackendKind::Flex,
+        }
+    }
+
+    /// A native wgpu device on the default adapter (a software one where no GPU exists).
+    #[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
+    pub fn wgpu() -> crate::Result<Self> {
+        let device = Device::wgpu_options()
+            .init()
+            .map_err(|e| crate::SssError::Device(format!("no usable wgpu adapter: {e}")))?;
+        Ok(Self {
+            device,
+            kind: BackendKind::Wgpu,
+        })
+    }
+
+    /// The browser's WebGPU device. Must run before any tensor is created on it.
+    #[cfg(all(feature = "web", target_family = "wasm"))]
+    pub async fn webgpu() -> crate::Result<Self> {
+        let device = Device::wgpu_options().init_async().await.map_err(|e| {
+            crate::SssError::Device(format!("WebGPU could not be initialised: {e}"))
+        })?;
+        Ok(Self {
+            device,
+            kind: BackendKind::WebGpu,
+        })
+    }
+}

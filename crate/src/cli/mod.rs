@@ -1,0 +1,44 @@
+//! The native command line: one file per subcommand, each with its clap `Args` and a `run`.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// SSS: semi-supervised SAM-2 for medical image segmentation.
+#[derive(Parser, Debug)]
+#[command(name = "sss", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {}
+
+/// Parses the arguments, runs the subcommand and turns its error into a message and exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let level = match cli.verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(level))
+        .format_timestamp(None)
+        .init();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {}
+}

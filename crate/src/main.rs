@@ -1,0 +1,5 @@
+//! The native `sss` command: phantoms, training, evaluation, import, export, segmentation.
+
+fn main() -> std::process::ExitCode {
+    sss::cli::main()
+}

@@ -1,0 +1,1 @@
+//! Segmentation metrics with medpy's definitions: Dice, Jaccard, HD95, ASD.

@@ -1,0 +1,1 @@
+//! Models: SAM-2 (one file per official module) and the small slice network.

@@ -1,0 +1,1 @@
+//! SSS training (native only): augmentations, DFE, losses, the weak-to-strong loop.
