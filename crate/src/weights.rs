@@ -149,3 +149,47 @@ pub fn decode_into<M: Module>(module: M, bytes: Vec<u8>) -> Result<M> {
         ))
     })
 }
+
+/// Writes `<stem>.bpk` and `<stem>.json` (the manifest, with the file name, dtype and sha256
+/// filled in) and returns the manifest's path.
+#[cfg(feature = "native")]
+pub fn write_export(
+    stem: &std::path::Path,
+    mut manifest: Manifest,
+    weights: &[u8],
+    dtype: DType,
+) -> Result<std::path::PathBuf> {
+    let bpk = stem.with_extension("bpk");
+    let json = stem.with_extension("json");
+    if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| SssError::io(dir.display().to_string(), e))?;
+    }
+    manifest.weights_file = bpk
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    manifest.weights_sha256 = sha256_hex(weights);
+    manifest.weights_dtype = match dtype {
+        DType::F16 => "f16",
+        _ => "f32",
+    }
+    .into();
+    std::fs::write(&bpk, weights).map_err(|e| SssError::io(bpk.display().to_string(), e))?;
+    std::fs::write(&json, manifest.to_json())
+        .map_err(|e| SssError::io(json.display().to_string(), e))?;
+    Ok(json)
+}
+
+/// Reads a manifest and the weights file it names (native).
+#[cfg(feature = "native")]
+pub fn read_export(manifest_path: &std::path::Path) -> Result<(Manifest, Vec<u8>)> {
+    let text = std::fs::read_to_string(manifest_path)
+        .map_err(|e| SssError::io(manifest_path.display().to_string(), e))?;
+    let manifest = Manifest::from_json(&text)?;
+    let bpk = manifest_path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(&manifest.weights_file);
+    let bytes = std::fs::read(&bpk).map_err(|e| SssError::io(bpk.display().to_string(), e))?;
+    Ok((manifest, bytes))
+}
