@@ -46,7 +46,7 @@ impl ComputeDevice {
     }
 
     /// A native wgpu device on the default adapter (a software one where no GPU exists).
-    #[cfg(all(feature = "wgpu", not(target_family = "wasm")))]
+    #[cfg(all(feature = "native", not(target_family = "wasm")))]
     pub fn wgpu() -> crate::Result<Self> {
         let device = Device::wgpu_options()
             .init()

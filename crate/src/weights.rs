@@ -114,8 +114,10 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Casts every float parameter of a module to `dtype`.
+#[cfg(feature = "native")]
 struct CastFloats(DType);
 
+#[cfg(feature = "native")]
 impl ModuleMapper for CastFloats {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let dtype = self.0;
