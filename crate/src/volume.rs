@@ -86,3 +86,62 @@ impl<T: Copy> Volume<T> {
         Ok(v)
     }
 }
+
+impl Volume<f32> {
+    /// The `low` and `high` percentiles (in %, e.g. 0.5 and 99.5) of all voxels, interpolated
+    /// linearly between ranks as numpy's `percentile` does. Used for MRI normalisation and the viewer's default window.
+    pub fn percentiles(&self, low: f32, high: f32) -> (f32, f32) {
+        percentile_range(&self.data, low, high)
+    }
+}
+
+/// The `low` and `high` percentiles of `values` (in %), interpolated linearly between ranks
+/// (numpy's default); `(0, 1)` when empty.
+pub fn percentile_range(values: &[f32], low: f32, high: f32) -> (f32, f32) {
+    if values.is_empty() {
+        return (0.0, 1.0);
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f32::total_cmp);
+    let at = |p: f32| {
+        let position = f64::from(p.clamp(0.0, 100.0)) / 100.0 * (sorted.len() - 1) as f64;
+        let below = position.floor() as usize;
+        let above = (below + 1).min(sorted.len() - 1);
+        let fraction = (position - below as f64) as f32;
+        sorted[below] + (sorted[above] - sorted[below]) * fraction
+    };
+    (at(low), at(high))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_are_contiguous_runs_in_x_fastest_order() {
+        let data: Vec<u16> = (0..24).collect();
+        let v = Volume::new(data, [4, 3, 2], [1.0, 1.0, 2.0]).unwrap();
+        assert_eq!(v.slice(1), &(12..24).collect::<Vec<_>>()[..]);
+        assert_eq!(v.get(3, 2, 1), 23);
+        assert_eq!(v.get(1, 0, 0), 1);
+        assert_eq!(v.affine[2][2], 2.0);
+    }
+
+    #[test]
+    fn a_volume_refuses_data_of_the_wrong_length() {
+        assert!(Volume::new(vec![0u8; 5], [2, 2, 2], [1.0; 3]).is_err());
+    }
+
+    #[test]
+    fn percentiles_interpolate_like_numpy() {
+        let values: Vec<f32> = (0..=100).rev().map(|v| v as f32).collect();
+        assert_eq!(percentile_range(&values, 0.5, 99.5), (0.5, 99.5));
+        // numpy.percentile([1, 2, 4], [25, 90]) == [1.5, 3.6]
+        let (lo, hi) = percentile_range(&[4.0, 1.0, 2.0], 25.0, 90.0);
+        assert!(
+            (lo - 1.5).abs() < 1e-6 && (hi - 3.6).abs() < 1e-6,
+            "{lo} {hi}"
+        );
+        assert_eq!(percentile_range(&values, 0.0, 100.0), (0.0, 100.0));
+    }
+}

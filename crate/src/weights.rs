@@ -1,1 +1,195 @@
-//! Weights on disk and over the wire: burnpack bytes plus a JSON manifest.
+//! Weights on disk and over the wire: a burnpack file (`.bpk`, f16 or f32) and a JSON manifest
+//! that says which model it is, its classes, how intensities were normalised and the file's
+//! sha256. The page and the CLI load weights through the same functions here.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, DType, Tensor};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::slice_net::SliceNetConfig;
+use crate::{Result, SssError};
+
+/// The manifest format this build reads and writes.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// Which architecture the weights are for, with its configuration.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ModelSpec {
+    /// The small convolutional slice segmenter.
+    SliceNet { config: SliceNetConfig },
+}
+
+/// One output class.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ClassInfo {
+    /// Value in the label map.
+    pub label: u8,
+    /// Human-readable name.
+    pub name: String,
+    /// Overlay colour, RGB.
+    pub color: [u8; 3],
+}
+
+/// How raw scan intensities become the network's input, recorded so the page does exactly what
+/// training did.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IntensityRule {
+    /// Per-volume percentiles `low..high` (in %) map linearly to `[0, 1]`, clamped (MRI).
+    Percentile { low: f32, high: f32 },
+}
+
+/// Everything needed to use a weights file, stored beside it as JSON.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// Short name shown in the page.
+    pub name: String,
+    pub model: ModelSpec,
+    /// Classes, background (label 0) first.
+    pub classes: Vec<ClassInfo>,
+    /// "mri" or "ct".
+    pub modality: String,
+    pub intensity: IntensityRule,
+    /// Slices are resized to this `[height, width]` before the network.
+    pub input_size: [usize; 2],
+    /// The burnpack file, relative to the manifest.
+    pub weights_file: String,
+    /// Lower-case hex sha256 of the weights file.
+    pub weights_sha256: String,
+    /// "f16" or "f32": the dtype on disk (parameters are always f32 in memory).
+    pub weights_dtype: String,
+    /// The command that produced the weights.
+    pub provenance: String,
+}
+
+impl Manifest {
+    /// Parses and checks a manifest.
+    pub fn from_json(text: &str) -> Result<Self> {
+        let manifest: Manifest = serde_json::from_str(text)
+            .map_err(|e| SssError::Weights(format!("the manifest is not valid ({e})")))?;
+        if manifest.format_version != MANIFEST_VERSION {
+            return Err(SssError::Weights(format!(
+                "manifest format {} is not supported by this build (it reads format \
+                 {MANIFEST_VERSION}); export the weights again with this version of sss",
+                manifest.format_version
+            )));
+        }
+        if manifest.classes.is_empty() || manifest.input_size.contains(&0) {
+            return Err(SssError::Weights(
+                "the manifest lists no classes or a zero input size".into(),
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a manifest always serialises")
+    }
+
+    /// Fails unless `bytes` are the weights file this manifest names.
+    pub fn verify(&self, bytes: &[u8]) -> Result<()> {
+        let actual = sha256_hex(bytes);
+        if actual != self.weights_sha256 {
+            return Err(SssError::Weights(format!(
+                "{} does not match its manifest (sha256 {actual}, expected {}); the download is \
+                 incomplete or the files are from different exports",
+                self.weights_file, self.weights_sha256
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Lower-case hex sha256.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Casts every float parameter of a module to `dtype`.
+struct CastFloats(DType);
+
+impl ModuleMapper for CastFloats {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|t| t.cast(dtype))
+    }
+}
+
+/// Serialises a module's parameters to burnpack bytes in `dtype` (f16 halves the download).
+///
+/// Reads tensors back synchronously: native only, never from the page.
+#[cfg(feature = "native")]
+pub fn encode_module<M: Module>(module: M, dtype: DType) -> Result<Vec<u8>> {
+    let module = module.map(&mut CastFloats(dtype));
+    let bytes = module
+        .into_record()
+        .into_bytes()
+        .map_err(|e| SssError::Weights(format!("cannot serialise the weights ({e})")))?;
+    Ok(bytes.to_vec())
+}
+
+/// Loads burnpack bytes into `module` (whose parameters decide the in-memory dtype, f32),
+/// refusing files whose tensors do not match the architecture.
+pub fn decode_into<M: Module>(module: M, bytes: Vec<u8>) -> Result<M> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| SssError::Weights(format!("not a burnpack weights file ({e})")))?
+        .cast_to_module_dtype();
+    module.try_load_record(record).map_err(|e| {
+        SssError::Weights(format!(
+            "the weights do not fit this model ({e}); check that the manifest and the weights \
+             file come from the same export"
+        ))
+    })
+}
+
+/// Writes `<stem>.bpk` and `<stem>.json` (the manifest, with the file name, dtype and sha256
+/// filled in) and returns the manifest's path.
+#[cfg(feature = "native")]
+pub fn write_export(
+    stem: &std::path::Path,
+    mut manifest: Manifest,
+    weights: &[u8],
+    dtype: DType,
+) -> Result<std::path::PathBuf> {
+    let bpk = stem.with_extension("bpk");
+    let json = stem.with_extension("json");
+    if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| SssError::io(dir.display().to_string(), e))?;
+    }
+    manifest.weights_file = bpk
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    manifest.weights_sha256 = sha256_hex(weights);
+    manifest.weights_dtype = match dtype {
+        DType::F16 => "f16",
+        _ => "f32",
+    }
+    .into();
+    std::fs::write(&bpk, weights).map_err(|e| SssError::io(bpk.display().to_string(), e))?;
+    std::fs::write(&json, manifest.to_json())
+        .map_err(|e| SssError::io(json.display().to_string(), e))?;
+    Ok(json)
+}
+
+/// Reads a manifest and the weights file it names (native).
+#[cfg(feature = "native")]
+pub fn read_export(manifest_path: &std::path::Path) -> Result<(Manifest, Vec<u8>)> {
+    let text = std::fs::read_to_string(manifest_path)
+        .map_err(|e| SssError::io(manifest_path.display().to_string(), e))?;
+    let manifest = Manifest::from_json(&text)?;
+    let bpk = manifest_path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .join(&manifest.weights_file);
+    let bytes = std::fs::read(&bpk).map_err(|e| SssError::io(bpk.display().to_string(), e))?;
+    Ok((manifest, bytes))
+}

@@ -1,1 +1,3 @@
 //! Models: SAM-2 (one file per official module) and the small slice network.
+
+pub mod slice_net;

@@ -1,2 +1,5 @@
-//! The two front doors to the model, shared by the CLI and the page: image (one slice,
-//! prompts in, masks out) and volume (prompts on any slice, propagation through the stack).
+//! The front doors to the models, shared by the CLI and the page: slice (one slice in, a label
+//! map out), and for SAM-2 image (one slice, prompts in, masks out) and volume (prompts on any
+//! slice, propagation through the stack).
+
+pub mod slice;

@@ -1,1 +1,4 @@
-//! SSS training (native only): augmentations, DFE, losses, the weak-to-strong loop.
+//! SSS training (native only): augmentations, DFE, losses, the weak-to-strong loop, and the
+//! supervised slice network.
+
+pub mod slice_net;

@@ -1,0 +1,122 @@
+//! NIfTI reading and writing: round trips, scaling, geometry, and clear errors for bad files.
+
+use std::io::Write;
+
+use sss::Volume;
+use sss::data::nifti_io::{read_nifti, read_nifti_bytes, write_nifti};
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sss-nifti-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn ramp_volume() -> Volume<f32> {
+    let dims = [5, 4, 3];
+    let data = (0..60).map(|i| i as f32 * 0.5 - 7.0).collect();
+    let mut v = Volume::new(data, dims, [0.8, 0.9, 2.5]).unwrap();
+    v.affine[0][3] = -12.0;
+    v.affine[1][3] = 30.5;
+    v.affine[2][3] = 4.0;
+    v
+}
+
+#[test]
+fn f32_and_u8_volumes_round_trip_with_their_geometry() {
+    let dir = temp_dir();
+    let v = ramp_volume();
+    for name in ["scan.nii", "scan.nii.gz"] {
+        let path = dir.join(name);
+        write_nifti(&v, &path).unwrap();
+        let back = read_nifti(&path).unwrap();
+        assert_eq!(back.dims, v.dims, "{name}");
+        assert_eq!(back.data, v.data, "{name}");
+        assert_eq!(back.spacing, v.spacing, "{name}");
+        assert_eq!(back.affine, v.affine, "{name}");
+    }
+    let labels = v.map(|x| (x.max(0.0) as u8) % 4);
+    let path = dir.join("labels.nii.gz");
+    write_nifti(&labels, &path).unwrap();
+    let back = read_nifti(&path).unwrap();
+    assert_eq!(back.data, labels.data.iter().map(|&l| l as f32).collect::<Vec<_>>());
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A NIfTI-1 header written field by field (little-endian), as another tool would.
+fn header(dims: [u16; 3], datatype: i16, bitpix: i16, slope: f32, inter: f32) -> Vec<u8> {
+    let mut h = vec![0u8; 352];
+    h[0..4].copy_from_slice(&348i32.to_le_bytes());
+    let dim = [3u16, dims[0], dims[1], dims[2], 1, 1, 1, 1];
+    for (i, d) in dim.iter().enumerate() {
+        h[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
+    }
+    h[70..72].copy_from_slice(&datatype.to_le_bytes());
+    h[72..74].copy_from_slice(&bitpix.to_le_bytes());
+    let pixdim = [1.0f32, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0];
+    for (i, p) in pixdim.iter().enumerate() {
+        h[76 + 4 * i..80 + 4 * i].copy_from_slice(&p.to_le_bytes());
+    }
+    h[108..112].copy_from_slice(&352f32.to_le_bytes()); // vox_offset
+    h[112..116].copy_from_slice(&slope.to_le_bytes());
+    h[116..120].copy_from_slice(&inter.to_le_bytes());
+    h[344..348].copy_from_slice(b"n+1\0");
+    h
+}
+
+#[test]
+fn int16_data_is_scaled_by_slope_and_intercept() {
+    let mut bytes = header([2, 2, 2], 4, 16, 0.5, -100.0); // DT_INT16
+    let raw: [i16; 8] = [0, 1, 2, 3, -4, 100, 2000, -32768];
+    for v in raw {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    let v = read_nifti_bytes(&bytes).unwrap();
+    assert_eq!(v.dims, [2, 2, 2]);
+    assert_eq!(v.spacing, [2.0, 3.0, 4.0]);
+    let expected: Vec<f32> = raw.iter().map(|&r| r as f32 * 0.5 - 100.0).collect();
+    assert_eq!(v.data, expected);
+    // No sform/qform: the affine is the scaled diagonal.
+    assert_eq!(v.affine[0][0].abs(), 2.0);
+    assert_eq!(v.affine[2][2].abs(), 4.0);
+}
+
+#[test]
+fn gzip_is_detected_from_the_content_not_the_name() {
+    let mut bytes = header([1, 1, 2], 2, 8, 0.0, 0.0); // DT_UINT8, slope 0 = no scaling
+    bytes.extend_from_slice(&[7, 9]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&bytes).unwrap();
+    let gz = gz.finish().unwrap();
+    assert_eq!(read_nifti_bytes(&gz).unwrap().data, vec![7.0, 9.0]);
+    assert_eq!(read_nifti_bytes(&bytes).unwrap().data, vec![7.0, 9.0]);
+}
+
+#[test]
+fn bad_files_give_messages_not_panics() {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("text", b"this is not an image at all, just some text".to_vec()),
+        ("truncated header", header([4, 4, 4], 16, 32, 1.0, 0.0)[..200].to_vec()),
+        ("truncated data", header([4, 4, 4], 16, 32, 1.0, 0.0)),
+        ("corrupt gzip", vec![0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7]),
+    ];
+    for (what, bytes) in cases {
+        let err = read_nifti_bytes(&bytes).expect_err(what).to_string();
+        assert!(err.starts_with("cannot read the scan"), "{what}: {err}");
+    }
+    let mut four_d = header([2, 2, 1], 2, 8, 0.0, 0.0);
+    four_d[40..42].copy_from_slice(&4u16.to_le_bytes());
+    four_d[48..50].copy_from_slice(&3u16.to_le_bytes()); // three frames
+    four_d.extend_from_slice(&[0; 12]);
+    let err = read_nifti_bytes(&four_d).unwrap_err().to_string();
+    assert!(err.contains("4-D"), "{err}");
+    let missing = read_nifti("/nonexistent/scan.nii.gz").unwrap_err().to_string();
+    assert!(missing.contains("/nonexistent/scan.nii.gz"), "{missing}");
+}

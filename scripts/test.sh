@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, clippy, the Rust tests (unit, CLI, parity), the wasm build, the
+# demo data, and the browser tests in headless Debian Chromium (WebGPU on SwiftShader, and the
+# CPU fallback). Installs what is missing first (see setup.sh).
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+bash scripts/setup.sh --browser
+
+say "cargo fmt --check"
+cargo fmt --all --check
+say "cargo clippy (native) -D warnings"
+cargo clippy -p sss --all-targets -- -D warnings
+say "cargo test"
+cargo test -p sss 2>&1 | tee "${TMPDIR:-/tmp}/sss-cargo-test.log"
+
+bash scripts/build-web.sh
+bash scripts/demo-data.sh
+say "browser tests"
+node --test --test-reporter=spec tests/browser/

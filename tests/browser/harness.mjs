@@ -1,0 +1,83 @@
+// Shared set-up for the browser tests: a local static server, Debian's Chromium driven by
+// playwright-core (never a downloaded browser), and a page wrapper that records page errors and
+// every URL the page or its worker asks for.
+
+import { chromium } from 'playwright-core';
+import { PNG } from 'pngjs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { serve } from '../../scripts/serve.mjs';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Flags that let headless Chromium run WebGPU on SwiftShader (CPU) in a closed network. */
+const QUIET = ['--headless=new', '--no-sandbox', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const WEBGPU_FLAGS = [...QUIET, '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
+  '--disable-gpu-sandbox'];
+/** No WebGPU at all: the page must fall back to the CPU model and a 2-D canvas. */
+export const NO_WEBGPU_FLAGS = [...QUIET, '--disable-gpu'];
+
+/**
+ * Launches Chromium with a fresh profile.
+ * @param {string[]} args
+ */
+export async function launch(args) {
+  const profile = mkdtempSync(join(tmpdir(), 'sss-chromium-'));
+  return chromium.launch({ executablePath: CHROMIUM, args: [...args, `--user-data-dir=${profile}`] });
+}
+
+/** Starts the static server on a free port. */
+export function startServer() {
+  return serve({ port: 0 });
+}
+
+/**
+ * Opens the page and waits until start-up (runtime, weights, demo scan) has finished.
+ * @param {import('playwright-core').Browser} browser
+ * @param {string} url
+ */
+export async function openPage(browser, url) {
+  const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+  const page = await context.newPage();
+  /** @type {string[]} */ const errors = [];
+  /** @type {string[]} */ const requests = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
+  context.on('request', (r) => requests.push(r.url()));
+  page.on('worker', (w) => w.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`worker console: ${m.text()}`);
+  }));
+  await page.goto(url);
+  await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 300_000 });
+  return { context, page, errors, requests };
+}
+
+/**
+ * Pixels of the slice canvas that carry colour (the grey scan has none; the overlay has).
+ * @param {import('playwright-core').Page} page
+ */
+export async function colouredPixels(page) {
+  const png = PNG.sync.read(await page.locator('#stage canvas').screenshot());
+  let count = 0;
+  for (let i = 0; i < png.data.length; i += 4) {
+    const [r, g, b] = [png.data[i], png.data[i + 1], png.data[i + 2]];
+    if (Math.max(r, g, b) - Math.min(r, g, b) > 40) count++;
+  }
+  return count;
+}
+
+/**
+ * Clicks "Segment this slice" and returns the mask the page received.
+ * @param {import('playwright-core').Page} page
+ */
+export async function segmentShownSlice(page) {
+  await page.click('#segment');
+  await page.waitForFunction(() => /** @type {any} */ (window).sss.lastMask, null, { timeout: 300_000 });
+  return page.evaluate(() => {
+    const s = /** @type {any} */ (window).sss;
+    return { ...s.lastMask, dims: s.scan.dims, labels: Array.from(s.masks.get(s.lastMask.z)) };
+  });
+}

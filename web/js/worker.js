@@ -1,0 +1,128 @@
+// The model's worker: it owns the wasm module, the compute device (WebGPU or flex CPU), the
+// loaded weights and the parsed scan, so the page's main thread never blocks on the model.
+// Messages in: {id, type, ...}; every request is answered with {id, ok: true, ...} or
+// {id, ok: false, error}. Progress notes go out as {type: 'progress', message}.
+
+import init, { Scan, Segmenter } from '../../pkg/sss.js';
+
+/** @type {Segmenter|null} */ let segmenter = null;
+/** @type {Scan|null} */ let scan = null;
+/** @type {number[]|null} */ let range = null;
+
+/** @param {string} message */
+function progress(message) {
+  postMessage({ type: 'progress', message });
+}
+
+/**
+ * Whether burn's WebGPU runtime can run on this adapter, and if not, why.
+ * @returns {Promise<string|null>} null when usable, else the reason
+ */
+async function webGpuProblem() {
+  if (!('gpu' in navigator)) return 'this browser exposes no WebGPU to workers';
+  const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) return 'no WebGPU adapter is available';
+  // burn's runtime times GPU work with timestamp queries; without them it cannot run in wasm.
+  if (!adapter.features.has('timestamp-query')) return 'the WebGPU adapter lacks timestamp-query';
+  return null;
+}
+
+/**
+ * Fetches a URL into bytes, reporting progress.
+ * @param {string} url
+ * @param {string} what
+ */
+async function fetchBytes(url, what) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${what}: ${url} answered ${response.status}`);
+  const total = Number(response.headers.get('content-length')) || 0;
+  if (!response.body || !total) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const out = new Uint8Array(total);
+  let done = 0;
+  for (;;) {
+    const chunk = await reader.read();
+    if (chunk.done) break;
+    out.set(chunk.value, done);
+    done += chunk.value.length;
+    progress(`${what}: ${Math.round((100 * done) / total)} %`);
+  }
+  return out.subarray(0, done);
+}
+
+const handlers = {
+  /** @param {{preferWebGpu: boolean}} msg */
+  async init(msg) {
+    progress('loading the model runtime (wasm)');
+    await init();
+    let reason = msg.preferWebGpu ? await webGpuProblem() : 'WebGPU disabled by the user';
+    progress(reason ? `starting the CPU backend (${reason})` : 'starting WebGPU');
+    segmenter = await Segmenter.create(!reason);
+    reason = reason ?? segmenter.fallbackReason() ?? null;
+    return { backend: segmenter.backend(), fallbackReason: reason };
+  },
+
+  /** @param {{manifestUrl: string}} msg */
+  async loadWeights(msg) {
+    if (!segmenter) throw new Error('the model runtime is not started');
+    const manifestText = new TextDecoder().decode(await fetchBytes(msg.manifestUrl, 'manifest'));
+    const manifest = JSON.parse(manifestText);
+    const weightsUrl = new URL(manifest.weights_file, new URL(msg.manifestUrl, location.href));
+    const weights = await fetchBytes(weightsUrl.href, 'weights');
+    progress('loading the weights onto the device');
+    segmenter.loadWeights(manifestText, weights);
+    range = scan ? segmenter.intensityRange(scan) : null;
+    return { manifest: JSON.parse(segmenter.manifest()) };
+  },
+
+  /** @param {{bytes: ArrayBuffer, name: string}} msg */
+  async openScan(msg) {
+    progress(`reading ${msg.name}`);
+    const parsed = Scan.fromBytes(new Uint8Array(msg.bytes));
+    scan?.free();
+    scan = parsed;
+    range = segmenter && hasWeights() ? segmenter.intensityRange(scan) : null;
+    const voxels = new Float32Array(scan.voxels());
+    const [lo, hi] = scan.percentiles(0.5, 99.5);
+    return {
+      dims: Array.from(scan.dims()),
+      spacing: Array.from(scan.spacing()),
+      voxels,
+      window: [lo, hi],
+      transfer: [voxels.buffer],
+    };
+  },
+
+  /** @param {{z: number}} msg */
+  async segment(msg) {
+    if (!segmenter || !hasWeights()) throw new Error('no weights are loaded');
+    if (!scan) throw new Error('no scan is open');
+    const [nx, ny] = scan.dims();
+    range = range ?? segmenter.intensityRange(scan);
+    const started = performance.now();
+    const labels = await segmenter.segmentSlice(scan.slice(msg.z), nx, ny, range[0], range[1]);
+    const ms = performance.now() - started;
+    return { z: msg.z, width: nx, height: ny, labels, ms, transfer: [labels.buffer] };
+  },
+};
+
+function hasWeights() {
+  try {
+    segmenter?.manifest();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+self.onmessage = async (event) => {
+  const { id, type } = event.data;
+  const handler = handlers[/** @type {keyof typeof handlers} */ (type)];
+  try {
+    if (!handler) throw new Error(`unknown request ${type}`);
+    const { transfer = [], ...result } = await handler(event.data);
+    postMessage({ id, ok: true, ...result }, transfer);
+  } catch (e) {
+    postMessage({ id, ok: false, error: String(e?.message ?? e) });
+  }
+};
