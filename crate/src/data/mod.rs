@@ -3,5 +3,6 @@
 pub mod acdc;
 pub mod bhsd;
 pub mod dataset;
+pub mod intensity;
 pub mod nifti_io;
 pub mod phantom;
