@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod phantom;
 pub mod train_slice_net;
 
 /// SSS: semi-supervised SAM-2 for medical image segmentation.
@@ -20,6 +21,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Write a seeded phantom dataset in ACDC's (cardiac) or BHSD's (brain CT) layout.
+    Phantom(phantom::PhantomArgs),
     /// Train the slice network on cardiac phantoms and export page weights.
     TrainSliceNet(train_slice_net::TrainSliceNetArgs),
 }
@@ -46,6 +49,7 @@ pub fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Phantom(args) => phantom::run(&args),
         Command::TrainSliceNet(args) => train_slice_net::run(&args),
     }
 }

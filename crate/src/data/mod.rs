@@ -1,4 +1,8 @@
 //! Data: scan readers and writers, intensity normalisation, dataset layouts, phantoms.
 
+pub mod acdc;
+pub mod bhsd;
+pub mod dataset;
+pub mod intensity;
 pub mod nifti_io;
 pub mod phantom;

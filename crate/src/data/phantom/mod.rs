@@ -5,9 +5,11 @@
 //! volumes on the same target (transcendental functions may differ in the last bit between
 //! targets' maths libraries). Both share the image-formation helpers below.
 
+pub mod brain_ct;
 pub mod cardiac;
 mod random;
 
+pub use brain_ct::{brain_ct_case, brain_ct_lesion_types};
 pub use cardiac::{cardiac_case, cardiac_frame, cardiac_info};
 
 use crate::Volume;
