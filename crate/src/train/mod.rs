@@ -1,1 +1,3 @@
 //! SSS training (native only): augmentations, DFE, losses, the weak-to-strong loop.
+
+pub mod augment;
