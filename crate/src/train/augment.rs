@@ -732,11 +732,8 @@ mod tests {
                 continue; // cropped away between pixel centres
             }
             let tol = 0.5 + 1e-4;
-            for k in 0..4 {
-                assert!(
-                    (mapped[k] - truth[k]).abs() <= tol,
-                    "{mapped:?} vs {truth:?}"
-                );
+            for (m, t) in mapped.iter().zip(&truth) {
+                assert!((m - t).abs() <= tol, "{mapped:?} vs {truth:?}");
             }
         }
     }

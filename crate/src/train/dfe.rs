@@ -342,8 +342,7 @@ mod tests {
         let tb = Tensor::<4>::from_data(TensorData::new(b.clone(), [2, 2, 3, 3]), &dev);
         let got = values(level.forward(ta, tb));
 
-        let read = |t: Tensor<4>| values(t);
-        let w = read(level.conv.weight.val());
+        let w = values(level.conv.weight.val());
         let bias = level
             .conv
             .bias
