@@ -65,7 +65,7 @@ fn check_masks(result: &[bool], reference: &[bool], dims: [usize; 3]) -> Result<
 
 fn spacing_or_unit(spacing: Option<[f32; 3]>) -> Result<[f64; 3]> {
     let s = spacing.unwrap_or([1.0; 3]);
-    if s.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
+    if !s.iter().all(|v| v.is_finite() && *v > 0.0) {
         return Err(SssError::InvalidInput(format!(
             "voxel spacing must be positive and finite, got {s:?}"
         )));
@@ -163,8 +163,8 @@ fn edt_line(f: &mut [f64], step: f64, v: &mut [usize], z: &mut [f64], d: &mut [f
     // Lower envelope of the parabolas rooted at finite samples.
     let mut k: usize = 0;
     let mut found = false;
-    for q in 0..n {
-        if !f[q].is_finite() {
+    for (q, &fq) in f.iter().enumerate() {
+        if !fq.is_finite() {
             continue;
         }
         if !found {
@@ -179,7 +179,7 @@ fn edt_line(f: &mut [f64], step: f64, v: &mut [usize], z: &mut [f64], d: &mut [f
         loop {
             let p = v[k];
             // Where the parabola at q overtakes the one at p (in sample units).
-            s = ((f[q] + s2 * (q * q) as f64) - (f[p] + s2 * (p * p) as f64))
+            s = ((fq + s2 * (q * q) as f64) - (f[p] + s2 * (p * p) as f64))
                 / (2.0 * s2 * (q as f64 - p as f64));
             if s <= z[k] {
                 k -= 1;
@@ -228,24 +228,24 @@ pub fn distance_to_sites(sites: &[bool], dims: [usize; 3], spacing: [f64; 3]) ->
     for z in 0..nz {
         for x in 0..nx {
             let base = z * nx * ny + x;
-            for y in 0..ny {
-                line[y] = dist[base + y * nx];
+            for (y, l) in line[..ny].iter_mut().enumerate() {
+                *l = dist[base + y * nx];
             }
             edt_line(&mut line[..ny], spacing[1], &mut v, &mut zb, &mut d);
-            for y in 0..ny {
-                dist[base + y * nx] = line[y];
+            for (y, l) in line[..ny].iter().enumerate() {
+                dist[base + y * nx] = *l;
             }
         }
     }
     // Pass along z.
     let plane = nx * ny;
     for i in 0..plane {
-        for z in 0..nz {
-            line[z] = dist[i + z * plane];
+        for (z, l) in line[..nz].iter_mut().enumerate() {
+            *l = dist[i + z * plane];
         }
         edt_line(&mut line[..nz], spacing[2], &mut v, &mut zb, &mut d);
-        for z in 0..nz {
-            dist[i + z * plane] = line[z];
+        for (z, l) in line[..nz].iter().enumerate() {
+            dist[i + z * plane] = *l;
         }
     }
     dist.iter_mut().for_each(|d| *d = d.sqrt());
