@@ -3,7 +3,7 @@
 //! written as two small interpolation matrices, so it is differentiable and gives the same
 //! numbers on every backend.
 
-use burn::module::{Ignored, Module, Param};
+use burn::module::{Module, Param};
 use burn::nn::{Initializer, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor, TensorData, activation};
 
@@ -50,7 +50,8 @@ impl LayerNorm2d {
 #[derive(Module, Debug)]
 pub struct Mlp {
     pub layers: Vec<Linear>,
-    activation: Ignored<ActivationKind>,
+    #[module(skip)]
+    activation: ActivationKind,
     sigmoid_output: bool,
 }
 
@@ -77,7 +78,7 @@ impl Mlp {
             .collect();
         Self {
             layers,
-            activation: Ignored(activation),
+            activation,
             sigmoid_output,
         }
     }
@@ -87,7 +88,7 @@ impl Mlp {
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(x);
             if i + 1 < n {
-                x = activate(x, *self.activation);
+                x = activate(x, self.activation);
             }
         }
         if self.sigmoid_output {

@@ -128,7 +128,9 @@ pub struct SamHeadsConfig {
     pub num_multimask_outputs: usize,
     pub iou_head_depth: usize,
     pub iou_head_hidden_dim: usize,
-    /// `sam_mask_decoder_extra_args.dynamic_multimask_via_stability` (true in both predictors).
+    /// `sam_mask_decoder_extra_args.dynamic_multimask_via_stability`: false in the YAML files,
+    /// turned on by the official predictor builders' postprocessing (see
+    /// [`Sam2Config::with_postprocessing`]).
     pub dynamic_multimask_via_stability: bool,
     pub dynamic_multimask_stability_delta: f64,
     pub dynamic_multimask_stability_thresh: f64,
@@ -303,6 +305,16 @@ impl Sam2Config {
         self
     }
 
+    /// The flags `build_sam2_video_predictor(..., apply_postprocessing=True)` (the official
+    /// default) adds: dynamic multimask via stability (delta 0.05, thresh 0.98) and binarized
+    /// masks from points for the memory encoder. Its `fill_hole_area=8` needs a CUDA extension
+    /// and is skipped by the official code without it; it is not implemented here.
+    pub fn with_postprocessing(mut self) -> Self {
+        self.sam_heads.dynamic_multimask_via_stability = true;
+        self.binarize_mask_from_pts_for_mem_enc = true;
+        self
+    }
+
     fn hiera_defaults() -> HieraConfig {
         HieraConfig {
             embed_dim: 96,
@@ -377,7 +389,7 @@ impl Sam2Config {
                 num_multimask_outputs: 3,
                 iou_head_depth: 3,
                 iou_head_hidden_dim: 256,
-                dynamic_multimask_via_stability: true,
+                dynamic_multimask_via_stability: false,
                 dynamic_multimask_stability_delta: 0.05,
                 dynamic_multimask_stability_thresh: 0.98,
             },

@@ -3,6 +3,11 @@
 
 pub mod common;
 pub mod config;
+pub mod hiera;
+pub mod image_encoder;
+pub mod mask_decoder;
 pub mod position_encoding;
+pub mod prompt_encoder;
+pub mod transformer;
 
 pub use config::Sam2Config;
