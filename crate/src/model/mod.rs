@@ -6,8 +6,12 @@ pub mod config;
 pub mod hiera;
 pub mod image_encoder;
 pub mod mask_decoder;
+pub mod memory_attention;
+pub mod memory_encoder;
 pub mod position_encoding;
 pub mod prompt_encoder;
+pub mod sam2_base;
 pub mod transformer;
 
 pub use config::Sam2Config;
+pub use sam2_base::Sam2Base;
