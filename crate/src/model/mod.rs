@@ -5,6 +5,7 @@ pub mod common;
 pub mod config;
 pub mod hiera;
 pub mod image_encoder;
+pub mod import;
 pub mod mask_decoder;
 pub mod memory_attention;
 pub mod memory_encoder;
