@@ -387,3 +387,107 @@ fn parity_memory() {
         );
     });
 }
+
+/// Compares bf16-rounded values: each element within the f32 tolerance or one bf16 ulp of
+/// the expected value (an ulp of x is at most 2⁻⁷·|x|), where f32 noise landed on a rounding
+/// tie.
+fn check_bf16(fx: &Fixture, name: &str, actual: Tensor<4>, expected: Tensor<4>) {
+    let scale = expected.clone().abs().max().into_scalar::<f32>().max(1.0);
+    let diff = (actual - expected.clone()).abs();
+    let err = diff.clone().max().into_scalar::<f32>();
+    let limit = expected.abs() * (1.0 / 128.0) + TOLERANCE * scale;
+    let over = diff.clone().greater(limit).int().sum().into_scalar::<i64>();
+    let beyond_f32 = diff
+        .greater_elem(TOLERANCE * scale)
+        .int()
+        .sum()
+        .into_scalar::<i64>();
+    println!(
+        "[{}] {name:<40} max abs err {err:.3e} (scale {scale:.3}); {beyond_f32} values one bf16 ulp off, {over} beyond {}",
+        fx.name,
+        if over == 0 { "ok" } else { "FAIL" }
+    );
+    assert_eq!(
+        over, 0,
+        "[{}] {name}: {over} values beyond one bf16 ulp",
+        fx.name
+    );
+}
+
+#[test]
+fn parity_propagation() {
+    use sss::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
+    for_each_fixture("propagation", |fx| {
+        let s = fx.meta_usize("image_size");
+        let num_slices = fx.meta_usize("num_slices");
+        let prompt_slice = fx.meta_usize("prompt_slice");
+        let point: Vec<f32> = fx.tensors["input.point1.coords"].1.clone();
+        let box_: Vec<f32> = fx.tensors["input.box"].1.clone();
+        for run in ["prop", "prop_empty", "prop_pp"] {
+            let prefix = format!("{run}.s0.pred_masks");
+            if !fx.has(&prefix) {
+                continue;
+            }
+            let mut model = fx.model.clone();
+            model.set_postprocessing(run == "prop_pp");
+            let source = PreparedSlices {
+                inputs: (0..num_slices).map(|z| fx.image(z)).collect(),
+                slice_size: [s, s],
+            };
+            let mut p =
+                VolumePredictor::new(model, source, VolumePredictorOptions::default()).unwrap();
+            match run {
+                "prop" => {
+                    p.add_points_or_box(prompt_slice, 1, &[[point[0], point[1]]], &[1], None, true)
+                }
+                "prop_empty" => p.add_mask(prompt_slice, 1, &vec![false; s * s]),
+                _ => p.add_points_or_box(
+                    prompt_slice,
+                    1,
+                    &[[point[0], point[1]]],
+                    &[1],
+                    Some([box_[0], box_[1], box_[2], box_[3]]),
+                    true,
+                ),
+            }
+            .unwrap();
+            let mut order: Vec<usize> = p
+                .propagate(Some(prompt_slice), None, false)
+                .unwrap()
+                .iter()
+                .map(|o| o.slice)
+                .collect();
+            order.extend(
+                p.propagate(Some(prompt_slice), None, true)
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.slice),
+            );
+            let expected_order: Vec<usize> = fx.meta[&format!("{run}.order")]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(order, expected_order, "{run}: propagation order");
+            for z in 0..num_slices {
+                let out = p
+                    .frame_output(1, z)
+                    .unwrap_or_else(|| panic!("{run}: slice {z} has no output"));
+                let name = |k: &str| format!("{run}.s{z}.{k}");
+                fx.check_named(&name("pred_masks"), out.pred_masks.clone());
+                fx.check_named(
+                    &name("object_score_logits"),
+                    out.object_score_logits.clone(),
+                );
+                fx.check_named(&name("obj_ptr"), out.obj_ptr.clone());
+                check_bf16(
+                    fx,
+                    &name("maskmem_features"),
+                    out.maskmem_features.clone().unwrap(),
+                    fx.t(&name("maskmem_features")),
+                );
+            }
+        }
+    });
+}
