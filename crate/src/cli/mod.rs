@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod import_sam2;
+
 /// SSS: semi-supervised SAM-2 for medical image segmentation.
 #[derive(Parser, Debug)]
 #[command(name = "sss", version, about, long_about = None)]
@@ -17,7 +19,10 @@ pub struct Cli {
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Convert an official SAM-2 / SAM-2.1 checkpoint to the project's weights.
+    ImportSam2(import_sam2::Args),
+}
 
 /// Parses the arguments, runs the subcommand and turns its error into a message and exit code.
 pub fn main() -> ExitCode {
@@ -40,5 +45,7 @@ pub fn main() -> ExitCode {
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
-    match command {}
+    match command {
+        Command::ImportSam2(args) => import_sam2::run(args),
+    }
 }
