@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
 pub mod import_sam2;
 
 /// SSS: semi-supervised SAM-2 for medical image segmentation.
@@ -22,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// Convert an official SAM-2 / SAM-2.1 checkpoint to the project's weights.
     ImportSam2(import_sam2::Args),
+    /// Time the SAM-2 stages per slice on the CPU (flex).
+    Bench(bench::Args),
 }
 
 /// Parses the arguments, runs the subcommand and turns its error into a message and exit code.
@@ -47,5 +50,6 @@ pub fn main() -> ExitCode {
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::ImportSam2(args) => import_sam2::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
