@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod bench;
+pub mod import_sam2;
 pub mod phantom;
 pub mod train_slice_net;
 
@@ -25,6 +27,10 @@ pub enum Command {
     Phantom(phantom::PhantomArgs),
     /// Train the slice network on cardiac phantoms and export page weights.
     TrainSliceNet(train_slice_net::TrainSliceNetArgs),
+    /// Convert an official SAM-2 / SAM-2.1 checkpoint to the project's weights.
+    ImportSam2(import_sam2::Args),
+    /// Time the SAM-2 stages per slice on the CPU (flex).
+    Bench(bench::Args),
 }
 
 /// Parses the arguments, runs the subcommand and turns its error into a message and exit code.
@@ -51,5 +57,7 @@ fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Phantom(args) => phantom::run(&args),
         Command::TrainSliceNet(args) => train_slice_net::run(&args),
+        Command::ImportSam2(args) => import_sam2::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

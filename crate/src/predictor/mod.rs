@@ -2,4 +2,9 @@
 //! map out), and for SAM-2 image (one slice, prompts in, masks out) and volume (prompts on any
 //! slice, propagation through the stack).
 
+pub mod image;
 pub mod slice;
+pub mod volume;
+
+pub use image::{ImagePrediction, ImagePredictor, ImagePrompt};
+pub use volume::{SliceOutput, SliceSource, VolumePredictor, VolumePredictorOptions};

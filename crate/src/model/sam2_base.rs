@@ -1,0 +1,859 @@
+//! `SAM2Base` (`sam2/modeling/sam2_base.py`): the whole model and its per-frame step.
+//!
+//! - `forward_image`: image encoder, with `conv_s0`/`conv_s1` of the mask decoder applied
+//!   once to the two high-resolution levels.
+//! - `forward_sam_heads`: prompt encoder + mask decoder, object-score gating of the masks
+//!   (`NO_OBJ_SCORE`), upsampling to the input size, the best multimask output, and the
+//!   object pointer (`obj_ptr_proj`, `no_obj_ptr`).
+//! - `use_mask_as_output`: a mask prompt taken as the output (`use_mask_input_as_output_without_sam`).
+//! - `prepare_memory_conditioned_features`: the memory bank (conditioning frames, the last
+//!   `num_maskmem − 1` frames with temporal encodings, object pointers with their temporal
+//!   sine encodings) fused into the current features by the memory attention.
+//! - `encode_new_memory` and `track_step` with the official semantics.
+//!
+//! Which frames enter the memory is decided on the host from frame indices; every tensor
+//! decision (object present, best IoU) stays on the device, so nothing is read back.
+
+use std::collections::BTreeMap;
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{Initializer, Linear, LinearConfig};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Int, Tensor, TensorData, activation};
+
+use super::common::{ActivationKind, Mlp, Resample, resize};
+use super::config::Sam2Config;
+use super::image_encoder::ImageEncoder;
+use super::mask_decoder::{MaskDecoder, argmax_one_hot};
+use super::memory_attention::MemoryAttention;
+use super::memory_encoder::MemoryEncoder;
+use super::prompt_encoder::{PointPrompt, PromptEncoder};
+use crate::{Result, SssError};
+
+/// Placeholder logit for masks of absent objects (`NO_OBJ_SCORE`).
+pub const NO_OBJ_SCORE: f32 = -1024.0;
+
+/// The backbone features of one image as the heads use them (`forward_image` +
+/// `_prepare_backbone_features`): the last `num_feature_levels` FPN levels, finest first,
+/// NCHW, the two high-resolution ones already through `conv_s0`/`conv_s1`.
+#[derive(Clone, Debug)]
+pub struct BackboneFeatures {
+    pub vision_feats: Vec<Tensor<4>>,
+    pub vision_pos_embeds: Vec<Tensor<4>>,
+}
+
+impl BackboneFeatures {
+    /// The lowest-resolution level (the image embedding).
+    pub fn top(&self) -> &Tensor<4> {
+        self.vision_feats
+            .last()
+            .expect("at least one feature level")
+    }
+
+    /// The high-resolution features for the decoder, if the model uses them.
+    pub fn high_res(&self) -> Option<(Tensor<4>, Tensor<4>)> {
+        (self.vision_feats.len() > 1)
+            .then(|| (self.vision_feats[0].clone(), self.vision_feats[1].clone()))
+    }
+
+    /// The same features repeated along the batch (several objects on one image).
+    pub fn expand_batch(&self, batch: usize) -> Self {
+        let rep = |v: &Vec<Tensor<4>>| v.iter().map(|t| t.clone().repeat_dim(0, batch)).collect();
+        Self {
+            vision_feats: rep(&self.vision_feats),
+            vision_pos_embeds: rep(&self.vision_pos_embeds),
+        }
+    }
+}
+
+/// The outputs of `_forward_sam_heads` / `_use_mask_as_output`.
+#[derive(Clone, Debug)]
+pub struct SamHeadsOutput {
+    pub low_res_multimasks: Tensor<4>,
+    pub high_res_multimasks: Tensor<4>,
+    pub ious: Tensor<2>,
+    pub low_res_masks: Tensor<4>,
+    pub high_res_masks: Tensor<4>,
+    pub obj_ptr: Tensor<2>,
+    pub object_score_logits: Tensor<2>,
+}
+
+/// One frame's entry in the memory bank (`current_out`).
+#[derive(Clone, Debug)]
+pub struct FrameOutput {
+    /// Low-resolution mask logits `[B, 1, 4h, 4w]`.
+    pub pred_masks: Tensor<4>,
+    /// Mask logits at the input size `[B, 1, S, S]`.
+    pub pred_masks_high_res: Tensor<4>,
+    pub obj_ptr: Tensor<2>,
+    pub object_score_logits: Tensor<2>,
+    pub maskmem_features: Option<Tensor<4>>,
+    pub maskmem_pos_enc: Option<Tensor<4>>,
+}
+
+/// The memory bank of one object (`output_dict`).
+#[derive(Clone, Debug, Default)]
+pub struct MemoryBank {
+    pub cond_frame_outputs: BTreeMap<usize, FrameOutput>,
+    pub non_cond_frame_outputs: BTreeMap<usize, FrameOutput>,
+}
+
+/// `select_closest_cond_frames`: up to `max` conditioning frames nearest to `frame_idx`
+/// (the closest before, the closest at or after, then by distance). Returns (selected,
+/// unselected) frame indices.
+pub fn select_closest_cond_frames(
+    frame_idx: usize,
+    cond_frames: &[usize],
+    max: Option<usize>,
+) -> (Vec<usize>, Vec<usize>) {
+    match max {
+        Some(max) if cond_frames.len() > max => {
+            let mut selected: Vec<usize> = Vec::new();
+            if let Some(&before) = cond_frames.iter().filter(|&&t| t < frame_idx).max() {
+                selected.push(before);
+            }
+            if let Some(&after) = cond_frames.iter().filter(|&&t| t >= frame_idx).min() {
+                selected.push(after);
+            }
+            let mut rest: Vec<usize> = cond_frames
+                .iter()
+                .copied()
+                .filter(|t| !selected.contains(t))
+                .collect();
+            rest.sort_by_key(|&t| t.abs_diff(frame_idx));
+            let remain = max.saturating_sub(selected.len());
+            selected.extend(rest.into_iter().take(remain));
+            selected.sort_unstable();
+            let unselected = cond_frames
+                .iter()
+                .copied()
+                .filter(|t| !selected.contains(t))
+                .collect();
+            (selected, unselected)
+        }
+        _ => (cond_frames.to_vec(), Vec::new()),
+    }
+}
+
+/// `get_1d_sine_pe` of host positions: `[n, dim]`, sines then cosines.
+pub fn get_1d_sine_pe(pos: &[f32], dim: usize, temperature: f64) -> (Vec<f32>, [usize; 2]) {
+    let pe_dim = dim / 2;
+    let mut out = vec![0f32; pos.len() * dim];
+    for (r, &p) in pos.iter().enumerate() {
+        for i in 0..pe_dim {
+            let dim_t = temperature.powf(2.0 * ((i / 2) as f64) / pe_dim as f64);
+            let v = p as f64 / dim_t;
+            out[r * dim + i] = v.sin() as f32;
+            out[r * dim + pe_dim + i] = v.cos() as f32;
+        }
+    }
+    (out, [pos.len(), dim])
+}
+
+/// Rounds every value to the nearest bfloat16 (8 significant bits) with f32 arithmetic only
+/// (Veltkamp splitting), as the official video predictor stores memories in bf16.
+pub fn round_to_bf16(x: Tensor<4>) -> Tensor<4> {
+    let c = x.clone() * 65537.0;
+    c.clone() - (c - x)
+}
+
+/// Inputs of one `track_step`.
+pub struct TrackStepInput<'a> {
+    pub frame_idx: usize,
+    pub is_init_cond_frame: bool,
+    pub features: &'a BackboneFeatures,
+    pub point_inputs: Option<&'a PointPrompt>,
+    pub mask_inputs: Option<Tensor<4>>,
+    pub num_frames: usize,
+    pub track_in_reverse: bool,
+    pub run_mem_encoder: bool,
+    pub prev_sam_mask_logits: Option<Tensor<4>>,
+}
+
+#[derive(Module, Debug)]
+pub struct Sam2Base {
+    pub image_encoder: ImageEncoder,
+    pub memory_attention: MemoryAttention,
+    pub memory_encoder: MemoryEncoder,
+    pub sam_prompt_encoder: PromptEncoder,
+    pub sam_mask_decoder: MaskDecoder,
+    /// 3-layer MLP (`use_mlp_for_obj_ptr_proj`), or a linear layer as a 1-layer MLP; absent
+    /// (identity) without object pointers.
+    pub obj_ptr_proj: Option<Mlp>,
+    pub obj_ptr_tpos_proj: Option<Linear>,
+    pub mask_downsample: Option<Conv2d>,
+    pub maskmem_tpos_enc: Param<Tensor<4>>,
+    pub no_mem_embed: Param<Tensor<3>>,
+    pub no_mem_pos_enc: Param<Tensor<3>>,
+    pub no_obj_ptr: Option<Param<Tensor<2>>>,
+    pub no_obj_embed_spatial: Option<Param<Tensor<2>>>,
+    #[module(skip)]
+    config: Sam2Config,
+}
+
+impl Sam2Base {
+    /// A model with freshly initialised weights.
+    pub fn new(config: &Sam2Config, device: &Device) -> Result<Self> {
+        config.validate()?;
+        let c = config.hidden_dim();
+        let mem = config.mem_dim();
+        let trunc = Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
+        let emb = config.image_embedding_size();
+        Ok(Self {
+            image_encoder: ImageEncoder::new(config, device),
+            memory_attention: MemoryAttention::new(&config.memory_attention, device),
+            memory_encoder: MemoryEncoder::new(&config.memory_encoder, device),
+            sam_prompt_encoder: PromptEncoder::new(
+                c,
+                [emb, emb],
+                [config.image_size, config.image_size],
+                config.sam_heads.mask_in_chans,
+                device,
+            ),
+            sam_mask_decoder: MaskDecoder::new(config, device),
+            obj_ptr_proj: config.use_obj_ptrs_in_encoder.then(|| {
+                let layers = if config.use_mlp_for_obj_ptr_proj {
+                    3
+                } else {
+                    1
+                };
+                Mlp::new(c, c, c, layers, ActivationKind::Relu, false, device)
+            }),
+            obj_ptr_tpos_proj: config
+                .proj_tpos_enc_in_obj_ptrs
+                .then(|| LinearConfig::new(c, mem).init(device)),
+            mask_downsample: config.use_obj_ptrs_in_encoder.then(|| {
+                Conv2dConfig::new([1, 1], [4, 4])
+                    .with_stride([4, 4])
+                    .init(device)
+            }),
+            maskmem_tpos_enc: trunc.init([config.num_maskmem, 1, 1, mem], device),
+            no_mem_embed: trunc.init([1, 1, c], device),
+            no_mem_pos_enc: trunc.init([1, 1, c], device),
+            no_obj_ptr: (config.pred_obj_scores && config.use_obj_ptrs_in_encoder)
+                .then(|| trunc.init([1, c], device)),
+            no_obj_embed_spatial: config
+                .no_obj_embed_spatial
+                .then(|| trunc.init([1, mem], device)),
+            config: config.clone(),
+        })
+    }
+
+    pub fn config(&self) -> &Sam2Config {
+        &self.config
+    }
+
+    pub fn device(&self) -> Device {
+        self.no_mem_embed.device()
+    }
+
+    /// Turns the official predictor builders' postprocessing on or off: dynamic multimask
+    /// via stability and binarized point masks for the memory encoder.
+    pub fn set_postprocessing(&mut self, enabled: bool) {
+        self.config.sam_heads.dynamic_multimask_via_stability = enabled;
+        self.config.binarize_mask_from_pts_for_mem_enc = enabled;
+        self.sam_mask_decoder
+            .set_dynamic_multimask_via_stability(enabled);
+    }
+
+    fn num_feature_levels(&self) -> usize {
+        if self.config.use_high_res_features_in_sam {
+            3
+        } else {
+            1
+        }
+    }
+
+    /// `forward_image` + `_prepare_backbone_features` for a batch of normalised images
+    /// `[B, 3, S, S]`.
+    pub fn forward_image(&self, img_batch: Tensor<4>) -> BackboneFeatures {
+        let out = self.image_encoder.forward(img_batch);
+        let mut fpn = out.backbone_fpn;
+        if self.config.use_high_res_features_in_sam
+            && let (Some(s0), Some(s1)) = (
+                &self.sam_mask_decoder.conv_s0,
+                &self.sam_mask_decoder.conv_s1,
+            )
+        {
+            fpn[0] = s0.forward(fpn[0].clone());
+            fpn[1] = s1.forward(fpn[1].clone());
+        }
+        let n = self.num_feature_levels().min(fpn.len());
+        let skip = fpn.len() - n;
+        BackboneFeatures {
+            vision_feats: fpn.into_iter().skip(skip).collect(),
+            vision_pos_embeds: out.vision_pos_enc.into_iter().skip(skip).collect(),
+        }
+    }
+
+    /// The image embedding the image predictor caches: the top level plus `no_mem_embed`
+    /// when `directly_add_no_mem_embed`.
+    pub fn image_embedding_without_memory(&self, features: &BackboneFeatures) -> Tensor<4> {
+        let top = features.top().clone();
+        if self.config.directly_add_no_mem_embed {
+            let c = self.config.hidden_dim();
+            top + self.no_mem_embed.val().reshape([1, c, 1, 1])
+        } else {
+            top
+        }
+    }
+
+    fn upsample_to_image(&self, masks: Tensor<4>) -> Tensor<4> {
+        let s = self.config.image_size;
+        interpolate(
+            masks,
+            InterpolateOptions::new(InterpolateMode::Bilinear)
+                .with_output_size([s, s])
+                .with_align_corners(false),
+        )
+    }
+
+    /// `_forward_sam_heads`.
+    pub fn forward_sam_heads(
+        &self,
+        backbone_features: Tensor<4>,
+        point_inputs: Option<&PointPrompt>,
+        mask_inputs: Option<Tensor<4>>,
+        high_res_features: Option<(Tensor<4>, Tensor<4>)>,
+        multimask_output: bool,
+    ) -> SamHeadsOutput {
+        let [b, _, _, _] = backbone_features.dims();
+        let device = backbone_features.device();
+        let padded;
+        let points = match point_inputs {
+            Some(p) => p,
+            None => {
+                padded = PointPrompt {
+                    coords: Tensor::zeros([b, 1, 2], &device),
+                    labels: Tensor::<2, Int>::ones([b, 1], &device).neg(),
+                };
+                &padded
+            }
+        };
+        let pe = &self.sam_prompt_encoder;
+        let sam_mask_prompt = mask_inputs.map(|m| {
+            let [_, _, h, w] = m.dims();
+            if [h, w] != pe.mask_input_size() {
+                resize(m, pe.mask_input_size(), Resample::BilinearAntialias)
+            } else {
+                m
+            }
+        });
+        let (sparse, dense) = pe.forward(Some(points), None, sam_mask_prompt);
+        let dec = self.sam_mask_decoder.forward(
+            backbone_features,
+            pe.get_dense_pe(),
+            sparse,
+            dense,
+            multimask_output,
+            false,
+            high_res_features,
+        );
+        let object_score_logits = dec.object_score_logits;
+        let is_obj_appearing = object_score_logits.clone().greater_elem(0.0); // [b, 1]
+        let mut low_res_multimasks = dec.masks;
+        let [_, m, h, w] = low_res_multimasks.dims();
+        if self.config.pred_obj_scores {
+            let absent = is_obj_appearing
+                .clone()
+                .bool_not()
+                .reshape([b, 1, 1, 1])
+                .expand([b, m, h, w]);
+            low_res_multimasks = low_res_multimasks.mask_fill(absent, NO_OBJ_SCORE);
+        }
+        let high_res_multimasks = self.upsample_to_image(low_res_multimasks.clone());
+        let ious = dec.iou_pred;
+        let tokens = dec.sam_tokens_out;
+        let (low_res_masks, high_res_masks, sam_output_token) = if multimask_output {
+            let onehot = argmax_one_hot(ious.clone()); // [b, m]
+            let pick4 = |x: Tensor<4>| -> Tensor<4> {
+                (x * onehot.clone().reshape([b, m, 1, 1])).sum_dim(1)
+            };
+            let token = if tokens.dims()[1] > 1 {
+                (tokens * onehot.clone().reshape([b, m, 1])).sum_dim(1)
+            } else {
+                tokens
+            };
+            (
+                pick4(low_res_multimasks.clone()),
+                pick4(high_res_multimasks.clone()),
+                token,
+            )
+        } else {
+            (
+                low_res_multimasks.clone(),
+                high_res_multimasks.clone(),
+                tokens.narrow(1, 0, 1),
+            )
+        };
+        let c = sam_output_token.dims()[2];
+        let sam_output_token = sam_output_token.reshape([b, c]);
+        let obj_ptr = match &self.obj_ptr_proj {
+            Some(p) => p.forward(sam_output_token),
+            None => sam_output_token,
+        };
+        let obj_ptr = if self.config.pred_obj_scores {
+            let lambda = if self.config.soft_no_obj_ptr {
+                activation::sigmoid(object_score_logits.clone())
+            } else {
+                is_obj_appearing.float()
+            };
+            self.apply_no_obj_ptr(obj_ptr, lambda)
+        } else {
+            obj_ptr
+        };
+        SamHeadsOutput {
+            low_res_multimasks,
+            high_res_multimasks,
+            ious,
+            low_res_masks,
+            high_res_masks,
+            obj_ptr,
+            object_score_logits,
+        }
+    }
+
+    fn apply_no_obj_ptr(&self, obj_ptr: Tensor<2>, lambda: Tensor<2>) -> Tensor<2> {
+        let obj_ptr = if self.config.fixed_no_obj_ptr {
+            obj_ptr * lambda.clone()
+        } else {
+            obj_ptr
+        };
+        match &self.no_obj_ptr {
+            Some(no_obj) => obj_ptr + (lambda.neg() + 1.0) * no_obj.val(),
+            None => obj_ptr,
+        }
+    }
+
+    /// `_use_mask_as_output`: binary masks `[B, 1, S, S]` taken as the output (logits ±10).
+    pub fn use_mask_as_output(
+        &self,
+        backbone_features: Tensor<4>,
+        high_res_features: Option<(Tensor<4>, Tensor<4>)>,
+        mask_inputs: Tensor<4>,
+    ) -> SamHeadsOutput {
+        let (out_scale, out_bias) = (20.0f32, -10.0f32);
+        let [b, _, h, w] = mask_inputs.dims();
+        let high_res_masks = mask_inputs.clone() * out_scale + out_bias;
+        let low_res_masks = resize(
+            high_res_masks.clone(),
+            [h / 4, w / 4],
+            Resample::BilinearAntialias,
+        );
+        let device = mask_inputs.device();
+        let ious = Tensor::ones([b, 1], &device);
+        let obj_ptr = match &self.mask_downsample {
+            Some(down) if self.config.use_obj_ptrs_in_encoder => {
+                self.forward_sam_heads(
+                    backbone_features,
+                    None,
+                    Some(down.forward(mask_inputs.clone())),
+                    high_res_features,
+                    false,
+                )
+                .obj_ptr
+            }
+            _ => Tensor::zeros([b, self.config.hidden_dim()], &device),
+        };
+        let lambda = mask_inputs
+            .reshape([b, h * w])
+            .greater_elem(0.0)
+            .any_dim(1)
+            .float(); // [b, 1]
+        let object_score_logits = lambda.clone() * out_scale + out_bias;
+        let obj_ptr = if self.config.pred_obj_scores {
+            self.apply_no_obj_ptr(obj_ptr, lambda)
+        } else {
+            obj_ptr
+        };
+        SamHeadsOutput {
+            low_res_multimasks: low_res_masks.clone(),
+            high_res_multimasks: high_res_masks.clone(),
+            ious,
+            low_res_masks,
+            high_res_masks,
+            obj_ptr,
+            object_score_logits,
+        }
+    }
+
+    /// `_prepare_memory_conditioned_features` on the top-level features `[B, C, H, W]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn prepare_memory_conditioned_features(
+        &self,
+        frame_idx: usize,
+        is_init_cond_frame: bool,
+        current_vision_feat: Tensor<4>,
+        current_vision_pos_embed: Tensor<4>,
+        bank: &MemoryBank,
+        num_frames: usize,
+        track_in_reverse: bool,
+    ) -> Result<Tensor<4>> {
+        let cfg = &self.config;
+        let [b, c, h, w] = current_vision_feat.dims();
+        if cfg.num_maskmem == 0 {
+            return Ok(current_vision_feat);
+        }
+        let device = current_vision_feat.device();
+        let mem_dim = cfg.mem_dim();
+        let flat = |x: Tensor<4>| -> Tensor<3> { x.flatten::<3>(2, 3).swap_dims(1, 2) };
+        let mut memory: Vec<Tensor<3>> = Vec::new();
+        let mut memory_pos: Vec<Tensor<3>> = Vec::new();
+        let mut num_obj_ptr_tokens = 0;
+        if !is_init_cond_frame {
+            if bank.cond_frame_outputs.is_empty() {
+                return Err(SssError::InvalidInput(
+                    "tracking a frame needs at least one conditioning (prompted) frame".into(),
+                ));
+            }
+            let cond_frames: Vec<usize> = bank.cond_frame_outputs.keys().copied().collect();
+            let (selected, unselected) =
+                select_closest_cond_frames(frame_idx, &cond_frames, cfg.max_cond_frames_in_attn);
+            let mut t_pos_and_prevs: Vec<(usize, &FrameOutput)> = selected
+                .iter()
+                .map(|t| (0, &bank.cond_frame_outputs[t]))
+                .collect();
+            let stride = cfg.memory_temporal_stride_for_eval.max(1) as i64;
+            let fi = frame_idx as i64;
+            for t_pos in 1..cfg.num_maskmem {
+                let t_rel = (cfg.num_maskmem - t_pos) as i64;
+                let prev = if t_rel == 1 {
+                    if track_in_reverse { fi + 1 } else { fi - 1 }
+                } else if !track_in_reverse {
+                    (fi - 2).div_euclid(stride) * stride - (t_rel - 2) * stride
+                } else {
+                    -(-(fi + 2)).div_euclid(stride) * stride + (t_rel - 2) * stride
+                };
+                if prev < 0 {
+                    continue;
+                }
+                let prev = prev as usize;
+                let out = bank.non_cond_frame_outputs.get(&prev).or_else(|| {
+                    unselected
+                        .contains(&prev)
+                        .then(|| &bank.cond_frame_outputs[&prev])
+                });
+                if let Some(out) = out {
+                    t_pos_and_prevs.push((t_pos, out));
+                }
+            }
+            let tpos = self.maskmem_tpos_enc.val();
+            for (t_pos, prev) in t_pos_and_prevs {
+                let (Some(feats), Some(pos)) = (&prev.maskmem_features, &prev.maskmem_pos_enc)
+                else {
+                    return Err(SssError::InvalidInput(format!(
+                        "frame in memory has no encoded memory (t_pos {t_pos})"
+                    )));
+                };
+                memory.push(flat(feats.clone()));
+                let enc = tpos
+                    .clone()
+                    .narrow(0, cfg.num_maskmem - t_pos - 1, 1)
+                    .reshape([1, 1, mem_dim]);
+                memory_pos.push(flat(pos.clone()) + enc);
+            }
+
+            if cfg.use_obj_ptrs_in_encoder {
+                let max_obj_ptrs = num_frames.min(cfg.max_obj_ptrs_in_encoder);
+                let sign: i64 = if track_in_reverse { -1 } else { 1 };
+                let ptr_cond: Vec<usize> = if cfg.only_obj_ptrs_in_the_past_for_eval {
+                    selected
+                        .iter()
+                        .copied()
+                        .filter(|&t| {
+                            if track_in_reverse {
+                                t >= frame_idx
+                            } else {
+                                t <= frame_idx
+                            }
+                        })
+                        .collect()
+                } else {
+                    selected.clone()
+                };
+                let mut pos_and_ptrs: Vec<(i64, Tensor<2>)> = ptr_cond
+                    .iter()
+                    .map(|&t| {
+                        let d = (fi - t as i64) * sign;
+                        let p = if cfg.use_signed_tpos_enc_to_obj_ptrs {
+                            d
+                        } else {
+                            d.abs()
+                        };
+                        (p, bank.cond_frame_outputs[&t].obj_ptr.clone())
+                    })
+                    .collect();
+                for t_diff in 1..max_obj_ptrs as i64 {
+                    let t = if track_in_reverse {
+                        fi + t_diff
+                    } else {
+                        fi - t_diff
+                    };
+                    if t < 0 || t >= num_frames as i64 {
+                        break;
+                    }
+                    let t = t as usize;
+                    let out = bank.non_cond_frame_outputs.get(&t).or_else(|| {
+                        unselected
+                            .contains(&t)
+                            .then(|| &bank.cond_frame_outputs[&t])
+                    });
+                    if let Some(out) = out {
+                        pos_and_ptrs.push((t_diff, out.obj_ptr.clone()));
+                    }
+                }
+                if !pos_and_ptrs.is_empty() {
+                    let n = pos_and_ptrs.len();
+                    let ptrs: Vec<Tensor<3>> = pos_and_ptrs
+                        .iter()
+                        .map(|(_, p)| p.clone().unsqueeze_dim::<3>(1))
+                        .collect();
+                    let obj_ptrs = Tensor::cat(ptrs, 1); // [b, n, c]
+                    let obj_pos: Tensor<2> = if cfg.add_tpos_enc_to_obj_ptrs {
+                        let t_diff_max = (max_obj_ptrs.max(2) - 1) as f32;
+                        let pos: Vec<f32> = pos_and_ptrs
+                            .iter()
+                            .map(|(p, _)| *p as f32 / t_diff_max)
+                            .collect();
+                        let tpos_dim = if cfg.proj_tpos_enc_in_obj_ptrs {
+                            c
+                        } else {
+                            mem_dim
+                        };
+                        let (data, shape) = get_1d_sine_pe(&pos, tpos_dim, 10000.0);
+                        let pe: Tensor<2> =
+                            Tensor::from_data(TensorData::new(data, shape), &device);
+                        match &self.obj_ptr_tpos_proj {
+                            Some(proj) => proj.forward(pe),
+                            None => pe,
+                        }
+                    } else {
+                        Tensor::zeros([n, mem_dim], &device)
+                    };
+                    let (obj_ptrs, obj_pos) = if mem_dim < c {
+                        let k = c / mem_dim;
+                        (
+                            obj_ptrs.reshape([b, n * k, mem_dim]),
+                            obj_pos
+                                .unsqueeze_dim::<3>(1)
+                                .repeat_dim(1, k)
+                                .reshape([n * k, mem_dim]),
+                        )
+                    } else {
+                        (obj_ptrs, obj_pos)
+                    };
+                    num_obj_ptr_tokens = obj_ptrs.dims()[1];
+                    let obj_pos = obj_pos
+                        .unsqueeze::<3>()
+                        .expand([b, num_obj_ptr_tokens, mem_dim]);
+                    memory.push(obj_ptrs);
+                    memory_pos.push(obj_pos);
+                }
+            }
+        } else {
+            if cfg.directly_add_no_mem_embed {
+                return Ok(current_vision_feat + self.no_mem_embed.val().reshape([1, c, 1, 1]));
+            }
+            memory.push(self.no_mem_embed.val().expand([b, 1, mem_dim]));
+            memory_pos.push(self.no_mem_pos_enc.val().expand([b, 1, mem_dim]));
+        }
+        let memory = Tensor::cat(memory, 1);
+        let memory_pos = Tensor::cat(memory_pos, 1);
+        let out = self.memory_attention.forward(
+            flat(current_vision_feat),
+            memory,
+            flat(current_vision_pos_embed),
+            memory_pos,
+            num_obj_ptr_tokens,
+        );
+        Ok(out.swap_dims(1, 2).reshape([b, c, h, w]))
+    }
+
+    /// `_encode_new_memory`: (memory features, memory position encoding).
+    pub fn encode_new_memory(
+        &self,
+        current_vision_feat: Tensor<4>,
+        pred_masks_high_res: Tensor<4>,
+        object_score_logits: Tensor<2>,
+        is_mask_from_pts: bool,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let cfg = &self.config;
+        let mask_for_mem = if cfg.binarize_mask_from_pts_for_mem_enc && is_mask_from_pts {
+            pred_masks_high_res.greater_elem(0.0).float()
+        } else {
+            activation::sigmoid(pred_masks_high_res)
+        };
+        let mut mask_for_mem = mask_for_mem;
+        if cfg.sigmoid_scale_for_mem_enc != 1.0 {
+            mask_for_mem = mask_for_mem * cfg.sigmoid_scale_for_mem_enc;
+        }
+        if cfg.sigmoid_bias_for_mem_enc != 0.0 {
+            mask_for_mem = mask_for_mem + cfg.sigmoid_bias_for_mem_enc;
+        }
+        let (mut features, pos) =
+            self.memory_encoder
+                .forward(current_vision_feat, mask_for_mem, true);
+        if let Some(no_obj) = &self.no_obj_embed_spatial {
+            let [b, m, _, _] = features.dims();
+            let absent = object_score_logits.greater_elem(0.0).float().neg() + 1.0; // [b, 1]
+            features = features + absent.reshape([b, 1, 1, 1]) * no_obj.val().reshape([1, m, 1, 1]);
+        }
+        (features, pos)
+    }
+
+    /// `_use_multimask`.
+    pub fn use_multimask(&self, is_init_cond_frame: bool, num_points: usize) -> bool {
+        let cfg = &self.config;
+        cfg.multimask_output_in_sam
+            && (is_init_cond_frame || cfg.multimask_output_for_tracking)
+            && (cfg.multimask_min_pt_num <= num_points && num_points <= cfg.multimask_max_pt_num)
+    }
+
+    /// `track_step`: one frame, with the memory of the object in `bank`.
+    pub fn track_step(&self, input: TrackStepInput<'_>, bank: &MemoryBank) -> Result<FrameOutput> {
+        let features = input.features;
+        let high_res = features.high_res();
+        let top = features.top().clone();
+        let sam = match input.mask_inputs {
+            Some(mask) if self.config.use_mask_input_as_output_without_sam => {
+                self.use_mask_as_output(top.clone(), high_res, mask)
+            }
+            mask_inputs => {
+                let pix_feat = self.prepare_memory_conditioned_features(
+                    input.frame_idx,
+                    input.is_init_cond_frame,
+                    top.clone(),
+                    features
+                        .vision_pos_embeds
+                        .last()
+                        .expect("position encodings")
+                        .clone(),
+                    bank,
+                    input.num_frames,
+                    input.track_in_reverse,
+                )?;
+                let mask_inputs = match input.prev_sam_mask_logits {
+                    Some(prev) if input.point_inputs.is_some() && mask_inputs.is_none() => {
+                        Some(prev)
+                    }
+                    _ => mask_inputs,
+                };
+                let num_points = input.point_inputs.map_or(0, |p| p.labels.dims()[1]);
+                let multimask = self.use_multimask(input.is_init_cond_frame, num_points);
+                self.forward_sam_heads(
+                    pix_feat,
+                    input.point_inputs,
+                    mask_inputs,
+                    high_res,
+                    multimask,
+                )
+            }
+        };
+        let (maskmem_features, maskmem_pos_enc) =
+            if input.run_mem_encoder && self.config.num_maskmem > 0 {
+                let (f, p) = self.encode_new_memory(
+                    top,
+                    sam.high_res_masks.clone(),
+                    sam.object_score_logits.clone(),
+                    input.point_inputs.is_some(),
+                );
+                (Some(f), Some(p))
+            } else {
+                (None, None)
+            };
+        Ok(FrameOutput {
+            pred_masks: sam.low_res_masks,
+            pred_masks_high_res: sam.high_res_masks,
+            obj_ptr: sam.obj_ptr,
+            object_score_logits: sam.object_score_logits,
+            maskmem_features,
+            maskmem_pos_enc,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Distribution;
+
+    #[test]
+    fn closest_cond_frames_follow_the_official_rule() {
+        let (sel, unsel) = select_closest_cond_frames(5, &[0, 2, 4, 7, 9], Some(3));
+        assert_eq!(sel, vec![2, 4, 7]);
+        assert_eq!(unsel, vec![0, 9]);
+        let (sel, unsel) = select_closest_cond_frames(5, &[0, 9], None);
+        assert_eq!((sel, unsel), (vec![0, 9], vec![]));
+    }
+
+    #[test]
+    fn bf16_rounding_keeps_eight_significant_bits() {
+        let device = Device::flex();
+        let x = Tensor::<4>::from_data(
+            [[[[1.0f32 + 1.0 / 512.0, 3.14159, -1234.567, 1e-3]]]],
+            &device,
+        );
+        let y = round_to_bf16(x).into_data().try_to_vec::<f32>().unwrap();
+        // 1 + 2^-9 is a tie between 1 and 1 + 2^-7: round to even gives 1.
+        assert_eq!(y[0], 1.0);
+        assert_eq!(y[1], 3.140625);
+        assert_eq!(y[2], -1232.0);
+        assert_eq!(y[3].to_bits() & 0xffff, 0);
+    }
+
+    #[test]
+    fn micro_track_step_runs_prompted_then_tracked() {
+        let device = Device::flex();
+        let cfg = Sam2Config::micro();
+        let model = Sam2Base::new(&cfg, &device).unwrap();
+        let img = Tensor::<4>::random([1, 3, 256, 256], Distribution::Normal(0.0, 1.0), &device);
+        let feats = model.forward_image(img);
+        assert_eq!(feats.vision_feats[0].dims(), [1, 4, 64, 64]);
+        let points = PointPrompt {
+            coords: Tensor::from_data([[[100.0f32, 120.0]]], &device),
+            labels: Tensor::from_data([[1i64]], &device),
+        };
+        let mut bank = MemoryBank::default();
+        let out = model
+            .track_step(
+                TrackStepInput {
+                    frame_idx: 0,
+                    is_init_cond_frame: true,
+                    features: &feats,
+                    point_inputs: Some(&points),
+                    mask_inputs: None,
+                    num_frames: 3,
+                    track_in_reverse: false,
+                    run_mem_encoder: true,
+                    prev_sam_mask_logits: None,
+                },
+                &bank,
+            )
+            .unwrap();
+        assert_eq!(out.pred_masks.dims(), [1, 1, 64, 64]);
+        assert_eq!(out.obj_ptr.dims(), [1, 32]);
+        bank.cond_frame_outputs.insert(0, out);
+        let out = model
+            .track_step(
+                TrackStepInput {
+                    frame_idx: 1,
+                    is_init_cond_frame: false,
+                    features: &feats,
+                    point_inputs: None,
+                    mask_inputs: None,
+                    num_frames: 3,
+                    track_in_reverse: false,
+                    run_mem_encoder: true,
+                    prev_sam_mask_logits: None,
+                },
+                &bank,
+            )
+            .unwrap();
+        assert_eq!(out.maskmem_features.unwrap().dims(), [1, 16, 16, 16]);
+    }
+}

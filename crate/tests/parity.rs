@@ -1,0 +1,513 @@
+//! Parity of the Rust SAM-2 with the official PyTorch implementation, stage by stage.
+//!
+//! The fixtures (`tests/parity/fixtures/<config>/`, see `tests/parity/FIXTURES.md`) hold an
+//! official checkpoint of fixed random weights (`weights.pt`), the inputs and every
+//! intermediate output of the official code. The weights load through the same path as
+//! `sss import-sam2`. Each test prints its measured error and passes when the maximum absolute
+//! error is at most 1e-4, relative to the stage's largest magnitude where that exceeds 1.
+//! `micro` fixtures are committed; `tiny` (1024², git-ignored) runs when present.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use sss::model::import::load_sam2_checkpoint;
+use sss::model::prompt_encoder::PointPrompt;
+use sss::model::{Sam2Base, Sam2Config};
+
+const TOLERANCE: f32 = 1e-4;
+
+struct Fixture {
+    name: String,
+    model: Sam2Base,
+    tensors: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    meta: serde_json::Value,
+    device: Device,
+}
+
+fn fixture_dir(config: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/parity/fixtures")
+        .join(config)
+}
+
+impl Fixture {
+    fn load(config: &str) -> Option<Fixture> {
+        let dir = fixture_dir(config);
+        let files = ["weights.pt", "tensors.safetensors", "meta.json"];
+        if let Some(missing) = files.iter().find(|f| !dir.join(f).is_file()) {
+            println!(
+                "[{config}] skipped: {} not found (make it with tests/parity/make_fixtures.sh --config {config})",
+                dir.join(missing).display()
+            );
+            return None;
+        }
+        let device = Device::flex();
+        let cfg = Sam2Config::by_name(config).unwrap();
+        let model = load_sam2_checkpoint(&dir.join("weights.pt"), &cfg, &device)
+            .unwrap_or_else(|e| panic!("[{config}] the fixture checkpoint must import: {e}"));
+        let bytes = std::fs::read(dir.join("tensors.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            let data: Vec<f32> = match view.dtype() {
+                safetensors::Dtype::F32 => view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                safetensors::Dtype::I32 => view
+                    .data()
+                    .chunks_exact(4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32)
+                    .collect(),
+                safetensors::Dtype::U8 => view.data().iter().map(|&v| v as f32).collect(),
+                other => panic!("unexpected dtype {other:?} for {name}"),
+            };
+            tensors.insert(name, (view.shape().to_vec(), data));
+        }
+        let meta =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+        Some(Fixture {
+            name: config.to_string(),
+            model,
+            tensors,
+            meta,
+            device,
+        })
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    fn t<const D: usize>(&self, name: &str) -> Tensor<D> {
+        let (shape, data) = self
+            .tensors
+            .get(name)
+            .unwrap_or_else(|| panic!("fixture tensor {name} missing"));
+        assert_eq!(shape.len(), D, "{name} has shape {shape:?}");
+        Tensor::from_data(TensorData::new(data.clone(), shape.clone()), &self.device)
+    }
+
+    fn int<const D: usize>(&self, name: &str) -> Tensor<D, Int> {
+        self.t::<D>(name).int()
+    }
+
+    fn meta_usize(&self, key: &str) -> usize {
+        self.meta[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("meta.json has no integer {key}")) as usize
+    }
+
+    /// Slice `z` preprocessed as the official loader does: `(u8/255 - mean)/std`.
+    fn image(&self, z: usize) -> Tensor<4> {
+        let (shape, data) = &self.tensors["input.images_u8"];
+        let (c, h, w) = (shape[1], shape[2], shape[3]);
+        let mean = [0.485f32, 0.456, 0.406];
+        let std = [0.229f32, 0.224, 0.225];
+        let plane = h * w;
+        let start = z * c * plane;
+        let img: Vec<f32> = data[start..start + c * plane]
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v / 255.0 - mean[i / plane]) / std[i / plane])
+            .collect();
+        Tensor::from_data(TensorData::new(img, [1, c, h, w]), &self.device)
+    }
+
+    fn point_prompt(&self, case: &str) -> PointPrompt {
+        let box_pts = || -> (Tensor<3>, Tensor<2, Int>) {
+            let b: Tensor<2> = self.t("input.box");
+            (
+                b.reshape([1, 2, 2]),
+                Tensor::from_data(TensorData::new(vec![2i64, 3], [1, 2]), &self.device),
+            )
+        };
+        let (coords, labels) = match case {
+            "point1" | "points" => (
+                self.t(&format!("input.{case}.coords")),
+                self.int(&format!("input.{case}.labels")),
+            ),
+            "points_mask" => (
+                self.t("input.points.coords"),
+                self.int("input.points.labels"),
+            ),
+            "box" => box_pts(),
+            "box_point" => {
+                let (bc, bl) = box_pts();
+                (
+                    Tensor::cat(vec![bc, self.t("input.point1.coords")], 1),
+                    Tensor::cat(vec![bl, self.int("input.point1.labels")], 1),
+                )
+            }
+            other => panic!("unknown prompt case {other}"),
+        };
+        PointPrompt { coords, labels }
+    }
+
+    /// Compares and prints; returns the error relative to the scale.
+    fn check<const D: usize>(&self, name: &str, actual: Tensor<D>, expected: Tensor<D>) -> f32 {
+        assert_eq!(actual.dims(), expected.dims(), "{name}: shape");
+        let scale = expected.clone().abs().max().into_scalar::<f32>().max(1.0);
+        let err = (actual - expected).abs().max().into_scalar::<f32>();
+        let ok = err <= TOLERANCE * scale;
+        println!(
+            "[{}] {name:<40} max abs err {err:.3e} (scale {scale:.3}, limit {:.1e}) {}",
+            self.name,
+            TOLERANCE * scale,
+            if ok { "ok" } else { "FAIL" }
+        );
+        assert!(
+            ok,
+            "[{}] {name}: max abs error {err} > {}",
+            self.name,
+            TOLERANCE * scale
+        );
+        err / scale
+    }
+
+    fn check_named<const D: usize>(&self, name: &str, actual: Tensor<D>) -> f32 {
+        self.check(name, actual, self.t(name))
+    }
+}
+
+/// Runs `f` on every available fixture set.
+fn for_each_fixture(stage: &str, f: impl Fn(&Fixture)) {
+    let mut ran = 0;
+    for config in ["micro", "tiny"] {
+        if let Some(fx) = Fixture::load(config) {
+            f(&fx);
+            ran += 1;
+        }
+    }
+    assert!(ran > 0, "parity_{stage}: no fixtures found");
+}
+
+const PROMPT_CASES: [&str; 5] = ["point1", "points", "box", "box_point", "points_mask"];
+
+fn prompt_embeddings(fx: &Fixture, case: &str) -> (Tensor<3>, Tensor<4>) {
+    let points = fx.point_prompt(case);
+    let mask = (case == "points_mask").then(|| fx.t::<4>("input.mask_lowres"));
+    fx.model
+        .sam_prompt_encoder
+        .forward(Some(&points), None, mask)
+}
+
+fn decode(
+    model: &Sam2Base,
+    fx: &Fixture,
+    case: &str,
+    multimask: bool,
+) -> sss::model::mask_decoder::MaskDecoderOutput {
+    let (sparse, dense) = prompt_embeddings(fx, case);
+    model.sam_mask_decoder.forward(
+        fx.t("dec.in.image_embeddings"),
+        model.sam_prompt_encoder.get_dense_pe(),
+        sparse,
+        dense,
+        multimask,
+        false,
+        Some((fx.t("s1.highres.s0"), fx.t("s1.highres.s1"))),
+    )
+}
+
+/// The decoder cases present in the fixture: (case, mode, multimask).
+fn decoder_cases(fx: &Fixture) -> Vec<(&'static str, &'static str, bool)> {
+    let mut cases = Vec::new();
+    for case in PROMPT_CASES {
+        for (mode, multi) in [("multi", true), ("single", false)] {
+            if fx.has(&format!("dec.{case}.{mode}.masks")) {
+                cases.push((case, mode, multi));
+            }
+        }
+    }
+    assert!(!cases.is_empty());
+    cases
+}
+
+#[test]
+fn parity_trunk() {
+    for_each_fixture("trunk", |fx| {
+        let img = fx.image(1);
+        let rows = fx.meta["image_norm_rows"].as_array().unwrap();
+        let (r0, r1) = (
+            rows[0].as_u64().unwrap() as usize,
+            rows[1].as_u64().unwrap() as usize,
+        );
+        let [_, c, _, w] = img.dims();
+        let img_rows: Tensor<3> =
+            img.clone()
+                .slice([0..1, 0..c, r0..r1, 0..w])
+                .reshape([c, r1 - r0, w]);
+        fx.check_named("input.s1.image_norm_rows", img_rows);
+        let levels = fx.model.image_encoder.trunk.forward(img);
+        for (i, level) in levels.into_iter().enumerate() {
+            let name = format!("s1.trunk.l{i}");
+            if fx.has(&name) {
+                fx.check_named(&name, level);
+            }
+        }
+    });
+}
+
+#[test]
+fn parity_neck() {
+    for_each_fixture("neck", |fx| {
+        let out = fx.model.image_encoder.forward(fx.image(1));
+        for (i, (feat, pos)) in out.backbone_fpn.iter().zip(&out.vision_pos_enc).enumerate() {
+            for (name, t) in [
+                (format!("s1.neck.fpn{i}"), feat),
+                (format!("s1.neck.pos{i}"), pos),
+            ] {
+                if fx.has(&name) {
+                    fx.check_named(&name, t.clone());
+                }
+            }
+        }
+        let feats = fx.model.forward_image(fx.image(1));
+        fx.check_named("s1.highres.s0", feats.vision_feats[0].clone());
+        fx.check_named("s1.highres.s1", feats.vision_feats[1].clone());
+        fx.check_named(
+            "dec.in.image_embeddings",
+            fx.model.image_embedding_without_memory(&feats),
+        );
+    });
+}
+
+#[test]
+fn parity_prompt() {
+    for_each_fixture("prompt", |fx| {
+        fx.check_named(
+            "prompt.image_pe",
+            fx.model.sam_prompt_encoder.get_dense_pe(),
+        );
+        for case in PROMPT_CASES {
+            let (sparse, dense) = prompt_embeddings(fx, case);
+            fx.check_named(&format!("prompt.{case}.sparse"), sparse);
+            let dense_name = format!("prompt.{case}.dense");
+            if fx.has(&dense_name) {
+                fx.check_named(&dense_name, dense);
+            }
+        }
+    });
+}
+
+#[test]
+fn parity_mask() {
+    for_each_fixture("mask", |fx| {
+        for (case, mode, multi) in decoder_cases(fx) {
+            let out = decode(&fx.model, fx, case, multi);
+            fx.check_named(&format!("dec.{case}.{mode}.masks"), out.masks);
+        }
+        // Dynamic multimask via stability (the predictors' postprocessing).
+        let mut model = fx.model.clone();
+        model.set_postprocessing(true);
+        let out = decode(&model, fx, "points", false);
+        fx.check_named("dec.points.single_dyn.masks", out.masks);
+        fx.check_named("dec.points.single_dyn.iou", out.iou_pred);
+    });
+}
+
+#[test]
+fn parity_iou() {
+    for_each_fixture("iou", |fx| {
+        for (case, mode, multi) in decoder_cases(fx) {
+            let out = decode(&fx.model, fx, case, multi);
+            fx.check_named(&format!("dec.{case}.{mode}.iou"), out.iou_pred);
+        }
+        let (sparse, dense) = prompt_embeddings(fx, "points");
+        let (_, iou, _, _) = fx.model.sam_mask_decoder.predict_masks(
+            fx.t("dec.in.image_embeddings"),
+            fx.model.sam_prompt_encoder.get_dense_pe(),
+            sparse,
+            dense,
+            false,
+            Some((fx.t("s1.highres.s0"), fx.t("s1.highres.s1"))),
+        );
+        fx.check_named("dec.points.all.iou", iou);
+    });
+}
+
+#[test]
+fn parity_object_score() {
+    for_each_fixture("object_score", |fx| {
+        for (case, mode, multi) in decoder_cases(fx) {
+            let out = decode(&fx.model, fx, case, multi);
+            fx.check_named(
+                &format!("dec.{case}.{mode}.object_score_logits"),
+                out.object_score_logits,
+            );
+            fx.check_named(
+                &format!("dec.{case}.{mode}.sam_tokens_out"),
+                out.sam_tokens_out,
+            );
+        }
+    });
+}
+
+#[test]
+fn parity_memory() {
+    use burn::tensor::activation::sigmoid;
+    use burn::tensor::module::interpolate;
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+    for_each_fixture("memory", |fx| {
+        let s = fx.meta_usize("image_size");
+        let pred: Tensor<4> = fx.t("prop.s1.pred_masks");
+        let up = interpolate(
+            pred,
+            InterpolateOptions::new(InterpolateMode::Bilinear)
+                .with_output_size([s, s])
+                .with_align_corners(false),
+        );
+        let masks = sigmoid(up) * 20.0 - 10.0;
+        let (feat, pos) = fx
+            .model
+            .memory_encoder
+            .forward(fx.t("s1.neck.fpn2"), masks, true);
+        fx.check_named("memenc.out.vision_features", feat);
+        fx.check_named("memenc.out.vision_pos_enc", pos);
+
+        let seq = |name: &str| -> Tensor<3> { fx.t::<3>(name).swap_dims(0, 1) };
+        let curr_pos: Tensor<4> = fx.t("s1.neck.pos2");
+        let curr_pos: Tensor<3> = curr_pos.flatten::<3>(2, 3).swap_dims(1, 2);
+        let n_ptr = fx.meta_usize("memattn.num_obj_ptr_tokens");
+        let out = fx.model.memory_attention.forward(
+            seq("memattn.in.curr"),
+            seq("memattn.in.memory"),
+            curr_pos,
+            seq("memattn.in.memory_pos"),
+            n_ptr,
+        );
+        let slice = fx.meta_usize("memattn.slice");
+        fx.check(
+            "memattn.out",
+            out,
+            seq(&format!("prop.s{slice}.memattn.out")),
+        );
+    });
+}
+
+/// Compares bf16-rounded values: each element within the f32 tolerance or one bf16 ulp of
+/// the expected value (an ulp of x is at most 2⁻⁷·|x|), where f32 noise landed on a rounding
+/// tie.
+fn check_bf16(fx: &Fixture, name: &str, actual: Tensor<4>, expected: Tensor<4>) {
+    let scale = expected.clone().abs().max().into_scalar::<f32>().max(1.0);
+    let diff = (actual - expected.clone()).abs();
+    let err = diff.clone().max().into_scalar::<f32>();
+    let limit = expected.abs() * (1.0 / 128.0) + TOLERANCE * scale;
+    let over = diff.clone().greater(limit).int().sum().into_scalar::<i64>();
+    let beyond_f32 = diff
+        .greater_elem(TOLERANCE * scale)
+        .int()
+        .sum()
+        .into_scalar::<i64>();
+    println!(
+        "[{}] {name:<40} max abs err {err:.3e} (scale {scale:.3}); {beyond_f32} values one bf16 ulp off, {over} beyond {}",
+        fx.name,
+        if over == 0 { "ok" } else { "FAIL" }
+    );
+    assert_eq!(
+        over, 0,
+        "[{}] {name}: {over} values beyond one bf16 ulp",
+        fx.name
+    );
+}
+
+#[test]
+fn parity_propagation() {
+    use sss::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
+    for_each_fixture("propagation", |fx| {
+        let s = fx.meta_usize("image_size");
+        let num_slices = fx.meta_usize("num_slices");
+        let prompt_slice = fx.meta_usize("prompt_slice");
+        let point: Vec<f32> = fx.tensors["input.point1.coords"].1.clone();
+        let box_: Vec<f32> = fx.tensors["input.box"].1.clone();
+        for run in ["prop", "prop_empty", "prop_pp"] {
+            let prefix = format!("{run}.s0.pred_masks");
+            if !fx.has(&prefix) {
+                continue;
+            }
+            let mut model = fx.model.clone();
+            model.set_postprocessing(run == "prop_pp");
+            let source = PreparedSlices {
+                inputs: (0..num_slices).map(|z| fx.image(z)).collect(),
+                slice_size: [s, s],
+            };
+            let mut p =
+                VolumePredictor::new(model, source, VolumePredictorOptions::default()).unwrap();
+            match run {
+                "prop" => {
+                    p.add_points_or_box(prompt_slice, 1, &[[point[0], point[1]]], &[1], None, true)
+                }
+                "prop_empty" => p.add_mask(prompt_slice, 1, &vec![false; s * s]),
+                _ => p.add_points_or_box(
+                    prompt_slice,
+                    1,
+                    &[[point[0], point[1]]],
+                    &[1],
+                    Some([box_[0], box_[1], box_[2], box_[3]]),
+                    true,
+                ),
+            }
+            .unwrap();
+            let mut order: Vec<usize> = p
+                .propagate(Some(prompt_slice), None, false)
+                .unwrap()
+                .iter()
+                .map(|o| o.slice)
+                .collect();
+            order.extend(
+                p.propagate(Some(prompt_slice), None, true)
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.slice),
+            );
+            let expected_order: Vec<usize> = fx.meta[&format!("{run}.order")]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(order, expected_order, "{run}: propagation order");
+            for z in 0..num_slices {
+                let out = p
+                    .frame_output(1, z)
+                    .unwrap_or_else(|| panic!("{run}: slice {z} has no output"));
+                let name = |k: &str| format!("{run}.s{z}.{k}");
+                fx.check_named(&name("pred_masks"), out.pred_masks.clone());
+                fx.check_named(
+                    &name("object_score_logits"),
+                    out.object_score_logits.clone(),
+                );
+                fx.check_named(&name("obj_ptr"), out.obj_ptr.clone());
+                check_bf16(
+                    fx,
+                    &name("maskmem_features"),
+                    out.maskmem_features.clone().unwrap(),
+                    fx.t(&name("maskmem_features")),
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn import_refuses_a_mismatching_checkpoint() {
+    let path = fixture_dir("micro").join("weights.pt");
+    let err = load_sam2_checkpoint(&path, &Sam2Config::tiny(), &Device::flex())
+        .err()
+        .expect("a micro checkpoint must not load as tiny")
+        .to_string();
+    println!("{}", err.lines().take(3).collect::<Vec<_>>().join("\n"));
+    assert!(err.contains("missing keys"), "{err}");
+    assert!(err.contains("mismatches"), "{err}");
+    let err = load_sam2_checkpoint(&path, &Sam2Config::micro().into_sam2_0(), &Device::flex())
+        .err()
+        .expect("a SAM-2.1 checkpoint has keys SAM-2.0 lacks")
+        .to_string();
+    assert!(
+        err.contains("unexpected keys") && err.contains("no_obj_embed_spatial"),
+        "{err}"
+    );
+}
