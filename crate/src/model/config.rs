@@ -495,9 +495,12 @@ impl Sam2Config {
             return bad("neck.d_model must be a multiple of memory_encoder.out_dim".into());
         }
         let ms = &self.memory_encoder;
+        if ms.mask_downsampler_stride < 2 {
+            return bad("mask_downsampler stride must be at least 2".into());
+        }
         let mut total = 1;
         while total < ms.mask_downsampler_total_stride {
-            total *= ms.mask_downsampler_stride.max(2);
+            total *= ms.mask_downsampler_stride;
         }
         if total != ms.mask_downsampler_total_stride {
             return bad("mask_downsampler total_stride must be a power of its stride".into());

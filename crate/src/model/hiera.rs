@@ -202,24 +202,17 @@ impl MultiScaleBlock {
             (x, [h, w])
         };
         let x = self.attn.forward(x);
-        let [_, mut h, mut w, _] = [0, h, w, 0];
-        if let Some(stride) = self.q_stride {
-            window_size = self.window_size / stride[0];
-            [_, h, w, _] = shortcut.dims();
-            let pad_h = if window_size > 0 {
-                (window_size - h % window_size) % window_size
-            } else {
-                0
-            };
-            let pad_w = if window_size > 0 {
-                (window_size - w % window_size) % window_size
-            } else {
-                0
-            };
-            pad_hw = [h + pad_h, w + pad_w];
-        }
-        let x = if self.window_size > 0 {
-            window_unpartition(x, window_size, pad_hw, [h, w])
+        let x = if window_size > 0 {
+            let mut hw = [h, w];
+            if let Some(stride) = self.q_stride {
+                // Query pooling shrank the windows and the map.
+                window_size /= stride[0];
+                let [_, sh, sw, _] = shortcut.dims();
+                hw = [sh, sw];
+                let pad = |n: usize| (window_size - n % window_size) % window_size;
+                pad_hw = [sh + pad(sh), sw + pad(sw)];
+            }
+            window_unpartition(x, window_size, pad_hw, hw)
         } else {
             x
         };

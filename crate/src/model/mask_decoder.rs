@@ -143,7 +143,7 @@ impl MaskDecoder {
             repeat_image,
             high_res_features,
         );
-        let [b, m, h, w] = masks.dims();
+        let m = masks.dims()[1];
         let (masks, iou_pred) = if multimask_output {
             (masks.narrow(1, 1, m - 1), iou_pred.narrow(1, 1, m - 1))
         } else if self.dynamic.enabled {
@@ -156,8 +156,6 @@ impl MaskDecoder {
         } else {
             mask_tokens_out.narrow(1, 0, 1)
         };
-        debug_assert_eq!(masks.dims()[0], b);
-        let _ = (h, w);
         MaskDecoderOutput {
             masks,
             iou_pred,

@@ -29,7 +29,7 @@ pub struct MaskDownSampler {
 
 impl MaskDownSampler {
     pub fn new(cfg: &MemoryEncoderConfig, embed_dim: usize, device: &Device) -> Self {
-        let s = cfg.mask_downsampler_stride;
+        let s = cfg.mask_downsampler_stride.max(2);
         let mut num_layers = 0;
         let mut total = 1;
         while total < cfg.mask_downsampler_total_stride {
