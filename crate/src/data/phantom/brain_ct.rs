@@ -7,8 +7,9 @@
 //! scalp, a skull shell of cortical tables and diploë whose thickness varies with angle and
 //! grows towards the base, a thin subarachnoid CSF rim, cortical grey matter with sulci, white
 //! matter, deep grey nuclei, the interhemispheric fissure with the falx, butterfly-shaped
-//! lateral ventricles and a third ventricle, and (often) calcified pineal gland and choroid
-//! plexus — bright spots that are not blood.
+//! lateral ventricles and a third ventricle, the superior sagittal sinus (dense venous blood at
+//! the midline) and (often) calcified pineal gland and choroid plexus — bright structures that
+//! are not hemorrhage.
 //!
 //! Each case holds a random subset of 0–3 hemorrhage types, each spanning consecutive slices:
 //! epidural = biconvex lens against the inner table; subdural = long thin crescent along it;
@@ -166,6 +167,8 @@ enum Tissue {
     SulcusCsf,
     FissureCsf,
     Falx,
+    /// Superior sagittal sinus: dense venous blood at the midline, not a hemorrhage.
+    Sinus,
     /// Lateral ventricle, side 0 (image left) or 1.
     Ventricle(usize),
     ThirdVentricle,
@@ -240,6 +243,8 @@ struct Head {
     hu_cortical_bone: f32,
     hu_diploe: f32,
     hu_falx: f32,
+    /// Superior sagittal sinus: half width at the inner table and depth (voxels), HU.
+    sinus: [f32; 3],
     texture: SmoothField,
     lesions: Vec<Lesion>,
     noise_sigma: f32,
@@ -376,6 +381,11 @@ impl Head {
             hu_cortical_bone: uniform(rng, 1100.0, 1500.0),
             hu_diploe: uniform(rng, 450.0, 800.0),
             hu_falx: uniform(rng, 45.0, 70.0),
+            sinus: [
+                uniform(rng, 2.0, 3.0),
+                uniform(rng, 3.0, 4.5),
+                uniform(rng, 50.0, 65.0),
+            ],
             texture: SmoothField::new(rng, 8, 6.0, 30.0, 0.4),
             lesions: Vec::new(),
             noise_sigma: uniform(rng, 2.5, 4.5),
@@ -560,6 +570,11 @@ impl Head {
         {
             return (Tissue::ThirdVentricle, r, dir, d_in);
         }
+        // Superior sagittal sinus: a triangle at the midline, its base on the inner table.
+        let [sinus_width, sinus_depth, _] = self.sinus;
+        if d_in < sinus_depth && u.abs() < sinus_width * (1.0 - d_in / sinus_depth) {
+            return (Tissue::Sinus, r, dir, d_in);
+        }
         // Interhemispheric fissure with the falx, outside the central core at ventricle level.
         let core = g.ventricle_scale * (self.ventricle_length + 6.0);
         if u.abs() < self.fissure_half_width && (v - self.ventricle_v).abs() > core {
@@ -610,6 +625,7 @@ impl Head {
             | Tissue::Ventricle(_)
             | Tissue::ThirdVentricle => self.hu_csf,
             Tissue::Falx => self.hu_falx,
+            Tissue::Sinus => self.sinus[2],
             Tissue::GreyMatter => self.hu_grey + 1.5 * texture,
             Tissue::WhiteMatter => self.hu_white + 1.5 * texture,
             Tissue::Calcification(hu) => hu,
