@@ -45,7 +45,10 @@ fn f32_and_u8_volumes_round_trip_with_their_geometry() {
     let path = dir.join("labels.nii.gz");
     write_nifti(&labels, &path).unwrap();
     let back = read_nifti(&path).unwrap();
-    assert_eq!(back.data, labels.data.iter().map(|&l| l as f32).collect::<Vec<_>>());
+    assert_eq!(
+        back.data,
+        labels.data.iter().map(|&l| l as f32).collect::<Vec<_>>()
+    );
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -102,8 +105,14 @@ fn gzip_is_detected_from_the_content_not_the_name() {
 fn bad_files_give_messages_not_panics() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", vec![]),
-        ("text", b"this is not an image at all, just some text".to_vec()),
-        ("truncated header", header([4, 4, 4], 16, 32, 1.0, 0.0)[..200].to_vec()),
+        (
+            "text",
+            b"this is not an image at all, just some text".to_vec(),
+        ),
+        (
+            "truncated header",
+            header([4, 4, 4], 16, 32, 1.0, 0.0)[..200].to_vec(),
+        ),
         ("truncated data", header([4, 4, 4], 16, 32, 1.0, 0.0)),
         ("corrupt gzip", vec![0x1f, 0x8b, 8, 0, 1, 2, 3, 4, 5, 6, 7]),
     ];
@@ -117,6 +126,8 @@ fn bad_files_give_messages_not_panics() {
     four_d.extend_from_slice(&[0; 12]);
     let err = read_nifti_bytes(&four_d).unwrap_err().to_string();
     assert!(err.contains("4-D"), "{err}");
-    let missing = read_nifti("/nonexistent/scan.nii.gz").unwrap_err().to_string();
+    let missing = read_nifti("/nonexistent/scan.nii.gz")
+        .unwrap_err()
+        .to_string();
     assert!(missing.contains("/nonexistent/scan.nii.gz"), "{missing}");
 }

@@ -39,5 +39,8 @@ fn slice_net_on_wgpu_matches_flex() {
         .fold(0.0f32, f32::max);
     let scale = y_cpu.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1.0);
     println!("wgpu vs flex: max abs error {max_err:.2e} (largest magnitude {scale:.3})");
-    assert!(max_err <= 1e-4 * scale, "wgpu differs from flex by {max_err}");
+    assert!(
+        max_err <= 1e-4 * scale,
+        "wgpu differs from flex by {max_err}"
+    );
 }

@@ -4,10 +4,6 @@
 
 import { chromium } from 'playwright-core';
 import { PNG } from 'pngjs';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-
 import { serve } from '../../scripts/serve.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -21,12 +17,11 @@ export const WEBGPU_FLAGS = [...QUIET, '--enable-unsafe-webgpu', '--use-webgpu-a
 export const NO_WEBGPU_FLAGS = [...QUIET, '--disable-gpu'];
 
 /**
- * Launches Chromium with a fresh profile.
+ * Launches Chromium (playwright gives every launch a fresh, temporary profile).
  * @param {string[]} args
  */
-export async function launch(args) {
-  const profile = mkdtempSync(join(tmpdir(), 'sss-chromium-'));
-  return chromium.launch({ executablePath: CHROMIUM, args: [...args, `--user-data-dir=${profile}`] });
+export function launch(args) {
+  return chromium.launch({ executablePath: CHROMIUM, args });
 }
 
 /** Starts the static server on a free port. */

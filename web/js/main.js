@@ -63,7 +63,10 @@ function showProgress(message) {
   /** @type {HTMLElement} */ (ui.progress.querySelector('span')).textContent = message ?? '';
 }
 
-const worker = new WorkerClient(new URL('./worker.js', import.meta.url), showProgress);
+const workerUrl = new URL('./worker.js', import.meta.url);
+let worker = new WorkerClient(workerUrl, showProgress);
+/** The open scan's file bytes, kept so a restarted worker can open it again. */
+let scanBytes = /** @type {ArrayBuffer|null} */ (null);
 const { renderer, reason: rendererReason } = await createRenderer(
   /** @type {HTMLCanvasElement} */ ($('view')), shaderUrl, allowWebGpu);
 state.renderer = renderer.kind;
@@ -144,7 +147,8 @@ function windowFromControls() {
  * @param {string} name
  */
 async function openScan(bytes, name) {
-  const reply = await worker.request('openScan', { bytes, name }, [bytes]);
+  const reply = await worker.request('openScan', { bytes: bytes.slice(0), name });
+  scanBytes = bytes;
   let min = Infinity;
   let max = -Infinity;
   for (const v of reply.voxels) { if (v < min) min = v; if (v > max) max = v; }
@@ -181,7 +185,14 @@ async function segment() {
     ui.timing.textContent = `slice ${z + 1}: ${reply.ms.toFixed(0)} ms on ${state.backend}`;
     if (z === state.z) { renderer.setMask(labels); draw(); }
   } catch (e) {
-    showError(`Segmentation failed: ${/** @type {Error} */ (e).message}`);
+    const message = /** @type {Error} */ (e).message;
+    if (worker.dead && state.backend === 'WebGPU') {
+      showError(`WebGPU failed (${message}); the model continues on the CPU.`);
+      segmenting = false;
+      await startModel(false, `WebGPU failed: ${message}`);
+      return segment();
+    }
+    showError(`Segmentation failed: ${message}`);
   } finally {
     segmenting = false;
     ui.segment.disabled = false;
@@ -288,33 +299,44 @@ ui.stage.addEventListener('drop', (e) => {
 });
 
 // ---- start-up: runtime, weights and demo scan ----
-try {
-  const started = await worker.request('init', { preferWebGpu: allowWebGpu });
+
+/**
+ * Starts (or restarts) the model worker and loads the weights; reopens the open scan in it.
+ * @param {boolean} preferWebGpu
+ * @param {string|null} [why] why WebGPU is not used, when restarting without it
+ */
+async function startModel(preferWebGpu, why = null) {
+  if (worker.dead) worker = new WorkerClient(workerUrl, showProgress);
+  const started = await worker.request('init', { preferWebGpu });
   state.backend = started.backend;
-  state.fallbackReason = started.fallbackReason;
-  ui.backend.textContent = started.fallbackReason
-    ? `${started.backend} — ${started.fallbackReason}` : started.backend;
-  ui.backend.classList.add(started.backend === 'WebGPU' ? 'gpu' : 'cpu');
-  const [weights, demo] = await Promise.allSettled([
-    worker.request('loadWeights', { manifestUrl: weightsUrl }),
-    fetch(scanUrl).then((r) => {
-      if (!r.ok) throw new Error(`${scanUrl} answered ${r.status}`);
-      return r.arrayBuffer();
-    }),
-  ]);
-  if (weights.status === 'fulfilled') {
-    state.manifest = weights.value.manifest;
-    showLegend(state.manifest);
-  } else {
-    showError(`The model weights could not be loaded: ${weights.reason.message}`);
+  state.fallbackReason = why ?? started.fallbackReason;
+  ui.backend.textContent = state.fallbackReason
+    ? `${started.backend} — ${state.fallbackReason}` : started.backend;
+  ui.backend.classList.toggle('gpu', started.backend === 'WebGPU');
+  ui.backend.classList.toggle('cpu', started.backend !== 'WebGPU');
+  const weights = await worker.request('loadWeights', { manifestUrl: weightsUrl });
+  state.manifest = weights.manifest;
+  showLegend(state.manifest);
+  if (scanBytes && state.scan) {
+    await worker.request('openScan', { bytes: scanBytes.slice(0), name: state.scan.name });
   }
-  if (demo.status === 'fulfilled') {
-    await openScan(demo.value, scanUrl.split('/').pop() ?? 'demo');
-  } else {
-    showError(`The demo scan could not be loaded (${demo.reason.message}); open a file instead.`);
+}
+
+try {
+  const demo = fetch(scanUrl).then((r) => {
+    if (!r.ok) throw new Error(`${scanUrl} answered ${r.status}`);
+    return r.arrayBuffer();
+  });
+  try {
+    await startModel(allowWebGpu);
+  } catch (e) {
+    showError(`The model could not start: ${/** @type {Error} */ (e).message}`);
   }
-} catch (e) {
-  showError(`The model could not start: ${/** @type {Error} */ (e).message}`);
+  try {
+    await openScan(await demo, scanUrl.split('/').pop() ?? 'demo');
+  } catch (e) {
+    showError(`The demo scan could not be loaded (${/** @type {Error} */ (e).message}); open a file instead.`);
+  }
 } finally {
   showProgress(null);
   state.ready = true;

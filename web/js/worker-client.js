@@ -7,6 +7,8 @@ export class WorkerClient {
    * @param {(message: string|null) => void} onProgress
    */
   constructor(url, onProgress) {
+    /** True once the worker has died; every later request fails at once. */
+    this.dead = false;
     this.worker = new Worker(url, { type: 'module' });
     this.nextId = 1;
     /** @type {Map<number, {resolve: (v: any) => void, reject: (e: Error) => void}>} */
@@ -22,6 +24,7 @@ export class WorkerClient {
     };
     this.worker.onerror = (event) => {
       event.preventDefault();
+      this.dead = true;
       const error = new Error(`the model worker failed: ${event.message || 'unknown error'}`);
       for (const waiter of this.pending.values()) waiter.reject(error);
       this.pending.clear();
@@ -37,9 +40,16 @@ export class WorkerClient {
    */
   request(type, payload = {}, transfer = []) {
     const id = this.nextId++;
+    if (this.dead) return Promise.reject(new Error('the model worker has stopped'));
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.postMessage({ id, type, ...payload }, transfer);
     });
+  }
+
+  /** Stops the worker. */
+  terminate() {
+    this.dead = true;
+    this.worker.terminate();
   }
 }
