@@ -2,9 +2,14 @@
 //! that says which model it is, its classes, how intensities were normalised and the file's
 //! sha256. The page and the CLI load weights through the same functions here.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::store::ModuleRecord;
-use burn::tensor::{Bytes, DType, Tensor};
+use burn::tensor::Bytes;
+#[cfg(feature = "native")]
+use burn::{
+    module::{ModuleMapper, Param},
+    tensor::{DType, Tensor},
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
