@@ -71,6 +71,9 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
         SegmentMode::Full
     };
     let seg = segmenter.segment(&scan, mode)?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     write_nifti(&seg.labels, &args.out)?;
     let path = args
         .prompts

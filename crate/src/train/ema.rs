@@ -12,12 +12,14 @@ pub fn ema_momentum(step: usize, max_momentum: f64) -> f64 {
     (1.0 - 1.0 / (step as f64 + 1.0)).min(max_momentum)
 }
 
-/// Every float parameter of a module, detached, in visiting order (flattened).
+/// Every float parameter of a module without autodiff (so that the teacher never joins the
+/// student's graph, nor grows one of its own), in visiting order, flattened.
 struct CollectFloats(Vec<Tensor<1>>);
 
 impl ModuleVisitor for CollectFloats {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push(param.val().detach().flatten::<1>(0, D - 1));
+        self.0
+            .push(param.val().without_autodiff().flatten::<1>(0, D - 1));
     }
 }
 
@@ -35,9 +37,7 @@ impl ModuleMapper for Blend {
             .expect("teacher and student have the same parameters");
         let m = self.momentum;
         param.map(|t| {
-            let shape = t.shape();
-            let device = t.device();
-            let s: Tensor<D> = student.to_device(&device).reshape(shape);
+            let s: Tensor<D> = student.reshape(t.shape());
             t * m + s * (1.0 - m)
         })
     }
@@ -121,7 +121,11 @@ mod tests {
         let device = Device::flex();
         let student = LinearConfig::new(2, 2).init(&device.clone().autodiff());
         let teacher = student.valid();
-        let updated = ema_update(teacher, &student, 0.5);
+        let mut updated = teacher;
+        for _ in 0..3 {
+            updated = ema_update(updated, &student, 0.5);
+        }
         assert_eq!(values(&updated), values(&student));
+        assert!(!updated.weight.val().is_autodiff(), "the teacher stays plain");
     }
 }
