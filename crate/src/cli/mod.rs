@@ -49,6 +49,12 @@ pub enum Command {
 
 /// Parses the arguments, runs the subcommand and turns its error into a message and exit code.
 pub fn main() -> ExitCode {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // Subcommands open their devices explicitly; the one place burn picks its default
+        // device itself (optimiser state loaded on `--resume`) should not start a GPU
+        // adapter. SAFETY: at start-up, before any other thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "info",

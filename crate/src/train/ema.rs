@@ -126,6 +126,9 @@ mod tests {
             updated = ema_update(updated, &student, 0.5);
         }
         assert_eq!(values(&updated), values(&student));
-        assert!(!updated.weight.val().is_autodiff(), "the teacher stays plain");
+        assert!(
+            !updated.weight.val().is_autodiff(),
+            "the teacher stays plain"
+        );
     }
 }

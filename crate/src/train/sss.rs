@@ -1050,10 +1050,82 @@ fn read1(t: Tensor<1>) -> Result<f32> {
     Ok(read(t)?[0])
 }
 
+/// A tiny synthetic run for tests: `labeled` + `unlabeled` 32×32×3 volumes with two
+/// squares (classes 1 and 2), micro SAM-2 at image size 64.
+#[cfg(test)]
+pub(crate) fn tiny_run(
+    labeled: usize,
+    unlabeled: usize,
+    steps: usize,
+) -> (SssTrainConfig, TrainData) {
+    let rule = IntensityRule::Percentiles {
+        low: 0.0,
+        high: 100.0,
+    };
+    let volume = |i: usize, with_labels: bool| {
+        let (n, nz) = (32, 3);
+        let mut image = vec![0.1f32; n * n * nz];
+        let mut labels = vec![0u8; n * n * nz];
+        for z in 0..nz {
+            for y in 0..n {
+                for x in 0..n {
+                    let v = (z * n + y) * n + x;
+                    if (6 + i..16 + i).contains(&x) && (8..18).contains(&y) {
+                        (image[v], labels[v]) = (0.9, 1);
+                    } else if (20..28).contains(&x) && (18 + i..26 + i).contains(&y) {
+                        (image[v], labels[v]) = (0.5, 2);
+                    }
+                }
+            }
+        }
+        let image = Volume::new(image, [n, n, nz], [1.0; 3]).unwrap();
+        let labels = with_labels.then(|| Volume::new(labels, [n, n, nz], [1.0; 3]).unwrap());
+        TrainVolume::new(format!("v{i}"), image, labels, &rule).unwrap()
+    };
+    let mut sam2 = Sam2Config::micro();
+    sam2.image_size = 64;
+    let mut cfg = SssTrainConfig::new(sam2, 3);
+    cfg.steps = steps;
+    cfg.seed = 5;
+    cfg.supervised_warmup = 1;
+    cfg.ramp_up = 0;
+    cfg.prompt_refresh = 2;
+    let data = TrainData {
+        labeled: (0..labeled).map(|i| volume(i, true)).collect(),
+        unlabeled: (0..unlabeled).map(|i| volume(labeled + i, false)).collect(),
+        rule,
+    };
+    (cfg, data)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::prompt::pcsw::{PcswPrompt, PromptSource};
+
+    /// τ decides which teacher pixels supervise the strong views: τ = 1 keeps none (a
+    /// softmax never reaches 1 over 3 classes here), τ = 0 keeps every valid pixel.
+    #[test]
+    fn pseudo_labels_are_confidence_masked_by_tau() {
+        for (tau, expect_all) in [(1.0, false), (0.0, true)] {
+            let (mut cfg, data) = tiny_run(1, 1, 3);
+            cfg.tau = tau;
+            cfg.pcsw = false;
+            let mut trainer = SssTrainer::new(cfg, data, &Device::flex(), None).unwrap();
+            let first = trainer.train_step().unwrap();
+            assert_eq!(first.lambda, 0.0, "supervised warm-up");
+            assert_eq!(first.unlabeled_coarse, 0.0);
+            let r = trainer.train_step().unwrap();
+            assert_eq!(r.lambda, 1.0);
+            if expect_all {
+                assert!((r.kept - 1.0).abs() < 1e-6, "kept {}", r.kept);
+                assert!(r.unlabeled_coarse > 0.0);
+            } else {
+                assert_eq!(r.kept, 0.0);
+                assert_eq!(r.unlabeled_coarse, 0.0);
+            }
+        }
+    }
 
     fn prompt(slice: usize) -> Vec<ClassPrompt> {
         vec![ClassPrompt {
@@ -1080,7 +1152,8 @@ mod tests {
                             Ok(prompt(step))
                         })
                         .unwrap();
-                    assert_eq!(p[0].prompt.slice, cache.entries[&volume].computed_at);
+                    let slice = p[0].prompt.slice;
+                    assert_eq!(slice, cache.entries[&volume].computed_at);
                 }
             }
         }
