@@ -13,7 +13,11 @@ use burn::{
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::model::Sam2Config;
+use crate::model::coarse_head::CoarseHeadConfig;
 use crate::model::slice_net::SliceNetConfig;
+use crate::model::sss::SssNet;
+use crate::prompt::pcsw::PcswConfig;
 use crate::{Result, SssError};
 
 /// The manifest format this build reads and writes.
@@ -25,6 +29,14 @@ pub const MANIFEST_VERSION: u32 = 1;
 pub enum ModelSpec {
     /// The small convolutional slice segmenter.
     SliceNet { config: SliceNetConfig },
+    /// SSS: SAM-2 (any config; the image size is `sam2.image_size`) with the trained coarse
+    /// head; at inference the coarse head's masks give PCSW prompts and SAM-2 propagates them
+    /// (`predictor::sss`). The intensity rule is the manifest's [`IntensityRule::Channels`].
+    Sss {
+        sam2: Sam2Config,
+        coarse_head: CoarseHeadConfig,
+        pcsw: PcswConfig,
+    },
 }
 
 /// One output class.
@@ -45,6 +57,11 @@ pub struct ClassInfo {
 pub enum IntensityRule {
     /// Per-volume percentiles `low..high` (in %) map linearly to `[0, 1]`, clamped (MRI).
     Percentile { low: f32, high: f32 },
+    /// SAM-2's three input channels by `data::intensity`'s rule (CT windows or MRI
+    /// percentiles), then SAM-2's mean/std normalisation.
+    Channels {
+        rule: crate::data::intensity::IntensityRule,
+    },
 }
 
 /// Everything needed to use a weights file, stored beside it as JSON.
@@ -155,6 +172,44 @@ pub fn decode_into<M: Module>(module: M, bytes: Vec<u8>) -> Result<M> {
              file come from the same export"
         ))
     })
+}
+
+/// Builds the SSS network a manifest describes and loads `weights` into it, after checking
+/// them against the manifest's sha256 and that the classes and sizes agree. The loader the
+/// CLI and the page share.
+pub fn load_sss(
+    manifest: &Manifest,
+    weights: Vec<u8>,
+    device: &burn::tensor::Device,
+) -> Result<SssNet> {
+    manifest.verify(&weights)?;
+    let ModelSpec::Sss {
+        sam2, coarse_head, ..
+    } = &manifest.model
+    else {
+        return Err(SssError::Weights(
+            "these weights are not SSS (SAM-2) weights".into(),
+        ));
+    };
+    if !matches!(manifest.intensity, IntensityRule::Channels { .. }) {
+        return Err(SssError::Weights(
+            "SSS weights need a `channels` intensity rule in their manifest".into(),
+        ));
+    }
+    if coarse_head.num_classes != manifest.classes.len() {
+        return Err(SssError::Weights(format!(
+            "the coarse head has {} classes but the manifest lists {}",
+            coarse_head.num_classes,
+            manifest.classes.len()
+        )));
+    }
+    if manifest.input_size != [sam2.image_size, sam2.image_size] {
+        return Err(SssError::Weights(format!(
+            "input size {:?} differs from the SAM-2 image size {}",
+            manifest.input_size, sam2.image_size
+        )));
+    }
+    decode_into(SssNet::new(sam2, coarse_head, device)?, weights)
 }
 
 /// Writes `<stem>.bpk` and `<stem>.json` (the manifest, with the file name, dtype and sha256

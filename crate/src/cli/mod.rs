@@ -5,8 +5,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod eval;
+pub mod export;
 pub mod import_sam2;
 pub mod phantom;
+pub mod segment;
+pub mod sss_data;
+pub mod sss_weights;
+pub mod train;
 pub mod train_slice_net;
 
 /// SSS: semi-supervised SAM-2 for medical image segmentation.
@@ -31,10 +37,24 @@ pub enum Command {
     ImportSam2(import_sam2::Args),
     /// Time the SAM-2 stages per slice on the CPU (flex).
     Bench(bench::Args),
+    /// Train SSS (SAM-2 + coarse head, DFE, PCSW, EMA teacher) on an ACDC/BHSD-layout dataset.
+    Train(train::TrainArgs),
+    /// Dice, Jaccard, HD95 and ASD of SSS weights on a dataset's test or validation volumes.
+    Eval(eval::EvalArgs),
+    /// Segment one scan with SSS weights: a label map in its geometry and the prompts.
+    Segment(segment::SegmentArgs),
+    /// Export a run's network as page weights (f16 burnpack + manifest).
+    Export(export::ExportArgs),
 }
 
 /// Parses the arguments, runs the subcommand and turns its error into a message and exit code.
 pub fn main() -> ExitCode {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // Subcommands open their devices explicitly; the one place burn picks its default
+        // device itself (optimiser state loaded on `--resume`) should not start a GPU
+        // adapter. SAFETY: at start-up, before any other thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
+    }
     let cli = Cli::parse();
     let level = match cli.verbose {
         0 => "info",
@@ -59,5 +79,9 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::TrainSliceNet(args) => train_slice_net::run(&args),
         Command::ImportSam2(args) => import_sam2::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Train(args) => train::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Segment(args) => segment::run(&args),
+        Command::Export(args) => export::run(&args),
     }
 }

@@ -1,6 +1,7 @@
 //! Models: SAM-2 (one file per official module, fields named like the official state-dict
 //! keys so official checkpoints load by name) and the small slice network.
 
+pub mod coarse_head;
 pub mod common;
 pub mod config;
 pub mod hiera;
@@ -13,6 +14,7 @@ pub mod position_encoding;
 pub mod prompt_encoder;
 pub mod sam2_base;
 pub mod slice_net;
+pub mod sss;
 pub mod transformer;
 
 pub use config::Sam2Config;

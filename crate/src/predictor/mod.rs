@@ -4,6 +4,7 @@
 
 pub mod image;
 pub mod slice;
+pub mod sss;
 pub mod volume;
 
 pub use image::{ImagePrediction, ImagePredictor, ImagePrompt};

@@ -30,7 +30,16 @@ impl SliceSegmenter {
     /// checking the weights against the manifest's sha256.
     pub fn load(manifest: Manifest, weights: Vec<u8>, device: &Device) -> Result<Self> {
         manifest.verify(&weights)?;
-        let ModelSpec::SliceNet { config } = &manifest.model;
+        let ModelSpec::SliceNet { config } = &manifest.model else {
+            return Err(SssError::Weights(
+                "these weights are not SliceNet weights".into(),
+            ));
+        };
+        if !matches!(manifest.intensity, IntensityRule::Percentile { .. }) {
+            return Err(SssError::Weights(
+                "SliceNet weights need a percentile intensity rule".into(),
+            ));
+        }
         check_config(config, &manifest)?;
         let net = decode_into(config.init(device), weights)?;
         Ok(Self {
@@ -56,7 +65,11 @@ impl SliceSegmenter {
 
     /// The intensity range the manifest's rule gives for a whole volume's voxels.
     pub fn intensity_range(&self, volume_voxels: &[f32]) -> IntensityRange {
-        let IntensityRule::Percentile { low, high } = self.manifest.intensity;
+        // `load` admits only percentile rules; the fallback is ACDC's usual 0.5–99.5 %.
+        let (low, high) = match self.manifest.intensity {
+            IntensityRule::Percentile { low, high } => (low, high),
+            IntensityRule::Channels { .. } => (0.5, 99.5),
+        };
         let (low, high) = crate::volume::percentile_range(volume_voxels, low, high);
         IntensityRange { low, high }
     }

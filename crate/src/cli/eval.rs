@@ -1,0 +1,185 @@
+//! `sss eval`: segments the test (or validation) volumes of a dataset with SSS weights and
+//! reports per volume, per class Dice, Jaccard, HD95 and ASD (`metrics`, medpy's
+//! definitions; voxels, or mm with `--spacing`), then the means over volumes and classes
+//! (SSL4MIS/ABD protocol). Full pipeline (coarse head → PCSW → SAM-2 propagation) or
+//! `--coarse-only`. A table on screen; `--json` and `--csv` write everything.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use super::sss_data::{DatasetKind, read_case};
+use super::sss_weights::load_segmenter;
+use super::train::DeviceArg;
+use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
+use crate::predictor::sss::SegmentMode;
+use crate::prompt::pcsw::ClassPrompt;
+
+/// Which part of the split to evaluate.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitPart {
+    Test,
+    Val,
+}
+
+/// Arguments of `sss eval`.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// A run directory or an export's manifest (.json).
+    #[arg(long)]
+    pub weights: PathBuf,
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, value_enum)]
+    pub dataset: DatasetKind,
+    #[arg(long, value_enum, default_value_t = SplitPart::Test)]
+    pub split: SplitPart,
+    /// Distances in mm from the voxel spacing (default: voxels, as the ACDC protocol).
+    #[arg(long)]
+    pub spacing: bool,
+    /// The coarse head alone (no PCSW, no SAM-2).
+    #[arg(long)]
+    pub coarse_only: bool,
+    /// Leave a class absent from both masks of a volume out of its means (BHSD).
+    #[arg(long)]
+    pub skip_both_empty: bool,
+    /// Evaluate at most N volumes.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
+    /// Write per-volume and summary metrics as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write per-volume, per-class metrics as CSV.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+}
+
+/// One volume's results.
+#[derive(Serialize)]
+pub struct VolumeResult {
+    pub id: String,
+    pub classes: Vec<ClassMetrics>,
+    pub prompts: Vec<ClassPrompt>,
+    pub seconds: f64,
+}
+
+/// The JSON report.
+#[derive(Serialize)]
+pub struct EvalReport {
+    pub weights: String,
+    pub mode: SegmentMode,
+    pub split: SplitPart,
+    pub units: &'static str,
+    pub class_names: Vec<String>,
+    pub volumes: Vec<VolumeResult>,
+    pub summary: MetricsSummary,
+}
+
+/// Runs the command.
+pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    let device = args.device.open()?;
+    let (manifest, segmenter) = load_segmenter(&args.weights, &device.device)?;
+    let split = args.dataset.split(&args.data, 0)?;
+    let cases = match args.split {
+        SplitPart::Test => split.test,
+        SplitPart::Val => split.val,
+    };
+    let cases: Vec<_> = cases
+        .into_iter()
+        .take(args.limit.unwrap_or(usize::MAX))
+        .collect();
+    anyhow::ensure!(!cases.is_empty(), "the {:?} split is empty", args.split);
+    let mode = if args.coarse_only {
+        SegmentMode::CoarseOnly
+    } else {
+        SegmentMode::Full
+    };
+    let classes: Vec<u8> = manifest.classes.iter().skip(1).map(|c| c.label).collect();
+    let mut volumes = Vec::new();
+    for case in &cases {
+        let (image, labels) = read_case(case)?;
+        let labels = labels.with_context(|| format!("{} has no labels", case.id))?;
+        let start = Instant::now();
+        let seg = segmenter.segment(&image, mode)?;
+        let spacing = args.spacing.then_some(image.spacing);
+        let metrics = evaluate_volume(&seg.labels, &labels, &classes, spacing)?;
+        let seconds = start.elapsed().as_secs_f64();
+        let dice: Vec<String> = metrics.iter().map(|m| format!("{:.3}", m.dice)).collect();
+        println!("{:<24} Dice {} ({seconds:.1} s)", case.id, dice.join(" "));
+        volumes.push(VolumeResult {
+            id: case.id.clone(),
+            classes: metrics,
+            prompts: seg.prompts,
+            seconds,
+        });
+    }
+    let per_volume: Vec<Vec<ClassMetrics>> = volumes.iter().map(|v| v.classes.clone()).collect();
+    let config = MetricsConfig {
+        skip_both_empty: args.skip_both_empty,
+        ..MetricsConfig::default()
+    };
+    let summary = aggregate(&per_volume, &config);
+    let units = if args.spacing { "mm" } else { "voxels" };
+    let names: Vec<String> = manifest.classes.iter().map(|c| c.name.clone()).collect();
+    println!(
+        "\n{} volumes ({:?}, {mode:?}), HD95/ASD in {units}",
+        volumes.len(),
+        args.split
+    );
+    println!(
+        "{:<18} {:>7} {:>8} {:>8} {:>8}",
+        "class", "Dice", "Jaccard", "HD95", "ASD"
+    );
+    for c in &summary.per_class {
+        println!(
+            "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
+            names.get(c.class as usize).map_or("?", String::as_str),
+            c.dice,
+            c.jaccard,
+            c.hd95,
+            c.asd
+        );
+    }
+    println!(
+        "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
+        "mean", summary.dice, summary.jaccard, summary.hd95, summary.asd
+    );
+    if let Some(path) = &args.csv {
+        let mut csv = String::from("volume,class,name,dice,jaccard,hd95,asd\n");
+        for v in &volumes {
+            for m in &v.classes {
+                csv.push_str(&format!(
+                    "{},{},{},{},{},{},{}\n",
+                    v.id,
+                    m.class,
+                    names.get(m.class as usize).map_or("?", String::as_str),
+                    m.dice,
+                    m.jaccard,
+                    m.hd95,
+                    m.asd
+                ));
+            }
+        }
+        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.json {
+        let report = EvalReport {
+            weights: args.weights.display().to_string(),
+            mode,
+            split: args.split,
+            units,
+            class_names: names,
+            volumes,
+            summary,
+        };
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

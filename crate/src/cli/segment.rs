@@ -1,0 +1,96 @@
+//! `sss segment scan.nii.gz --weights W -o seg.nii.gz`: coarse head → PCSW prompts → SAM-2
+//! propagation over the slices → a label map with the input's shape and affine (slices are
+//! resized to the model's image size and the masks back). The prompts are written beside it
+//! as JSON (`seg.prompts.json` unless `--prompts` says otherwise).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Args;
+use serde::Serialize;
+
+use super::sss_weights::load_segmenter;
+use super::train::DeviceArg;
+use crate::data::nifti_io::{read_nifti, write_nifti};
+use crate::predictor::sss::SegmentMode;
+use crate::prompt::pcsw::ClassPrompt;
+
+/// Arguments of `sss segment`.
+#[derive(Args, Debug)]
+pub struct SegmentArgs {
+    /// The scan (NIfTI).
+    pub scan: PathBuf,
+    /// A run directory or an export's manifest (.json).
+    #[arg(long)]
+    pub weights: PathBuf,
+    /// The label map to write (NIfTI, u8).
+    #[arg(short, long)]
+    pub out: PathBuf,
+    /// Where to write the prompts (default: beside the label map, `.prompts.json`).
+    #[arg(long)]
+    pub prompts: Option<PathBuf>,
+    /// The coarse head alone.
+    #[arg(long)]
+    pub coarse_only: bool,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
+}
+
+#[derive(Serialize)]
+struct PromptFile<'a> {
+    scan: String,
+    /// Prompts in slice pixel coordinates (x along a row, y down the rows), slice = z index.
+    prompts: &'a [ClassPrompt],
+    class_names: Vec<String>,
+}
+
+/// The default prompts path: `seg.nii.gz` → `seg.prompts.json`.
+fn prompts_path(out: &std::path::Path) -> PathBuf {
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let stem = name
+        .strip_suffix(".nii.gz")
+        .or_else(|| name.strip_suffix(".nii"))
+        .unwrap_or(&name);
+    out.with_file_name(format!("{stem}.prompts.json"))
+}
+
+/// Runs the command.
+pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
+    let device = args.device.open()?;
+    let (manifest, segmenter) = load_segmenter(&args.weights, &device.device)?;
+    let scan =
+        read_nifti(&args.scan).with_context(|| format!("reading {}", args.scan.display()))?;
+    let start = Instant::now();
+    let mode = if args.coarse_only {
+        SegmentMode::CoarseOnly
+    } else {
+        SegmentMode::Full
+    };
+    let seg = segmenter.segment(&scan, mode)?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    write_nifti(&seg.labels, &args.out)?;
+    let path = args
+        .prompts
+        .clone()
+        .unwrap_or_else(|| prompts_path(&args.out));
+    let file = PromptFile {
+        scan: args.scan.display().to_string(),
+        prompts: &seg.prompts,
+        class_names: manifest.classes.iter().map(|c| c.name.clone()).collect(),
+    };
+    std::fs::write(&path, serde_json::to_string_pretty(&file)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "wrote {} and {} ({:.1} s)",
+        args.out.display(),
+        path.display(),
+        start.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,381 @@
+//! `sss train`: SSS training on an ACDC- or BHSD-layout dataset (real or phantom).
+//!
+//! Shows a progress bar with the loss terms, learning rate, it/s and ETA when stdout is a
+//! terminal, plain log lines otherwise; every step's report goes to `RUN_DIR/train.log` (JSON
+//! lines). Checkpoints (`RUN_DIR/checkpoint/`) every `--checkpoint-every` steps and at the
+//! end; `--resume` continues from the last one. The final network (EMA teacher, or the student
+//! with `--no-ema`) is written as `RUN_DIR/model.bpk` + `RUN_DIR/model.json` (f32, the export
+//! format), which `sss eval`, `sss segment` and `sss export` read.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use burn::tensor::DType;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::sss_data::{DatasetKind, read_case};
+use crate::backend::ComputeDevice;
+use crate::model::{Sam2Base, Sam2Config};
+use crate::prompt::pcsw::{Connectivity, WindowRule};
+use crate::train::sss::{
+    LossWeighting, SssTrainConfig, SssTrainer, StepReport, TrainData, TrainVolume,
+};
+use crate::weights::{self, MANIFEST_VERSION, Manifest, ModelSpec};
+
+/// The compute device.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceArg {
+    /// The flex CPU backend (the only one with bilinear interpolation backward).
+    Flex,
+    /// wgpu (Vulkan, Metal, DX12).
+    Wgpu,
+}
+
+impl DeviceArg {
+    pub fn open(self) -> crate::Result<ComputeDevice> {
+        match self {
+            Self::Flex => Ok(ComputeDevice::flex()),
+            Self::Wgpu => ComputeDevice::wgpu(),
+        }
+    }
+}
+
+/// PCSW's connected-component neighbourhood.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectivityArg {
+    #[value(name = "6")]
+    Six,
+    #[value(name = "26")]
+    TwentySix,
+}
+
+/// Arguments of `sss train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Dataset directory (ACDC or BHSD layout).
+    #[arg(long)]
+    pub data: PathBuf,
+    #[arg(long, value_enum)]
+    pub dataset: DatasetKind,
+    /// Labeled subjects (ACDC patients, BHSD scans); the rest of the training set is unlabeled.
+    #[arg(long)]
+    pub labeled: usize,
+    /// SAM-2 configuration (micro, tiny, small, base_plus, large).
+    #[arg(long, default_value = "micro")]
+    pub config: String,
+    /// Image size (default: the config's; micro 256).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+    /// Initial SAM-2 weights (a burnpack of `sss import-sam2`); freezes the image and prompt
+    /// encoders unless --train-encoders.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Train the encoders even with --init.
+    #[arg(long)]
+    pub train_encoders: bool,
+    /// No DFE: the strong views' own features go to the decoder.
+    #[arg(long)]
+    pub no_dfe: bool,
+    /// No PCSW: unlabeled prompts from the teacher's coarse mask (largest component) per slice.
+    #[arg(long)]
+    pub no_pcsw: bool,
+    /// Labeled data only.
+    #[arg(long)]
+    pub supervised_only: bool,
+    /// Teacher = student (the released code) instead of the EMA teacher.
+    #[arg(long)]
+    pub no_ema: bool,
+    /// Confidence threshold of the pseudo-labels.
+    #[arg(long, default_value_t = 0.95)]
+    pub tau: f64,
+    /// Supervised-only steps before the unlabeled term enters.
+    #[arg(long)]
+    pub supervised_warmup: Option<usize>,
+    /// Sigmoid ramp-up steps of the unlabeled weight after the supervised warm-up.
+    #[arg(long)]
+    pub ramp_up: Option<usize>,
+    /// Peak learning rate (AdamW).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// Linear learning-rate warm-up steps (then poly decay 0.9).
+    #[arg(long, default_value_t = 20)]
+    pub lr_warmup: usize,
+    #[arg(long, default_value_t = 0.01)]
+    pub weight_decay: f64,
+    /// Steps after which cached PCSW prompts of a volume are recomputed by the teacher.
+    #[arg(long, default_value_t = 50)]
+    pub prompt_refresh: usize,
+    /// PCSW's 3-D connectivity (26 as the released comment, 6 as its scipy call).
+    #[arg(long, value_enum, default_value_t = ConnectivityArg::TwentySix)]
+    pub connectivity: ConnectivityArg,
+    /// PCSW: the best passing window instead of the first (released rule).
+    #[arg(long)]
+    pub pcsw_best_window: bool,
+    /// `L_l + λ·L_u` (the released code) instead of `(L_l + λ·L_u)/2`.
+    #[arg(long)]
+    pub loss_sum: bool,
+    #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
+    pub device: DeviceArg,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Total optimisation steps.
+    #[arg(long, default_value_t = 1000)]
+    pub steps: usize,
+    /// Checkpoint every K steps (and at the end).
+    #[arg(long, default_value_t = 100)]
+    pub checkpoint_every: usize,
+    /// Continue the run in --out from its last checkpoint (its saved settings apply).
+    #[arg(long)]
+    pub resume: bool,
+    /// Stop this invocation after N steps without a final checkpoint, as an interruption
+    /// would (for testing --resume).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<usize>,
+    /// Plain log line every N steps when stdout is not a terminal.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: usize,
+    /// Run directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Builds the configuration from the arguments.
+fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
+    let mut sam2 = Sam2Config::by_name(&args.config)?;
+    if let Some(size) = args.image_size {
+        sam2.image_size = size;
+    }
+    sam2.validate()?;
+    let classes = args.dataset.classes().len();
+    let mut cfg = SssTrainConfig::new(sam2, classes);
+    cfg.steps = args.steps;
+    cfg.seed = args.seed;
+    cfg.learning_rate = args.lr;
+    cfg.weight_decay = args.weight_decay;
+    cfg.lr_warmup = args.lr_warmup;
+    cfg.supervised_warmup = args
+        .supervised_warmup
+        .unwrap_or(cfg.supervised_warmup.min(args.steps / 5));
+    cfg.ramp_up = args.ramp_up.unwrap_or(cfg.ramp_up.min(args.steps / 5));
+    cfg.tau = args.tau;
+    cfg.ema = !args.no_ema;
+    cfg.dfe = !args.no_dfe;
+    cfg.pcsw = !args.no_pcsw;
+    cfg.pcsw_config.connectivity = match args.connectivity {
+        ConnectivityArg::Six => Connectivity::Six,
+        ConnectivityArg::TwentySix => Connectivity::TwentySix,
+    };
+    if args.pcsw_best_window {
+        cfg.pcsw_config.rule = WindowRule::Best;
+    }
+    cfg.prompt_refresh = args.prompt_refresh;
+    cfg.supervised_only = args.supervised_only;
+    cfg.loss_weighting = if args.loss_sum {
+        LossWeighting::Sum
+    } else {
+        LossWeighting::Half
+    };
+    cfg.freeze_encoders = args.init.is_some() && !args.train_encoders;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Reads the labeled and unlabeled training volumes of the split.
+fn load_data(args: &TrainArgs) -> anyhow::Result<TrainData> {
+    let split = args.dataset.split(&args.data, args.labeled)?;
+    let rule = args.dataset.intensity_rule();
+    let read = |cases: &[crate::data::dataset::Case], labeled: bool| {
+        cases
+            .iter()
+            .map(|case| {
+                let (image, labels) = read_case(case)?;
+                let labels = if labeled { labels } else { None };
+                Ok(TrainVolume::new(case.id.clone(), image, labels, &rule)?)
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+    };
+    Ok(TrainData {
+        labeled: read(&split.labeled, true)?,
+        unlabeled: read(&split.unlabeled, false)?,
+        rule,
+    })
+}
+
+/// The manifest of a run's network.
+pub fn run_manifest(cfg: &SssTrainConfig, dataset: DatasetKind, name: String) -> Manifest {
+    let sam2 = cfg.sam2.clone();
+    let size = sam2.image_size;
+    Manifest {
+        format_version: MANIFEST_VERSION,
+        name,
+        model: ModelSpec::Sss {
+            coarse_head: crate::model::sss::SssNet::coarse_head_config(&sam2, cfg.num_classes),
+            sam2,
+            pcsw: cfg.pcsw_config,
+        },
+        classes: dataset.classes(),
+        modality: match dataset.modality() {
+            crate::data::intensity::Modality::Ct => "ct",
+            crate::data::intensity::Modality::Mri => "mri",
+        }
+        .into(),
+        intensity: weights::IntensityRule::Channels {
+            rule: dataset.intensity_rule(),
+        },
+        input_size: [size, size],
+        weights_file: String::new(),
+        weights_sha256: String::new(),
+        weights_dtype: String::new(),
+        provenance: std::env::args().collect::<Vec<_>>().join(" "),
+    }
+}
+
+fn format_report(r: &StepReport) -> String {
+    format!(
+        "loss {:.4} (l: coarse {:.3} mask {:.3} | u: coarse {:.3} mask {:.3} λ {:.2} kept {:.2}) lr {:.2e}",
+        r.loss,
+        r.labeled_coarse,
+        r.labeled_mask,
+        r.unlabeled_coarse,
+        r.unlabeled_mask,
+        r.lambda,
+        r.kept,
+        r.lr
+    )
+}
+
+/// Runs the command.
+pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
+    check(args)?;
+    let device = args.device.open()?;
+    let data = load_data(args)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut trainer = if args.resume {
+        let t = SssTrainer::resume(&args.out, data, &device.device)?;
+        log::info!(
+            "resuming {} at step {} of {} (its saved settings apply)",
+            args.out.display(),
+            t.step,
+            t.cfg.steps
+        );
+        t
+    } else {
+        let cfg = config_of(args)?;
+        let init = match &args.init {
+            Some(path) => {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                Some(weights::decode_into(
+                    Sam2Base::new(&cfg.sam2, &device.device)?,
+                    bytes,
+                )?)
+            }
+            None => None,
+        };
+        SssTrainer::new(cfg, data, &device.device, init)?
+    };
+    let cfg = trainer.cfg.clone();
+    log::info!(
+        "{} labeled and {} unlabeled volumes, {} steps on {}, image {}, DFE {}, PCSW {}, EMA {}, \
+         supervised only {}",
+        trainer.data().labeled.len(),
+        trainer.data().unlabeled.len(),
+        cfg.steps,
+        device.kind.name(),
+        cfg.sam2.image_size,
+        cfg.dfe,
+        cfg.pcsw,
+        cfg.ema,
+        cfg.supervised_only
+    );
+    let log_path = args.out.join("train.log");
+    let mut log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let interactive = std::io::stdout().is_terminal();
+    let bar = interactive.then(|| {
+        let bar = ProgressBar::new(cfg.steps as u64).with_style(
+            ProgressStyle::with_template("{bar:25} {pos}/{len} · {per_sec} · ETA {eta} · {msg}")
+                .expect("a valid template"),
+        );
+        bar.set_position(trainer.step as u64);
+        bar
+    });
+    let started = Instant::now();
+    let first = trainer.step;
+    let mut run_steps = 0usize;
+    while trainer.step < cfg.steps {
+        if args.stop_after.is_some_and(|n| run_steps >= n) {
+            log::info!("stopping after {run_steps} steps (--stop-after)");
+            return Ok(());
+        }
+        let report = trainer.train_step()?;
+        run_steps += 1;
+        writeln!(
+            log_file,
+            "{}",
+            serde_json::to_string(&report).expect("reports serialise")
+        )?;
+        let done = trainer.step - first;
+        let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+        match &bar {
+            Some(bar) => {
+                bar.set_message(format_report(&report));
+                bar.inc(1);
+            }
+            None if report.step % args.log_every.max(1) == 0 || trainer.step == cfg.steps => {
+                let eta = (cfg.steps - trainer.step) as f64 / rate.max(1e-9);
+                println!(
+                    "step {}/{} {} · {:.3} it/s · ETA {:.0} s",
+                    trainer.step,
+                    cfg.steps,
+                    format_report(&report),
+                    rate,
+                    eta
+                );
+            }
+            None => {}
+        }
+        if trainer.step % args.checkpoint_every.max(1) == 0 || trainer.step == cfg.steps {
+            trainer.save_checkpoint(&args.out)?;
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let ran = trainer.step - first;
+    println!(
+        "trained {ran} steps in {elapsed:.1} s ({:.2} s/step)",
+        elapsed / ran.max(1) as f64
+    );
+    let manifest = run_manifest(
+        &cfg,
+        args.dataset,
+        format!("SSS run {}", run_name(&args.out)),
+    );
+    let bytes = weights::encode_module(trainer.final_net(), DType::F32)?;
+    let path = weights::write_export(&args.out.join("model"), manifest, &bytes, DType::F32)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn run_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Refuses arguments no run can use.
+fn check(args: &TrainArgs) -> anyhow::Result<()> {
+    if args.labeled == 0 {
+        bail!("--labeled must be at least 1");
+    }
+    Ok(())
+}

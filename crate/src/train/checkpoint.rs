@@ -1,0 +1,206 @@
+//! Checkpoints of an SSS run, so that `sss train --resume` continues an interrupted run and
+//! ends where the uninterrupted run ends: `RUN_DIR/checkpoint/` holds the student (network
+//! and DFE), the EMA teacher and the AdamW state as f32 burnpack files, and `state.json`
+//! with the next step, the whole training configuration, the PCSW prompt cache and the ids of
+//! the training volumes. Random draws depend only on (seed, step), so nothing else is needed.
+//!
+//! A checkpoint is written to `checkpoint.tmp/` and then renamed over the previous one, so an
+//! interruption while writing leaves the previous checkpoint intact.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::AdamWConfig;
+use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+
+use super::sss::{PromptCache, SssStudent, SssTrainConfig, SssTrainer, TrainData};
+use crate::model::sss::SssNet;
+use crate::weights::decode_into;
+use crate::{Result, SssError};
+
+/// The host-side state of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// The next step to run (= steps completed).
+    pub step: usize,
+    pub config: SssTrainConfig,
+    pub prompt_cache: PromptCache,
+    pub labeled: Vec<String>,
+    pub unlabeled: Vec<String>,
+}
+
+/// The checkpoint folder of a run directory.
+pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoint")
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SssError + '_ {
+    move |e| SssError::io(path.display().to_string(), e)
+}
+
+fn module_bytes<M: Module>(module: M) -> Result<Vec<u8>> {
+    Ok(module
+        .into_record()
+        .into_bytes()
+        .map_err(|e| SssError::Weights(format!("cannot serialise a checkpoint ({e})")))?
+        .to_vec())
+}
+
+fn ids(volumes: &[super::sss::TrainVolume]) -> Vec<String> {
+    volumes.iter().map(|v| v.id.clone()).collect()
+}
+
+impl SssTrainer {
+    /// The state saved with the weights.
+    pub fn state(&self) -> TrainState {
+        TrainState {
+            step: self.step,
+            config: self.cfg.clone(),
+            prompt_cache: self.prompt_cache.clone(),
+            labeled: ids(&self.data().labeled),
+            unlabeled: ids(&self.data().unlabeled),
+        }
+    }
+
+    /// Writes `RUN_DIR/checkpoint/`, replacing the previous checkpoint.
+    pub fn save_checkpoint(&self, run_dir: &Path) -> Result<()> {
+        let dir = checkpoint_dir(run_dir);
+        let tmp = run_dir.join("checkpoint.tmp");
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
+        }
+        std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        let write = |name: &str, bytes: &[u8]| -> Result<()> {
+            let path = tmp.join(name);
+            std::fs::write(&path, bytes).map_err(io(&path))
+        };
+        write("student.bpk", &module_bytes(self.student.clone())?)?;
+        write("teacher.bpk", &module_bytes(self.teacher.clone())?)?;
+        let optim = self
+            .optim
+            .into_bytes()
+            .map_err(|e| SssError::Weights(format!("cannot serialise the optimiser ({e})")))?;
+        write("optimizer.bpk", &optim)?;
+        let state = serde_json::to_string_pretty(&self.state())
+            .map_err(|e| SssError::InvalidInput(format!("training state ({e})")))?;
+        write("state.json", state.as_bytes())?;
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        std::fs::rename(&tmp, &dir).map_err(io(&dir))
+    }
+
+    /// Reads the state of `RUN_DIR/checkpoint/`.
+    pub fn read_state(run_dir: &Path) -> Result<TrainState> {
+        let path = checkpoint_dir(run_dir).join("state.json");
+        let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        serde_json::from_str(&text).map_err(|e| {
+            SssError::InvalidInput(format!("{} is not a training state ({e})", path.display()))
+        })
+    }
+
+    /// Continues the run saved in `RUN_DIR/checkpoint/` on `data` (which must hold the same
+    /// volumes).
+    pub fn resume(run_dir: &Path, data: TrainData, device: &Device) -> Result<Self> {
+        let state = Self::read_state(run_dir)?;
+        if ids(&data.labeled) != state.labeled || ids(&data.unlabeled) != state.unlabeled {
+            return Err(SssError::InvalidInput(
+                "the data differ from the checkpoint's: resume with the same --data, \
+                 --dataset and --labeled"
+                    .into(),
+            ));
+        }
+        let dir = checkpoint_dir(run_dir);
+        let read = |name: &str| -> Result<Vec<u8>> {
+            let path = dir.join(name);
+            std::fs::read(&path).map_err(io(&path))
+        };
+        let mut trainer = Self::new(state.config.clone(), data, device, None)?;
+        let plain = trainer.device().clone().without_autodiff();
+        let mut student = decode_into(
+            SssStudent::new(&state.config, trainer.device())?,
+            read("student.bpk")?,
+        )?;
+        if state.config.freeze_encoders {
+            student.net.sam.image_encoder = student.net.sam.image_encoder.no_grad();
+            student.net.sam.sam_prompt_encoder = student.net.sam.sam_prompt_encoder.no_grad();
+        }
+        let head = SssNet::coarse_head_config(&state.config.sam2, state.config.num_classes);
+        let teacher = decode_into(
+            SssNet::new(&state.config.sam2, &head, &plain)?,
+            read("teacher.bpk")?,
+        )?;
+        let optim = AdamWConfig::new()
+            .with_weight_decay(state.config.weight_decay as f32)
+            .init()
+            .from_bytes(Bytes::from_bytes_vec(read("optimizer.bpk")?))
+            .map_err(|e| SssError::Weights(format!("cannot read the optimiser state ({e})")))?;
+        trainer.student = student;
+        trainer.teacher = teacher;
+        trainer.optim = optim;
+        trainer.step = state.step;
+        trainer.prompt_cache = state.prompt_cache;
+        Ok(trainer)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::sss::tiny_run;
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+
+    struct Floats(Vec<f32>);
+
+    impl ModuleVisitor for Floats {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .extend(param.val().into_data().convert::<f32>().iter::<f32>());
+        }
+    }
+
+    fn floats(net: &SssNet) -> Vec<f32> {
+        let mut f = Floats(Vec::new());
+        net.visit(&mut f);
+        f.0
+    }
+
+    /// Two steps, a checkpoint, a fresh trainer resumed from it and two more steps end with the
+    /// same weights, teacher and prompt cache as four uninterrupted steps.
+    #[test]
+    fn resumed_run_matches_the_uninterrupted_one() {
+        let dir = std::env::temp_dir().join(format!("sss-resume-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let device = Device::flex();
+        let (cfg, data) = tiny_run(1, 1, 4);
+        let mut full = SssTrainer::new(cfg.clone(), data, &device, None).unwrap();
+        for _ in 0..4 {
+            full.train_step().unwrap();
+        }
+        let (_, data) = tiny_run(1, 1, 4);
+        let mut first = SssTrainer::new(cfg, data, &device, None).unwrap();
+        first.train_step().unwrap();
+        first.train_step().unwrap();
+        first.save_checkpoint(&dir).unwrap();
+        drop(first);
+        let (_, data) = tiny_run(1, 1, 4);
+        let mut resumed = SssTrainer::resume(&dir, data, &device).unwrap();
+        assert_eq!(resumed.step, 2);
+        resumed.train_step().unwrap();
+        resumed.train_step().unwrap();
+        assert_eq!(floats(&resumed.teacher), floats(&full.teacher));
+        assert_eq!(
+            floats(&resumed.student.net.valid()),
+            floats(&full.student.net.valid())
+        );
+        assert_eq!(resumed.prompt_cache, full.prompt_cache);
+        let (_, other) = tiny_run(2, 1, 4);
+        assert!(
+            SssTrainer::resume(&dir, other, &device).is_err(),
+            "other data"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
