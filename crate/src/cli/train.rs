@@ -18,7 +18,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::sss_data::{DatasetKind, read_case};
 use crate::backend::ComputeDevice;
-use crate::model::{Sam2Base, Sam2Config};
+use crate::model::Sam2Config;
+use crate::model::import::load_sam2_burnpack;
 use crate::prompt::pcsw::{Connectivity, WindowRule};
 use crate::train::sss::{
     LossWeighting, SssTrainConfig, SssTrainer, StepReport, TrainData, TrainVolume,
@@ -69,8 +70,8 @@ pub struct TrainArgs {
     /// Image size (default: the config's; micro 256).
     #[arg(long)]
     pub image_size: Option<usize>,
-    /// Initial SAM-2 weights (a burnpack of `sss import-sam2`); freezes the image and prompt
-    /// encoders unless --train-encoders.
+    /// Initial SAM-2 weights (a burnpack of `sss import-sam2`, its `.config.json` beside it,
+    /// which replaces --config); freezes the image and prompt encoders unless --train-encoders.
     #[arg(long)]
     pub init: Option<PathBuf>,
     /// Train the encoders even with --init.
@@ -144,7 +145,18 @@ pub struct TrainArgs {
 
 /// Builds the configuration from the arguments.
 fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
-    let mut sam2 = Sam2Config::by_name(&args.config)?;
+    let mut sam2 = match &args.init {
+        // `sss import-sam2` writes the model's configuration beside its weights.
+        Some(init) => {
+            let path = init.with_extension("config.json");
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!("reading {} (written by sss import-sam2)", path.display())
+            })?;
+            serde_json::from_str::<Sam2Config>(&text)
+                .with_context(|| format!("{} is not a SAM-2 config", path.display()))?
+        }
+        None => Sam2Config::by_name(&args.config)?,
+    };
     if let Some(size) = args.image_size {
         sam2.image_size = size;
     }
@@ -266,14 +278,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     } else {
         let cfg = config_of(args)?;
         let init = match &args.init {
-            Some(path) => {
-                let bytes =
-                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-                Some(weights::decode_into(
-                    Sam2Base::new(&cfg.sam2, &device.device)?,
-                    bytes,
-                )?)
-            }
+            Some(path) => Some(load_sam2_burnpack(path, &cfg.sam2, &device.device)?),
             None => None,
         };
         SssTrainer::new(cfg, data, &device.device, init)?
@@ -329,7 +334,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 bar.set_message(format_report(&report));
                 bar.inc(1);
             }
-            None if report.step % args.log_every.max(1) == 0 || trainer.step == cfg.steps => {
+            None if report.step.is_multiple_of(args.log_every.max(1))
+                || trainer.step == cfg.steps =>
+            {
                 let eta = (cfg.steps - trainer.step) as f64 / rate.max(1e-9);
                 println!(
                     "step {}/{} {} · {:.3} it/s · ETA {:.0} s",
@@ -342,7 +349,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             }
             None => {}
         }
-        if trainer.step % args.checkpoint_every.max(1) == 0 || trainer.step == cfg.steps {
+        if trainer.step.is_multiple_of(args.checkpoint_every.max(1)) || trainer.step == cfg.steps {
             trainer.save_checkpoint(&args.out)?;
         }
     }

@@ -44,7 +44,7 @@ impl CoarseHeadConfig {
             || self.num_classes < 2
             || self.hidden == 0
             || self.groups == 0
-            || self.hidden % self.groups != 0
+            || !self.hidden.is_multiple_of(self.groups)
         {
             return Err(crate::SssError::InvalidInput(format!(
                 "coarse head: in {} / classes {} / hidden {} / groups {} (need ≥ 2 classes and \

@@ -168,19 +168,27 @@ mod tests {
     }
 
     /// Two steps, a checkpoint, a fresh trainer resumed from it and two more steps end with the
-    /// same weights, teacher and prompt cache as four uninterrupted steps.
+    /// same weights, teacher and prompt cache as four uninterrupted steps. Both runs start
+    /// from one step-0 checkpoint: burn's parameter initialisation draws from a process-wide
+    /// RNG that tests running in parallel share (the CLI runs one training per process).
     #[test]
     fn resumed_run_matches_the_uninterrupted_one() {
-        let dir = std::env::temp_dir().join(format!("sss-resume-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let root = std::env::temp_dir().join(format!("sss-resume-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let (start, dir) = (root.join("start"), root.join("run"));
         let device = Device::flex();
         let (cfg, data) = tiny_run(1, 1, 4);
-        let mut full = SssTrainer::new(cfg.clone(), data, &device, None).unwrap();
+        SssTrainer::new(cfg, data, &device, None)
+            .unwrap()
+            .save_checkpoint(&start)
+            .unwrap();
+        let (_, data) = tiny_run(1, 1, 4);
+        let mut full = SssTrainer::resume(&start, data, &device).unwrap();
         for _ in 0..4 {
             full.train_step().unwrap();
         }
         let (_, data) = tiny_run(1, 1, 4);
-        let mut first = SssTrainer::new(cfg, data, &device, None).unwrap();
+        let mut first = SssTrainer::resume(&start, data, &device).unwrap();
         first.train_step().unwrap();
         first.train_step().unwrap();
         first.save_checkpoint(&dir).unwrap();
@@ -201,6 +209,6 @@ mod tests {
             SssTrainer::resume(&dir, other, &device).is_err(),
             "other data"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

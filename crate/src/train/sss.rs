@@ -1145,7 +1145,7 @@ mod tests {
         let mut computed = Vec::new();
         for step in 0..12 {
             for volume in [0usize, 1] {
-                if (step + volume) % 2 == 0 {
+                if (step + volume).is_multiple_of(2) {
                     let p = cache
                         .get_or_refresh(volume, step, 5, || {
                             computed.push((volume, step));
