@@ -60,9 +60,17 @@ impl ComputeDevice {
     /// The browser's WebGPU device. Must run before any tensor is created on it.
     #[cfg(all(feature = "web", target_family = "wasm"))]
     pub async fn webgpu() -> crate::Result<Self> {
-        let device = Device::wgpu_options().init_async().await.map_err(|e| {
-            crate::SssError::Device(format!("WebGPU could not be initialised: {e}"))
-        })?;
+        let (device, setup) = Device::wgpu_options()
+            .init_with_setup_async()
+            .await
+            .map_err(|e| {
+                crate::SssError::Device(format!("WebGPU could not be initialised: {e}"))
+            })?;
+        // burn's runtime keeps the device and queue but not the wgpu `Instance`; once the
+        // instance is dropped the browser destroys the device ("A valid external Instance
+        // reference no longer exists", then "Device was destroyed" on the next readback).
+        // The runtime lives as long as the page, so the setup does too.
+        std::mem::forget(setup);
         Ok(Self {
             device,
             kind: BackendKind::WebGpu,

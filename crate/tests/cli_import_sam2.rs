@@ -23,7 +23,13 @@ fn out_dir() -> PathBuf {
 fn import_sam2_converts_an_official_checkpoint() {
     let out = out_dir().join("micro");
     let status = Command::new(env!("CARGO_BIN_EXE_sss"))
-        .args(["import-sam2", fixture().to_str().unwrap(), "--config", "micro", "-o"])
+        .args([
+            "import-sam2",
+            fixture().to_str().unwrap(),
+            "--config",
+            "micro",
+            "-o",
+        ])
         .arg(&out)
         .output()
         .unwrap();
@@ -58,12 +64,21 @@ fn import_sam2_converts_an_official_checkpoint() {
 fn import_sam2_refuses_a_checkpoint_of_another_size() {
     let out = out_dir().join("wrong");
     let result = Command::new(env!("CARGO_BIN_EXE_sss"))
-        .args(["import-sam2", fixture().to_str().unwrap(), "--config", "tiny", "-o"])
+        .args([
+            "import-sam2",
+            fixture().to_str().unwrap(),
+            "--config",
+            "tiny",
+            "-o",
+        ])
         .arg(&out)
         .output()
         .unwrap();
     assert!(!result.status.success());
     let stderr = String::from_utf8_lossy(&result.stderr);
-    assert!(stderr.contains("missing") || stderr.contains("unexpected"), "{stderr}");
+    assert!(
+        stderr.contains("missing") || stderr.contains("unexpected"),
+        "{stderr}"
+    );
     assert!(!out.with_extension("bpk").exists());
 }

@@ -11,7 +11,7 @@ await page.waitForFunction(() => window.sss?.ready, null, { timeout: 300000 });
 console.log(JSON.stringify(await page.evaluate(() => ({b: sss.backend, r: sss.fallbackReason, e: sss.errors, renderer: sss.renderer}))));
 const t = Date.now();
 await page.click('#segment');
-try { await page.waitForFunction(() => window.sss.lastMask || window.sss.errors.length, null, { timeout: 240000 }); } catch (e) { console.log('timeout'); }
+try { await page.waitForFunction(() => window.sss.lastMask || window.sss.errors.length, null, { timeout: 500000 }); } catch (e) { console.log('timeout'); }
 console.log(Date.now() - t, 'ms', JSON.stringify(await page.evaluate(() => ({m: sss.lastMask, e: sss.errors}))));
 await page.screenshot({ path: '/tmp/shot.png' });
 await browser.close(); await server.close();
