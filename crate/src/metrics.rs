@@ -599,7 +599,7 @@ mod tests {
         let full = vec![true; 27];
         assert_eq!(surface(&full, [3, 3, 3]).iter().filter(|&&v| v).count(), 26);
         // A single slice is all surface (no neighbours above or below).
-        assert!(surface(&vec![true; 9], [3, 3, 1]).iter().all(|&v| v));
+        assert!(surface(&[true; 9], [3, 3, 1]).iter().all(|&v| v));
     }
 
     /// Two 3×3×3 cubes, one shifted by a voxel along x (worked by hand):

@@ -24,6 +24,8 @@ use crate::{Result, SssError};
 pub const MANIFEST_VERSION: u32 = 1;
 
 /// Which architecture the weights are for, with its configuration.
+// One per loaded model, so the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelSpec {

@@ -496,15 +496,13 @@ fn parity_propagation() {
 fn import_refuses_a_mismatching_checkpoint() {
     let path = fixture_dir("micro").join("weights.pt");
     let err = load_sam2_checkpoint(&path, &Sam2Config::tiny(), &Device::flex())
-        .err()
-        .expect("a micro checkpoint must not load as tiny")
+        .expect_err("a micro checkpoint must not load as tiny")
         .to_string();
     println!("{}", err.lines().take(3).collect::<Vec<_>>().join("\n"));
     assert!(err.contains("missing keys"), "{err}");
     assert!(err.contains("mismatches"), "{err}");
     let err = load_sam2_checkpoint(&path, &Sam2Config::micro().into_sam2_0(), &Device::flex())
-        .err()
-        .expect("a SAM-2.1 checkpoint has keys SAM-2.0 lacks")
+        .expect_err("a SAM-2.1 checkpoint has keys SAM-2.0 lacks")
         .to_string();
     assert!(
         err.contains("unexpected keys") && err.contains("no_obj_embed_spatial"),

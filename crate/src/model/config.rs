@@ -463,14 +463,14 @@ impl Sam2Config {
                 self.neck.backbone_channel_list
             ));
         }
-        if self.backbone_stride == 0 || self.image_size % (self.backbone_stride * 2) != 0 {
+        if self.backbone_stride == 0 || !self.image_size.is_multiple_of(self.backbone_stride * 2) {
             return bad(format!(
                 "image_size {} must be a multiple of 2 × backbone_stride",
                 self.image_size
             ));
         }
         let patch_side = self.image_size / 4;
-        if patch_side % t.window_spec[0] != 0 {
+        if !patch_side.is_multiple_of(t.window_spec[0]) {
             return bad(format!(
                 "image_size/4 = {patch_side} must be a multiple of window_spec[0] = {}",
                 t.window_spec[0]
@@ -479,7 +479,9 @@ impl Sam2Config {
         if self.scalp >= self.neck.backbone_channel_list.len() {
             return bad("scalp removes every FPN level".into());
         }
-        if self.neck.num_pos_feats % 2 != 0 || self.memory_encoder.num_pos_feats % 2 != 0 {
+        if !self.neck.num_pos_feats.is_multiple_of(2)
+            || !self.memory_encoder.num_pos_feats.is_multiple_of(2)
+        {
             return bad("position encodings need an even num_pos_feats".into());
         }
         if self.memory_attention.d_model != self.hidden_dim() {
@@ -491,7 +493,7 @@ impl Sam2Config {
         if self.memory_attention.kv_in_dim != self.mem_dim() {
             return bad("memory_attention.kv_in_dim must equal memory_encoder.out_dim".into());
         }
-        if self.hidden_dim() % self.mem_dim() != 0 {
+        if !self.hidden_dim().is_multiple_of(self.mem_dim()) {
             return bad("neck.d_model must be a multiple of memory_encoder.out_dim".into());
         }
         let ms = &self.memory_encoder;

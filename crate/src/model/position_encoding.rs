@@ -45,7 +45,11 @@ impl PositionEmbeddingSine {
         let mut out = vec![0f32; 2 * npf * h * w];
         let encode = |pos: f64, c: usize| -> f64 {
             let v = pos / dim_t[c];
-            if c % 2 == 0 { v.sin() } else { v.cos() }
+            if c.is_multiple_of(2) {
+                v.sin()
+            } else {
+                v.cos()
+            }
         };
         for y in 0..h {
             let y_embed = (y + 1) as f64 / (h as f64 + eps) * scale;

@@ -156,7 +156,7 @@ impl RoPEAttention {
         let q = apply_rotary(q, tables);
         let num_k_rope = lk - num_k_exclude_rope;
         assert!(
-            num_k_rope == lq || (self.rope_k_repeat && num_k_rope % lq == 0),
+            num_k_rope == lq || (self.rope_k_repeat && num_k_rope.is_multiple_of(lq)),
             "RoPEAttention: {num_k_rope} rotated keys for {lq} queries"
         );
         let k = if num_k_exclude_rope == 0 {

@@ -422,7 +422,7 @@ pub fn pcsw_prompts_from_probabilities(
     cfg: &PcswConfig,
 ) -> Result<Vec<ClassPrompt>> {
     let v = dims.iter().product::<usize>();
-    if v == 0 || probs.len() % v != 0 {
+    if v == 0 || !probs.len().is_multiple_of(v) {
         return Err(SssError::InvalidInput(format!(
             "coarse probabilities of {} values are not whole {dims:?} volumes",
             probs.len()

@@ -341,7 +341,7 @@ impl CutMixBox {
     pub fn paste<T: Copy>(&self, target: &mut [T], source: &[T], size: [usize; 2]) -> Result<()> {
         let [h, w] = size;
         let plane = h * w;
-        if plane == 0 || target.len() != source.len() || target.len() % plane != 0 {
+        if plane == 0 || target.len() != source.len() || !target.len().is_multiple_of(plane) {
             return Err(SssError::InvalidInput(format!(
                 "CutMix needs two equal stacks of {h}×{w} planes, got {} and {} values",
                 target.len(),

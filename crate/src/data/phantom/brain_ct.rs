@@ -851,7 +851,7 @@ mod tests {
             let (image, labels) = brain_ct_case(case, 21);
             let min = image.data.iter().copied().fold(f32::MAX, f32::min);
             let max = image.data.iter().copied().fold(f32::MIN, f32::max);
-            assert!(min >= HU_MIN && min < -900.0, "case {case}: min {min}");
+            assert!((HU_MIN..-900.0).contains(&min), "case {case}: min {min}");
             assert!(max > 900.0 && max <= 3071.0, "case {case}: max {max}");
             // Corner voxels are air.
             assert!(image.data[0] < -900.0);
