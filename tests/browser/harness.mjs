@@ -70,9 +70,13 @@ export async function colouredPixels(page) {
  */
 export async function segmentShownSlice(page) {
   await page.click('#segment');
-  await page.waitForFunction(() => /** @type {any} */ (window).sss.lastMask, null, { timeout: 300_000 });
+  await page.waitForFunction(() => {
+    const s = /** @type {any} */ (window).sss;
+    return s.lastMask || s.errors.length;
+  }, null, { timeout: 300_000 });
   return page.evaluate(() => {
     const s = /** @type {any} */ (window).sss;
+    if (!s.lastMask) throw new Error(`no mask: ${s.errors.join('; ')}`);
     return { ...s.lastMask, dims: s.scan.dims, labels: Array.from(s.masks.get(s.lastMask.z)) };
   });
 }

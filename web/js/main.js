@@ -1,6 +1,7 @@
 // The page: opens a scan (the demo by default, or a file picked or dropped), shows axial
 // slices with window/level, zoom and pan, and overlays the masks the model worker returns.
 // Query parameters: ?webgpu=0 runs everything without WebGPU (CPU model, 2-D canvas);
+// ?model=cpu runs the model on the CPU only; ?renderer=2d draws with the 2-D canvas only;
 // ?scan=URL and ?weights=URL (a manifest) replace the defaults.
 
 import { createRenderer } from './renderers.js';
@@ -8,6 +9,10 @@ import { WorkerClient } from './worker-client.js';
 
 const params = new URLSearchParams(location.search);
 const allowWebGpu = params.get('webgpu') !== '0';
+/** `?renderer=2d` draws with the 2-D canvas even where WebGPU works. */
+const drawWithWebGpu = allowWebGpu && params.get('renderer') !== '2d';
+/** `?model=cpu` runs the model on the CPU even where WebGPU works. */
+const modelOnWebGpu = allowWebGpu && params.get('model') !== 'cpu';
 const scanUrl = params.get('scan') ?? new URL('../assets/demo/demo.nii.gz', import.meta.url).href;
 const weightsUrl =
   params.get('weights') ?? new URL('../assets/weights/slice-net-cardiac.json', import.meta.url).href;
@@ -30,6 +35,7 @@ const state = {
   backend: /** @type {string|null} */ (null),
   fallbackReason: /** @type {string|null} */ (null),
   renderer: /** @type {string|null} */ (null),
+  rendererReason: /** @type {string|null} */ (null),
   /** @type {{dims: number[], spacing: number[], voxels: Float32Array, name: string}|null} */
   scan: null,
   z: 0,
@@ -67,10 +73,24 @@ const workerUrl = new URL('./worker.js', import.meta.url);
 let worker = new WorkerClient(workerUrl, showProgress);
 /** The open scan's file bytes, kept so a restarted worker can open it again. */
 let scanBytes = /** @type {ArrayBuffer|null} */ (null);
-const { renderer, reason: rendererReason } = await createRenderer(
-  /** @type {HTMLCanvasElement} */ ($('view')), shaderUrl, allowWebGpu);
-state.renderer = renderer.kind;
-if (rendererReason && allowWebGpu) console.info(`drawing with a 2-D canvas: ${rendererReason}`);
+/**
+ * The slice renderer, created once the model knows its backend (see `createRenderer`: on a
+ * software WebGPU adapter the page leaves the one device to the model).
+ * @type {import('./renderers.js').WebGpuRenderer|import('./renderers.js').CanvasRenderer}
+ */
+let renderer;
+/** @type {number[][]} overlay colours by label */
+let classColors = [[0, 0, 0]];
+
+async function startRenderer() {
+  const created = await createRenderer(/** @type {HTMLCanvasElement} */ ($('view')), shaderUrl,
+    drawWithWebGpu, state.backend === 'WebGPU');
+  renderer = created.renderer;
+  renderer.colors = classColors;
+  state.renderer = renderer.kind;
+  state.rendererReason = created.reason;
+  if (created.reason && allowWebGpu) console.info(`drawing with a 2-D canvas: ${created.reason}`);
+}
 
 function currentSlice() {
   const s = /** @type {NonNullable<typeof state.scan>} */ (state.scan);
@@ -80,6 +100,7 @@ function currentSlice() {
 
 /** Fits the slice into the canvas, then applies the user's zoom and pan. */
 function updateView() {
+  if (!renderer) return;
   const canvas = renderer.canvas;
   const dpr = window.devicePixelRatio || 1;
   const w = Math.max(1, Math.round(ui.stage.clientWidth * dpr));
@@ -101,7 +122,7 @@ function draw() {
   frameRequested = true;
   requestAnimationFrame(() => {
     frameRequested = false;
-    if (!state.scan) return;
+    if (!state.scan || !renderer) return;
     updateView();
     renderer.window = state.window;
     renderer.opacity = Number(ui.opacity.value) / 100;
@@ -110,7 +131,7 @@ function draw() {
 }
 
 function showSlice() {
-  if (!state.scan) return;
+  if (!state.scan || !renderer) return;
   const [nx, ny] = state.scan.dims;
   renderer.setSlice(currentSlice(), nx, ny);
   renderer.setMask(state.masks.get(state.z) ?? null);
@@ -183,7 +204,7 @@ async function segment() {
     for (const l of labels) counts[l] = (counts[l] ?? 0) + 1;
     state.lastMask = { z, width: reply.width, height: reply.height, ms: reply.ms, counts };
     ui.timing.textContent = `slice ${z + 1}: ${reply.ms.toFixed(0)} ms on ${state.backend}`;
-    if (z === state.z) { renderer.setMask(labels); draw(); }
+    if (z === state.z && renderer) { renderer.setMask(labels); draw(); }
   } catch (e) {
     const message = /** @type {Error} */ (e).message;
     if (worker.dead && state.backend === 'WebGPU') {
@@ -212,7 +233,8 @@ function showLegend(manifest) {
     }));
   const colors = [];
   for (const c of manifest.classes) colors[c.label] = c.color;
-  renderer.colors = colors;
+  classColors = colors;
+  if (renderer) renderer.colors = colors;
 }
 
 /** @param {number} dz */
@@ -328,10 +350,11 @@ try {
     return r.arrayBuffer();
   });
   try {
-    await startModel(allowWebGpu);
+    await startModel(modelOnWebGpu);
   } catch (e) {
     showError(`The model could not start: ${/** @type {Error} */ (e).message}`);
   }
+  await startRenderer();
   try {
     await openScan(await demo, scanUrl.split('/').pop() ?? 'demo');
   } catch (e) {
