@@ -3,7 +3,6 @@
 // every URL the page or its worker asks for.
 
 import { chromium } from 'playwright-core';
-import { PNG } from 'pngjs';
 import { serve } from '../../scripts/serve.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -51,17 +50,20 @@ export async function openPage(browser, url) {
 }
 
 /**
- * Pixels of the slice canvas that carry colour (the grey scan has none; the overlay has).
+ * Pixels of the slice canvas that carry colour (the grey scan has none; the overlay has), read
+ * back from the renderer itself (WebGPU: a copy of the frame it rendered; 2-D: getImageData).
  * @param {import('playwright-core').Page} page
  */
 export async function colouredPixels(page) {
-  const png = PNG.sync.read(await page.locator('#stage canvas').screenshot());
-  let count = 0;
-  for (let i = 0; i < png.data.length; i += 4) {
-    const [r, g, b] = [png.data[i], png.data[i + 1], png.data[i + 2]];
-    if (Math.max(r, g, b) - Math.min(r, g, b) > 40) count++;
-  }
-  return count;
+  return page.evaluate(async () => {
+    const { rgba } = await /** @type {any} */ (window).sssRenderer.readPixels();
+    let count = 0;
+    for (let i = 0; i < rgba.length; i += 4) {
+      const [r, g, b] = [rgba[i], rgba[i + 1], rgba[i + 2]];
+      if (Math.max(r, g, b) - Math.min(r, g, b) > 40) count++;
+    }
+    return count;
+  });
 }
 
 /**

@@ -49,11 +49,11 @@ async function segmentDemo(flags, query, expectedBackend, expectedRenderer, chec
     assert.ok(foreground > 0, 'the mask has foreground');
     assert.ok(mask.labels.every((/** @type {number} */ l) => l < state.manifest.classes.length));
     await page.waitForTimeout(300);
-    const coloured = await colouredPixels(page);
+    const coloured = checkPixels ? await colouredPixels(page) : 'not read:';
     if (checkPixels) assert.ok(coloured > 50, `the overlay is drawn (${coloured} coloured pixels)`);
     console.log(`model on ${expectedBackend}, drawn with ${expectedRenderer}: slice ${mask.z} ` +
       `segmented in ${mask.ms.toFixed(0)} ms (first run, shaders included), ` +
-      `${foreground} foreground pixels, ${coloured} overlay pixels on screen`);
+      `${foreground} foreground pixels, ${coloured} coloured pixels drawn`);
 
     assert.deepEqual(errors, [], 'no page errors');
     const origin = new URL(server.url).origin;
@@ -69,10 +69,12 @@ test('segments the demo slice with the model on WebGPU', { timeout: 600_000 }, a
   masks.webgpu = await segmentDemo(WEBGPU_FLAGS, '', 'WebGPU', '2-D canvas');
 });
 
-// Not verified here: that the WGSL renderer's pixels show the slice. Screenshots of its canvas
-// in headless Chromium on SwiftShader came back black and white (open problem, see the issue);
-// this test checks that the WebGPU renderer is chosen and runs without any error.
-test('runs the WGSL renderer without errors', { timeout: 600_000 }, async () => {
+// Not verified here: that the WGSL renderer's pixels show the slice. In headless Chromium on
+// SwiftShader a WebGPU device on the page's main thread loses its instance ("A valid external
+// Instance reference no longer exists" on mapAsync; the canvas stays blank), while the worker's
+// device works (open problem, see the issue). This test checks only that the page chooses the
+// WGSL renderer and logs no error.
+test('chooses the WGSL renderer and logs no error', { timeout: 600_000 }, async () => {
   await segmentDemo(WEBGPU_FLAGS, '?model=cpu', 'flex (CPU)', 'WebGPU', false);
 });
 

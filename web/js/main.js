@@ -87,6 +87,8 @@ async function startRenderer() {
     drawWithWebGpu, state.backend === 'WebGPU');
   renderer = created.renderer;
   renderer.colors = classColors;
+  // @ts-ignore: for tests and the curious, like `window.sss`
+  window.sssRenderer = renderer;
   state.renderer = renderer.kind;
   state.rendererReason = created.reason;
   if (created.reason && allowWebGpu) console.info(`drawing with a 2-D canvas: ${created.reason}`);

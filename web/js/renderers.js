@@ -41,7 +41,9 @@ export class WebGpuRenderer extends RendererState {
     }
     const device = await adapter.requestDevice();
     const code = await (await fetch(shaderUrl)).text();
-    return new WebGpuRenderer(canvas, device, code);
+    const renderer = new WebGpuRenderer(canvas, device, code);
+    renderer.adapter = adapter;
+    return renderer;
   }
 
   /**
@@ -54,6 +56,8 @@ export class WebGpuRenderer extends RendererState {
     this.kind = 'WebGPU';
     this.canvas = canvas;
     this.device = device;
+    /** @type {GPUAdapter|null} kept alive with the device */
+    this.adapter = null;
     this.context = /** @type {GPUCanvasContext} */ (canvas.getContext('webgpu'));
     this.format = navigator.gpu.getPreferredCanvasFormat();
     this.context.configure({ device, format: this.format, alphaMode: 'opaque' });
@@ -126,6 +130,42 @@ export class WebGpuRenderer extends RendererState {
   }
 
   render() {
+    this.encodeAndSubmit(null);
+  }
+
+  /**
+   * Renders a frame and reads it back (tests, screenshots): RGBA bytes, row-major.
+   * @returns {Promise<{width: number, height: number, rgba: Uint8Array}>}
+   */
+  async readPixels() {
+    const { width, height } = this.canvas;
+    const bytesPerRow = Math.ceil((width * 4) / 256) * 256;
+    const buffer = this.device.createBuffer({
+      size: bytesPerRow * height,
+      usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ,
+    });
+    this.encodeAndSubmit({ buffer, bytesPerRow });
+    await buffer.mapAsync(GPUMapMode.READ);
+    const raw = new Uint8Array(buffer.getMappedRange());
+    const rgba = new Uint8Array(width * height * 4);
+    const bgra = this.format.startsWith('bgra');
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const i = y * bytesPerRow + x * 4;
+        const o = (y * width + x) * 4;
+        rgba.set(bgra ? [raw[i + 2], raw[i + 1], raw[i], 255] : [raw[i], raw[i + 1], raw[i + 2], 255], o);
+      }
+    }
+    buffer.unmap();
+    buffer.destroy();
+    return { width, height, rgba };
+  }
+
+  /**
+   * Draws the current state; with `copy`, also copies the frame into a buffer.
+   * @param {{buffer: GPUBuffer, bytesPerRow: number}|null} copy
+   */
+  encodeAndSubmit(copy) {
     if (!this.bindGroup) return;
     const u = new ArrayBuffer(32 + MAX_CLASSES * 16);
     const f = new Float32Array(u);
@@ -143,9 +183,10 @@ export class WebGpuRenderer extends RendererState {
     }
     this.device.queue.writeBuffer(this.uniforms, 0, u);
     const encoder = this.device.createCommandEncoder();
+    const texture = this.context.getCurrentTexture();
     const pass = encoder.beginRenderPass({
       colorAttachments: [{
-        view: this.context.getCurrentTexture().createView(),
+        view: texture.createView(),
         loadOp: 'clear',
         storeOp: 'store',
         clearValue: { r: 0, g: 0, b: 0, a: 1 },
@@ -155,6 +196,13 @@ export class WebGpuRenderer extends RendererState {
     pass.setBindGroup(0, this.bindGroup);
     pass.draw(3);
     pass.end();
+    if (copy) {
+      encoder.copyTextureToBuffer(
+        { texture },
+        { buffer: copy.buffer, bytesPerRow: copy.bytesPerRow },
+        [this.canvas.width, this.canvas.height],
+      );
+    }
     this.device.queue.submit([encoder.finish()]);
   }
 }
@@ -226,6 +274,17 @@ export class CanvasRenderer extends RendererState {
     ctx.imageSmoothingEnabled = false;
     ctx.setTransform(this.view.scale, 0, 0, this.view.scale, this.view.offsetX, this.view.offsetY);
     ctx.drawImage(this.offscreen, 0, 0);
+  }
+
+  /**
+   * Renders a frame and reads it back (tests, screenshots): RGBA bytes, row-major.
+   * @returns {Promise<{width: number, height: number, rgba: Uint8Array}>}
+   */
+  async readPixels() {
+    this.render();
+    const { width, height } = this.canvas;
+    const rgba = new Uint8Array(this.context.getImageData(0, 0, width, height).data.buffer);
+    return { width, height, rgba };
   }
 }
 
