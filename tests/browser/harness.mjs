@@ -10,8 +10,15 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /** Flags that let headless Chromium run WebGPU on SwiftShader (CPU) in a closed network. */
 const QUIET = ['--headless=new', '--no-sandbox', '--disable-quic', '--no-first-run',
   '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+/**
+ * WebGPU on SwiftShader, with the GPU process on SwiftShader's Vulkan. With the WebGPU flags
+ * alone (GL compositing) a WebGPU canvas on the page lost its instance ("A valid external
+ * Instance reference no longer exists") and a second device in the page got the worker's
+ * model device destroyed; with Vulkan both draw and compute work (seen 2026-11-25).
+ */
 export const WEBGPU_FLAGS = [...QUIET, '--enable-unsafe-webgpu', '--use-webgpu-adapter=swiftshader',
-  '--disable-gpu-sandbox'];
+  '--disable-gpu-sandbox', '--enable-features=Vulkan', '--use-vulkan=swiftshader',
+  '--use-angle=swiftshader', '--enable-unsafe-swiftshader'];
 /** No WebGPU at all: the page must fall back to the CPU model and a 2-D canvas. */
 export const NO_WEBGPU_FLAGS = [...QUIET, '--disable-gpu'];
 

@@ -74,8 +74,7 @@ let worker = new WorkerClient(workerUrl, showProgress);
 /** The open scan's file bytes, kept so a restarted worker can open it again. */
 let scanBytes = /** @type {ArrayBuffer|null} */ (null);
 /**
- * The slice renderer, created once the model knows its backend (see `createRenderer`: on a
- * software WebGPU adapter the page leaves the one device to the model).
+ * The slice renderer (WGSL on WebGPU, else the 2-D canvas), created after the model's device.
  * @type {import('./renderers.js').WebGpuRenderer|import('./renderers.js').CanvasRenderer}
  */
 let renderer;
@@ -83,8 +82,8 @@ let renderer;
 let classColors = [[0, 0, 0]];
 
 async function startRenderer() {
-  const created = await createRenderer(/** @type {HTMLCanvasElement} */ ($('view')), shaderUrl,
-    drawWithWebGpu, state.backend === 'WebGPU');
+  const created = await createRenderer(
+    /** @type {HTMLCanvasElement} */ ($('view')), shaderUrl, drawWithWebGpu);
   renderer = created.renderer;
   renderer.colors = classColors;
   // @ts-ignore: for tests and the curious, like `window.sss`

@@ -30,15 +30,10 @@ export class WebGpuRenderer extends RendererState {
    * @param {string} shaderUrl
    * @returns {Promise<WebGpuRenderer>}
    */
-  static async create(canvas, shaderUrl, modelOnWebGpu = false) {
+  static async create(canvas, shaderUrl) {
     if (!('gpu' in navigator)) throw new Error('this browser has no WebGPU');
     const adapter = await navigator.gpu.requestAdapter();
     if (!adapter) throw new Error('no WebGPU adapter is available');
-    if (modelOnWebGpu && isSoftwareAdapter(adapter)) {
-      // Seen in Chromium on SwiftShader (2026-11-25): with a second WebGPU device in the page,
-      // the worker's model device was destroyed on its first readback. The model needs it more.
-      throw new Error('the software WebGPU adapter serves the model; one device per page there');
-    }
     const device = await adapter.requestDevice();
     const code = await (await fetch(shaderUrl)).text();
     const renderer = new WebGpuRenderer(canvas, device, code);
@@ -60,7 +55,12 @@ export class WebGpuRenderer extends RendererState {
     this.adapter = null;
     this.context = /** @type {GPUCanvasContext} */ (canvas.getContext('webgpu'));
     this.format = navigator.gpu.getPreferredCanvasFormat();
-    this.context.configure({ device, format: this.format, alphaMode: 'opaque' });
+    this.context.configure({
+      device,
+      format: this.format,
+      alphaMode: 'opaque',
+      usage: GPUTextureUsage.RENDER_ATTACHMENT | GPUTextureUsage.COPY_SRC,
+    });
     const module = device.createShaderModule({ code });
     this.pipeline = device.createRenderPipeline({
       layout: 'auto',
@@ -207,16 +207,6 @@ export class WebGpuRenderer extends RendererState {
   }
 }
 
-/**
- * Whether the adapter is a software rasteriser (SwiftShader, a fallback adapter).
- * @param {GPUAdapter} adapter
- */
-function isSoftwareAdapter(adapter) {
-  const info = /** @type {any} */ (adapter).info ?? {};
-  return Boolean(/** @type {any} */ (adapter).isFallbackAdapter || info.isFallbackAdapter ||
-    /swiftshader/i.test(`${info.vendor} ${info.architecture} ${info.description}`));
-}
-
 /** Draws with the 2-D canvas API where WebGPU is missing. */
 export class CanvasRenderer extends RendererState {
   /** @param {HTMLCanvasElement} canvas */
@@ -293,16 +283,12 @@ export class CanvasRenderer extends RendererState {
  * @param {HTMLCanvasElement} canvas
  * @param {string} shaderUrl
  * @param {boolean} allowWebGpu
- * @param {boolean} modelOnWebGpu whether the model worker holds a WebGPU device already
  * @returns {Promise<{renderer: WebGpuRenderer|CanvasRenderer, reason: string|null}>}
  */
-export async function createRenderer(canvas, shaderUrl, allowWebGpu, modelOnWebGpu) {
+export async function createRenderer(canvas, shaderUrl, allowWebGpu) {
   if (allowWebGpu) {
     try {
-      return {
-        renderer: await WebGpuRenderer.create(canvas, shaderUrl, modelOnWebGpu),
-        reason: null,
-      };
+      return { renderer: await WebGpuRenderer.create(canvas, shaderUrl), reason: null };
     } catch (e) {
       // A canvas that handed out a WebGPU context cannot give a 2-D one: use a fresh canvas.
       const fresh = /** @type {HTMLCanvasElement} */ (canvas.cloneNode(false));
