@@ -305,6 +305,20 @@ pub fn hd95(
     dims: [usize; 3],
     spacing: Option<[f32; 3]>,
 ) -> Result<Option<f64>> {
+    Ok(
+        symmetric_surface_distances(result, reference, dims, spacing)?
+            .map(|both| percentile(&both, 95.0)),
+    )
+}
+
+/// Both directed surface-distance sets concatenated (result → reference, then reference →
+/// result); `None` when either mask is empty.
+fn symmetric_surface_distances(
+    result: &[bool],
+    reference: &[bool],
+    dims: [usize; 3],
+    spacing: Option<[f32; 3]>,
+) -> Result<Option<Vec<f64>>> {
     let Some(mut both) = surface_distances(result, reference, dims, spacing)? else {
         return Ok(None);
     };
@@ -314,7 +328,7 @@ pub fn hd95(
         dims,
         spacing_or_unit(spacing)?,
     ));
-    Ok(Some(percentile(&both, 95.0)))
+    Ok(Some(both))
 }
 
 /// ASD, medpy `asd(result, reference)`: the mean distance from `result`'s surface to
@@ -336,16 +350,7 @@ pub fn assd(
     dims: [usize; 3],
     spacing: Option<[f32; 3]>,
 ) -> Result<Option<f64>> {
-    let Some(mut both) = surface_distances(result, reference, dims, spacing)? else {
-        return Ok(None);
-    };
-    both.extend(directed_distances(
-        reference,
-        result,
-        dims,
-        spacing_or_unit(spacing)?,
-    ));
-    Ok(Some(mean(&both)))
+    Ok(symmetric_surface_distances(result, reference, dims, spacing)?.map(|both| mean(&both)))
 }
 
 fn mean(values: &[f64]) -> f64 {
