@@ -2,13 +2,17 @@
 //! (micro SAM-2 at a 64-pixel image size so that it runs in seconds):
 //!
 //! - a run interrupted after 3 of 6 steps (checkpoints every 2) and resumed ends with the same
-//!   weights as an uninterrupted run: every parameter equal within 1e-6 (absolute);
+//!   weights as an uninterrupted run: every parameter equal within 1e-6 (absolute); so does a
+//!   run killed with SIGKILL once its step-2 checkpoint is written;
 //! - `eval` writes JSON with finite Dice in [0, 1] and a CSV row per volume and class;
 //! - `export` writes f16 weights that load through the page's loader (`weights::load_sss`);
-//! - `segment` writes a label map with the input's shape and affine, and the prompts.
+//! - `eval --gt-prompts` prompts from the labels (every prompt on a slice holding its class);
+//! - `segment` writes a label map with the input's shape and affine, and the prompts; with
+//!   `--use-prompts` it segments only the classes of a corrected prompts file, and refuses a
+//!   prompt off the scan, saying why.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
@@ -89,7 +93,7 @@ fn train_resume_eval_export_segment() {
         "--out",
         path(&data),
     ]);
-    let train = |out: &Path, extra: &[&str]| {
+    let train_args = |out: &Path, extra: &[&str]| -> Vec<String> {
         let mut args = vec![
             "train",
             "--data",
@@ -122,7 +126,11 @@ fn train_resume_eval_export_segment() {
             path(out),
         ];
         args.extend_from_slice(extra);
-        sss(&args)
+        args.into_iter().map(String::from).collect()
+    };
+    let train = |out: &Path, extra: &[&str]| {
+        let args = train_args(out, extra);
+        sss(&args.iter().map(String::as_str).collect::<Vec<_>>())
     };
     let full = scratch.0.join("full");
     let log = train(&full, &[]);
@@ -148,6 +156,43 @@ fn train_resume_eval_export_segment() {
         .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
         .fold(0.0f32, f32::max);
     assert!(max_diff <= 1e-6, "resumed run differs by {max_diff}");
+
+    // Killed with SIGKILL once the step-2 checkpoint is on disk, then resumed.
+    let killed = scratch.0.join("killed");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sss"))
+        .args(train_args(&killed, &[]))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = killed.join("checkpoint/state.json");
+    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"step\": 2")) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it could be killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    let status = child.wait().unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(9), "killed, not finished: {status:?}");
+    }
+    assert!(!killed.join("model.json").exists(), "killed before the end");
+    train(&killed, &["--resume"]);
+    let c = parameters(&killed.join("model.json"));
+    let max_diff = a
+        .iter()
+        .zip(&c)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0f32, f32::max);
+    println!("run killed with SIGKILL and resumed: max parameter difference {max_diff}");
+    assert!(
+        max_diff <= 1e-6,
+        "killed and resumed run differs by {max_diff}"
+    );
 
     let json = scratch.0.join("eval.json");
     let csv = scratch.0.join("eval.csv");
@@ -178,6 +223,47 @@ fn train_resume_eval_export_segment() {
     }
     let rows = std::fs::read_to_string(&csv).unwrap().lines().count();
     assert_eq!(rows, 1 + 3 * volumes.len());
+    let coarse_dice = report["coarse_summary"]["dice"].as_f64().unwrap();
+    assert!(
+        (0.0..=1.0).contains(&coarse_dice),
+        "coarse mean Dice {coarse_dice}"
+    );
+    assert_eq!(report["gt_prompts"], false);
+
+    // The diagnostic with ground-truth prompts: the prompts are PCSW's on the labels.
+    let gt_json = scratch.0.join("eval-gt.json");
+    sss(&[
+        "eval",
+        "--weights",
+        path(&full),
+        "--data",
+        path(&data),
+        "--dataset",
+        "acdc",
+        "--gt-prompts",
+        "--limit",
+        "1",
+        "--json",
+        path(&gt_json),
+    ]);
+    let gt: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&gt_json).unwrap()).unwrap();
+    assert_eq!(gt["gt_prompts"], true);
+    let case = gt["volumes"][0]["id"].as_str().unwrap().to_string();
+    let patient = case.split('_').next().unwrap();
+    let labels = read_nifti(&data.join(format!("{patient}/{case}_gt.nii.gz"))).unwrap();
+    for p in gt["volumes"][0]["prompts"].as_array().unwrap() {
+        let class = p["class"].as_f64().unwrap() as f32;
+        let z = p["prompt"]["slice"].as_u64().unwrap() as usize;
+        let [x, y] = [0, 1].map(|i| p["prompt"]["point"][i].as_f64().unwrap());
+        let on_slice = labels.slice(z).iter().filter(|&&v| v == class).count();
+        assert!(
+            on_slice > 0,
+            "GT prompt of class {class} on slice {z} without it"
+        );
+        let [nx, ny] = [labels.dims[0] as f64, labels.dims[1] as f64];
+        assert!((0.0..nx).contains(&x) && (0.0..ny).contains(&y), "{p}");
+    }
 
     let stem = scratch.0.join("export/sss-micro");
     sss(&["export", path(&full), "-o", path(&stem)]);
@@ -206,6 +292,45 @@ fn train_resume_eval_export_segment() {
     assert_eq!(output.dims, input.dims);
     assert_eq!(output.affine, input.affine);
     assert!(output.data.iter().all(|&v| (0.0..=3.0).contains(&v)));
-    let prompts = std::fs::read_to_string(scratch.0.join("seg/seg.prompts.json")).unwrap();
-    assert!(prompts.contains("\"prompts\""));
+    let prompts_path = scratch.0.join("seg/seg.prompts.json");
+    let prompts: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&prompts_path).unwrap()).unwrap();
+    assert_eq!(prompts["prompts"].as_array().unwrap().len(), 3);
+
+    // Corrected prompts: class 2 only, with a box of our own on slice 1.
+    let mut edited = prompts.clone();
+    edited["prompts"] = serde_json::json!([{
+        "class": 2,
+        "prompt": {"slice": 1, "box_xyxy": [40.0, 40.0, 90.0, 90.0], "point": [65.0, 65.0],
+                   "source": "user"}
+    }]);
+    let edited_path = scratch.0.join("seg/edited.json");
+    std::fs::write(&edited_path, edited.to_string()).unwrap();
+    let seg2 = scratch.0.join("seg/seg2.nii.gz");
+    sss(&[
+        "segment",
+        path(&scan),
+        "--weights",
+        path(&manifest),
+        "--use-prompts",
+        path(&edited_path),
+        "-o",
+        path(&seg2),
+    ]);
+    let labels2 = read_nifti(&seg2).unwrap();
+    assert!(
+        labels2.data.iter().all(|&v| v == 0.0 || v == 2.0),
+        "only the prompted class can appear"
+    );
+    // A prompt off the scan is refused with the reason.
+    edited["prompts"][0]["prompt"]["slice"] = serde_json::json!(99);
+    std::fs::write(&edited_path, edited.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
+        .args(["segment", path(&scan), "--weights", path(&manifest)])
+        .args(["--use-prompts", path(&edited_path), "-o", path(&seg2)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("slice 99 does not exist"), "{stderr}");
 }

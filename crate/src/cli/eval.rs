@@ -1,8 +1,10 @@
 //! `sss eval`: segments the test (or validation) volumes of a dataset with SSS weights and
 //! reports per volume, per class Dice, Jaccard, HD95 and ASD (`metrics`, medpy's
 //! definitions; voxels, or mm with `--spacing`), then the means over volumes and classes
-//! (SSL4MIS/ABD protocol). Full pipeline (coarse head → PCSW → SAM-2 propagation) or
-//! `--coarse-only`. A table on screen; `--json` and `--csv` write everything.
+//! (SSL4MIS/ABD protocol). Full pipeline (coarse head → PCSW → SAM-2 propagation), whose
+//! report also holds the coarse head's metrics on the same volumes, or `--coarse-only`;
+//! `--gt-prompts` prompts SAM-2 from the ground truth (a diagnostic). A table on screen;
+//! `--json` and `--csv` write everything.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -16,7 +18,7 @@ use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
 use crate::predictor::sss::SegmentMode;
-use crate::prompt::pcsw::ClassPrompt;
+use crate::prompt::pcsw::{ClassPrompt, pcsw_prompts_from_labels};
 
 /// Which part of the split to evaluate.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -44,6 +46,10 @@ pub struct EvalArgs {
     /// The coarse head alone (no PCSW, no SAM-2).
     #[arg(long)]
     pub coarse_only: bool,
+    /// Diagnostic: PCSW prompts from the ground-truth labels instead of the coarse head
+    /// (how good SAM-2 propagation is when the prompts are right).
+    #[arg(long, conflicts_with = "coarse_only")]
+    pub gt_prompts: bool,
     /// Leave a class absent from both masks of a volume out of its means (BHSD).
     #[arg(long)]
     pub skip_both_empty: bool,
@@ -65,6 +71,8 @@ pub struct EvalArgs {
 pub struct VolumeResult {
     pub id: String,
     pub classes: Vec<ClassMetrics>,
+    /// The coarse head alone on the same volume.
+    pub coarse_classes: Vec<ClassMetrics>,
     pub prompts: Vec<ClassPrompt>,
     pub seconds: f64,
 }
@@ -74,11 +82,15 @@ pub struct VolumeResult {
 pub struct EvalReport {
     pub weights: String,
     pub mode: SegmentMode,
+    /// Prompts from the ground truth (`--gt-prompts`) rather than the coarse head.
+    pub gt_prompts: bool,
     pub split: SplitPart,
     pub units: &'static str,
     pub class_names: Vec<String>,
     pub volumes: Vec<VolumeResult>,
     pub summary: MetricsSummary,
+    /// The coarse head alone (equal to `summary` with `--coarse-only`).
+    pub coarse_summary: MetricsSummary,
 }
 
 /// Runs the command.
@@ -106,16 +118,31 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let (image, labels) = read_case(case)?;
         let labels = labels.with_context(|| format!("{} has no labels", case.id))?;
         let start = Instant::now();
-        let seg = segmenter.segment(&image, mode)?;
+        let prepared = segmenter.prepare(&image)?;
+        let coarse = segmenter.coarse(&prepared)?;
+        let prompts = if args.gt_prompts {
+            pcsw_prompts_from_labels(&labels, &classes, segmenter.pcsw_config())?
+        } else {
+            segmenter.auto_prompts(&coarse, image.dims)?
+        };
+        let coarse_labels = image.with_data(coarse.labels)?;
         let spacing = args.spacing.then_some(image.spacing);
-        let metrics = evaluate_volume(&seg.labels, &labels, &classes, spacing)?;
+        let coarse_metrics = evaluate_volume(&coarse_labels, &labels, &classes, spacing)?;
+        let metrics = match mode {
+            SegmentMode::CoarseOnly => coarse_metrics.clone(),
+            SegmentMode::Full => {
+                let full = image.with_data(segmenter.propagate(&prepared, &prompts)?)?;
+                evaluate_volume(&full, &labels, &classes, spacing)?
+            }
+        };
         let seconds = start.elapsed().as_secs_f64();
         let dice: Vec<String> = metrics.iter().map(|m| format!("{:.3}", m.dice)).collect();
         println!("{:<24} Dice {} ({seconds:.1} s)", case.id, dice.join(" "));
         volumes.push(VolumeResult {
             id: case.id.clone(),
             classes: metrics,
-            prompts: seg.prompts,
+            coarse_classes: coarse_metrics,
+            prompts,
             seconds,
         });
     }
@@ -125,6 +152,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         ..MetricsConfig::default()
     };
     let summary = aggregate(&per_volume, &config);
+    let per_volume_coarse: Vec<Vec<ClassMetrics>> =
+        volumes.iter().map(|v| v.coarse_classes.clone()).collect();
+    let coarse_summary = aggregate(&per_volume_coarse, &config);
     let units = if args.spacing { "mm" } else { "voxels" };
     let names: Vec<String> = manifest.classes.iter().map(|c| c.name.clone()).collect();
     println!(
@@ -150,6 +180,16 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
         "mean", summary.dice, summary.jaccard, summary.hd95, summary.asd
     );
+    if mode == SegmentMode::Full {
+        println!(
+            "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
+            "mean, coarse head",
+            coarse_summary.dice,
+            coarse_summary.jaccard,
+            coarse_summary.hd95,
+            coarse_summary.asd
+        );
+    }
     if let Some(path) = &args.csv {
         let mut csv = String::from("volume,class,name,dice,jaccard,hd95,asd\n");
         for v in &volumes {
@@ -172,11 +212,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let report = EvalReport {
             weights: args.weights.display().to_string(),
             mode,
+            gt_prompts: args.gt_prompts,
             split: args.split,
             units,
             class_names: names,
             volumes,
             summary,
+            coarse_summary,
         };
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;

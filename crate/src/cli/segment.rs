@@ -1,19 +1,20 @@
 //! `sss segment scan.nii.gz --weights W -o seg.nii.gz`: coarse head → PCSW prompts → SAM-2
 //! propagation over the slices → a label map with the input's shape and affine (slices are
 //! resized to the model's image size and the masks back). The prompts are written beside it
-//! as JSON (`seg.prompts.json` unless `--prompts` says otherwise).
+//! as JSON (`seg.prompts.json` unless `--prompts` says otherwise); `--use-prompts` propagates
+//! a corrected prompts file instead of PCSW's.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Args;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
 use crate::data::nifti_io::{read_nifti, write_nifti};
-use crate::predictor::sss::SegmentMode;
+use crate::predictor::sss::{SegmentMode, SssSegmentation};
 use crate::prompt::pcsw::ClassPrompt;
 
 /// Arguments of `sss segment`.
@@ -33,16 +34,33 @@ pub struct SegmentArgs {
     /// The coarse head alone.
     #[arg(long)]
     pub coarse_only: bool,
+    /// Propagate these prompts instead of PCSW's: a prompts file as this command writes it
+    /// (edit a box, a point or a slice, then run again).
+    #[arg(long, conflicts_with = "coarse_only")]
+    pub use_prompts: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
     pub device: DeviceArg,
 }
 
-#[derive(Serialize)]
-struct PromptFile<'a> {
+#[derive(Serialize, Deserialize)]
+struct PromptFile {
     scan: String,
     /// Prompts in slice pixel coordinates (x along a row, y down the rows), slice = z index.
-    prompts: &'a [ClassPrompt],
+    prompts: Vec<ClassPrompt>,
     class_names: Vec<String>,
+}
+
+/// Reads a prompts file written by this command (possibly edited).
+fn read_prompts(path: &std::path::Path) -> anyhow::Result<Vec<ClassPrompt>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let file: PromptFile = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a prompts file as `sss segment` writes it",
+            path.display()
+        )
+    })?;
+    Ok(file.prompts)
 }
 
 /// The default prompts path: `seg.nii.gz` → `seg.prompts.json`.
@@ -70,7 +88,22 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
     } else {
         SegmentMode::Full
     };
-    let seg = segmenter.segment(&scan, mode)?;
+    let seg = match &args.use_prompts {
+        None => segmenter.segment(&scan, mode)?,
+        Some(path) => {
+            let prompts = read_prompts(path)?;
+            let prepared = segmenter.prepare(&scan)?;
+            let coarse = segmenter.coarse(&prepared)?;
+            let labels = segmenter
+                .propagate(&prepared, &prompts)
+                .with_context(|| format!("the prompts of {}", path.display()))?;
+            SssSegmentation {
+                labels: scan.with_data(labels)?,
+                coarse: scan.with_data(coarse.labels)?,
+                prompts,
+            }
+        }
+    };
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -81,7 +114,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| prompts_path(&args.out));
     let file = PromptFile {
         scan: args.scan.display().to_string(),
-        prompts: &seg.prompts,
+        prompts: seg.prompts.clone(),
         class_names: manifest.classes.iter().map(|c| c.name.clone()).collect(),
     };
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)

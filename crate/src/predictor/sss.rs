@@ -5,8 +5,11 @@
 //! label = the class with the highest mask logit above 0, else background.
 //!
 //! Slices are resized to the model's image size and the results back to the slice size, so
-//! the label map has the input's geometry. Results are read back synchronously: this front
-//! door is for native callers (the page needs the async readback path).
+//! the label map has the input's geometry. The steps are public so that a caller can stop
+//! after the prompts, correct them and propagate again ([`SssSegmenter::prepare`],
+//! [`SssSegmenter::coarse`], [`SssSegmenter::auto_prompts`], [`SssSegmenter::propagate`]).
+//! Every step that reads the device has a blocking form (native) and an `_async` form (the
+//! page: WebGPU can only be read back asynchronously); both share everything but the read.
 
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
@@ -33,6 +36,34 @@ pub enum SegmentMode {
     Full,
     /// The coarse head's argmax alone.
     CoarseOnly,
+}
+
+/// A volume turned into model inputs, kept between prompt corrections.
+#[derive(Clone, Debug)]
+pub struct PreparedVolume {
+    /// `[1, 3, S, S]` per slice.
+    pub inputs: Vec<Tensor<4>>,
+    /// `[nx, ny, nz]` of the scan.
+    pub dims: [usize; 3],
+}
+
+impl PreparedVolume {
+    /// `[h, w]` of a slice.
+    pub fn hw(&self) -> [usize; 2] {
+        [self.dims[1], self.dims[0]]
+    }
+    fn voxels(&self) -> usize {
+        self.dims.iter().product()
+    }
+}
+
+/// The coarse head's output over a volume.
+#[derive(Clone, Debug)]
+pub struct CoarseOutput {
+    /// Softmax probabilities `[class][z][y][x]` at the slice size.
+    pub probabilities: Vec<f32>,
+    /// Argmax label map, x fastest.
+    pub labels: Vec<u8>,
 }
 
 /// A segmented volume.
@@ -102,20 +133,26 @@ impl SssSegmenter {
         &self.net
     }
 
+    /// The PCSW settings of these weights.
+    pub fn pcsw_config(&self) -> &PcswConfig {
+        &self.pcsw
+    }
+
     fn image_size(&self) -> usize {
         self.net.sam.config().image_size
     }
 
-    fn num_classes(&self) -> usize {
+    /// Output classes, background included.
+    pub fn num_classes(&self) -> usize {
         self.net.coarse_head.classifier.weight.dims()[0]
     }
 
-    /// The model input of every slice of `volume`.
-    pub fn model_inputs(&self, volume: &Volume<f32>) -> Result<Vec<Tensor<4>>> {
+    /// The model input of every slice of `volume` (intensity rule, resize, normalisation).
+    pub fn prepare(&self, volume: &Volume<f32>) -> Result<PreparedVolume> {
         let map = self.rule.fit(&volume.data)?;
         let [nx, ny, nz] = volume.dims;
         let size = self.image_size();
-        Ok((0..nz)
+        let inputs = (0..nz)
             .map(|z| {
                 model_input(
                     &map.map_slice(volume.slice(z)),
@@ -124,95 +161,182 @@ impl SssSegmenter {
                     &self.device,
                 )
             })
-            .collect())
+            .collect();
+        Ok(PreparedVolume {
+            inputs,
+            dims: volume.dims,
+        })
     }
 
-    /// Coarse softmax probabilities laid out `[class][z][y][x]` at the slice size.
-    pub fn coarse_probabilities(&self, inputs: &[Tensor<4>], hw: [usize; 2]) -> Result<Vec<f32>> {
+    /// Coarse softmax probabilities of every batch of slices `[b, K, h, w]`, on the device.
+    fn coarse_tensors(&self, prepared: &PreparedVolume) -> Vec<Tensor<4>> {
+        prepared
+            .inputs
+            .chunks(ENCODE_BATCH)
+            .map(|chunk| {
+                let logits = self
+                    .net
+                    .encode(Tensor::cat(chunk.to_vec(), 0))
+                    .coarse_logits;
+                interpolate(
+                    activation::softmax(logits, 1),
+                    InterpolateOptions::new(InterpolateMode::Bilinear)
+                        .with_output_size(prepared.hw())
+                        .with_align_corners(false),
+                )
+            })
+            .collect()
+    }
+
+    /// Lays the batches read back (`[b][K][h][w]` each) out as [`CoarseOutput`].
+    fn coarse_output(&self, prepared: &PreparedVolume, batches: Vec<Vec<f32>>) -> CoarseOutput {
         let k = self.num_classes();
-        let nz = inputs.len();
-        let plane = hw[0] * hw[1];
-        let mut out = vec![0f32; k * nz * plane];
-        for (chunk_index, chunk) in inputs.chunks(ENCODE_BATCH).enumerate() {
-            let logits = self
-                .net
-                .encode(Tensor::cat(chunk.to_vec(), 0))
-                .coarse_logits;
-            let probs = interpolate(
-                activation::softmax(logits, 1),
-                InterpolateOptions::new(InterpolateMode::Bilinear)
-                    .with_output_size(hw)
-                    .with_align_corners(false),
-            );
-            let values = probs
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| SssError::Device(format!("reading coarse masks ({e:?})")))?;
+        let nz = prepared.inputs.len();
+        let [h, w] = prepared.hw();
+        let plane = h * w;
+        let mut probabilities = vec![0f32; k * nz * plane];
+        for (batch_index, values) in batches.iter().enumerate() {
             for (i, slice) in values.chunks(k * plane).enumerate() {
-                let z = chunk_index * ENCODE_BATCH + i;
+                let z = batch_index * ENCODE_BATCH + i;
                 for c in 0..k {
-                    out[(c * nz + z) * plane..(c * nz + z + 1) * plane]
+                    probabilities[(c * nz + z) * plane..(c * nz + z + 1) * plane]
                         .copy_from_slice(&slice[c * plane..(c + 1) * plane]);
                 }
             }
         }
-        Ok(out)
-    }
-
-    /// Segments a volume.
-    pub fn segment(&self, volume: &Volume<f32>, mode: SegmentMode) -> Result<SssSegmentation> {
-        let [nx, ny, nz] = volume.dims;
-        let inputs = self.model_inputs(volume)?;
-        let probs = self.coarse_probabilities(&inputs, [ny, nx])?;
-        let k = self.num_classes();
-        let v = nx * ny * nz;
-        let coarse: Vec<u8> = (0..v)
+        let v = prepared.voxels();
+        let labels = (0..v)
             .map(|i| {
                 (0..k)
-                    .max_by(|&a, &b| probs[a * v + i].total_cmp(&probs[b * v + i]))
+                    .max_by(|&a, &b| probabilities[a * v + i].total_cmp(&probabilities[b * v + i]))
                     .unwrap_or(0) as u8
             })
             .collect();
-        let coarse = volume.with_data(coarse)?;
-        let classes: Vec<u8> = (1..k as u8).collect();
-        let prompts = pcsw_prompts_from_probabilities(&probs, volume.dims, &classes, &self.pcsw)?;
-        let labels = match mode {
-            SegmentMode::CoarseOnly => coarse.clone(),
-            SegmentMode::Full => {
-                volume.with_data(self.propagate(inputs, [ny, nx], &prompts, nz)?)?
+        CoarseOutput {
+            probabilities,
+            labels,
+        }
+    }
+
+    /// The coarse head over the volume (blocking read-back).
+    pub fn coarse(&self, prepared: &PreparedVolume) -> Result<CoarseOutput> {
+        let batches = self
+            .coarse_tensors(prepared)
+            .into_iter()
+            .map(read_back)
+            .collect::<Result<_>>()?;
+        Ok(self.coarse_output(prepared, batches))
+    }
+
+    /// The coarse head over the volume (asynchronous read-back, for WebGPU).
+    pub async fn coarse_async(&self, prepared: &PreparedVolume) -> Result<CoarseOutput> {
+        let mut batches = Vec::new();
+        for t in self.coarse_tensors(prepared) {
+            batches.push(read_back_async(t).await?);
+        }
+        Ok(self.coarse_output(prepared, batches))
+    }
+
+    /// PCSW's prompt for every foreground class (empty ones included, flagged).
+    pub fn auto_prompts(
+        &self,
+        coarse: &CoarseOutput,
+        dims: [usize; 3],
+    ) -> Result<Vec<ClassPrompt>> {
+        let classes: Vec<u8> = (1..self.num_classes() as u8).collect();
+        pcsw_prompts_from_probabilities(&coarse.probabilities, dims, &classes, &self.pcsw)
+    }
+
+    /// Refuses prompts that do not fit the volume or the model's classes, naming the problem.
+    pub fn check_prompts(&self, prompts: &[ClassPrompt], dims: [usize; 3]) -> Result<()> {
+        let [nx, ny, nz] = dims;
+        let k = self.num_classes();
+        for (i, p) in prompts.iter().enumerate() {
+            let c = p.class as usize;
+            if c == 0 || c >= k {
+                return Err(SssError::InvalidInput(format!(
+                    "prompt {i}: class {c} is not a foreground class of these weights (1..{})",
+                    k - 1
+                )));
             }
+            if prompts[..i].iter().any(|q| q.class == p.class) {
+                return Err(SssError::InvalidInput(format!(
+                    "prompt {i}: class {c} is prompted twice; give one prompt per class"
+                )));
+            }
+            if p.prompt.is_empty() {
+                continue;
+            }
+            if p.prompt.slice >= nz {
+                return Err(SssError::InvalidInput(format!(
+                    "prompt {i} (class {c}): slice {} does not exist; the scan has {nz} slices",
+                    p.prompt.slice
+                )));
+            }
+            let [x0, y0, x1, y1] = p.prompt.box_xyxy;
+            let [px, py] = p.prompt.point;
+            let inside = |x: f32, y: f32| {
+                x.is_finite()
+                    && y.is_finite()
+                    && x >= 0.0
+                    && y >= 0.0
+                    && x <= (nx - 1) as f32
+                    && y <= (ny - 1) as f32
+            };
+            if !(inside(x0, y0) && inside(x1, y1) && x0 <= x1 && y0 <= y1) {
+                return Err(SssError::InvalidInput(format!(
+                    "prompt {i} (class {c}): box {:?} is not [x_min, y_min, x_max, y_max] \
+                     inside the {nx}×{ny} slice",
+                    p.prompt.box_xyxy
+                )));
+            }
+            if !inside(px, py) {
+                return Err(SssError::InvalidInput(format!(
+                    "prompt {i} (class {c}): point {:?} is outside the {nx}×{ny} slice",
+                    p.prompt.point
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Segments a volume (blocking), with PCSW prompts from the coarse head.
+    pub fn segment(&self, volume: &Volume<f32>, mode: SegmentMode) -> Result<SssSegmentation> {
+        let prepared = self.prepare(volume)?;
+        let coarse = self.coarse(&prepared)?;
+        let prompts = self.auto_prompts(&coarse, volume.dims)?;
+        let labels = match mode {
+            SegmentMode::CoarseOnly => coarse.labels.clone(),
+            SegmentMode::Full => self.propagate(&prepared, &prompts)?,
         };
         Ok(SssSegmentation {
-            labels,
-            coarse,
+            labels: volume.with_data(labels)?,
+            coarse: volume.with_data(coarse.labels)?,
             prompts,
         })
     }
 
-    /// SAM-2 objects per non-empty prompt, propagated both ways; the label map `[z][y][x]`.
-    fn propagate(
+    /// Starts a volume predictor with one SAM-2 object per non-empty prompt; `None` without any.
+    fn prompted_predictor(
         &self,
-        inputs: Vec<Tensor<4>>,
-        hw: [usize; 2],
+        prepared: &PreparedVolume,
         prompts: &[ClassPrompt],
-        nz: usize,
-    ) -> Result<Vec<u8>> {
-        let plane = hw[0] * hw[1];
-        let mut labels = vec![0u8; nz * plane];
+    ) -> Result<Option<VolumePredictor<PreparedSlices>>> {
+        self.check_prompts(prompts, prepared.dims)?;
         let active: Vec<&ClassPrompt> = prompts.iter().filter(|p| !p.prompt.is_empty()).collect();
         if active.is_empty() {
-            return Ok(labels);
+            return Ok(None);
         }
         let source = PreparedSlices {
-            inputs,
-            slice_size: hw,
+            inputs: prepared.inputs.clone(),
+            slice_size: prepared.hw(),
         };
         let mut predictor = VolumePredictor::new(
             self.net.sam.clone(),
             source,
             VolumePredictorOptions::default(),
         )?;
-        for p in &active {
+        for p in active {
             predictor.add_points_or_box(
                 p.prompt.slice,
                 u32::from(p.class),
@@ -222,25 +346,96 @@ impl SssSegmenter {
                 true,
             )?;
         }
-        let class_of: Vec<u8> = predictor.obj_ids().iter().map(|&id| id as u8).collect();
-        for out in predictor.propagate_both_ways()? {
-            let logits = out
-                .masks_at(hw)
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| SssError::Device(format!("reading masks ({e:?})")))?;
-            let slice = &mut labels[out.slice * plane..(out.slice + 1) * plane];
-            for (i, label) in slice.iter_mut().enumerate() {
-                let mut best = 0.0f32;
-                for (o, &class) in class_of.iter().enumerate() {
-                    let l = logits[o * plane + i];
-                    if l > best {
-                        best = l;
-                        *label = class;
-                    }
-                }
+        Ok(Some(predictor))
+    }
+
+    /// SAM-2 propagation of `prompts` (one object per non-empty class prompt) both ways
+    /// through the volume; the label map, x fastest (blocking).
+    pub fn propagate(&self, prepared: &PreparedVolume, prompts: &[ClassPrompt]) -> Result<Vec<u8>> {
+        let mut labels = vec![0u8; prepared.voxels()];
+        if let Some(mut predictor) = self.prompted_predictor(prepared, prompts)? {
+            let class_of = classes_of(&predictor);
+            for out in predictor.propagate_both_ways()? {
+                let logits = read_back(out.masks_at(prepared.hw()))?;
+                write_slice_labels(&mut labels, prepared.hw(), out.slice, &logits, &class_of);
             }
         }
         Ok(labels)
     }
+
+    /// [`Self::propagate`] with asynchronous read-back, one slice at a time; `progress` is
+    /// called with (slices done, slices to do) after each.
+    pub async fn propagate_async(
+        &self,
+        prepared: &PreparedVolume,
+        prompts: &[ClassPrompt],
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Vec<u8>> {
+        let mut labels = vec![0u8; prepared.voxels()];
+        let Some(mut predictor) = self.prompted_predictor(prepared, prompts)? else {
+            return Ok(labels);
+        };
+        let class_of = classes_of(&predictor);
+        predictor.preflight()?;
+        let forward = predictor.propagation_order(None, None, false)?;
+        let first = forward[0];
+        let backward = predictor.propagation_order(Some(first), None, true)?;
+        let total = prepared.inputs.len();
+        let mut done = std::collections::BTreeSet::new();
+        for (z, reverse) in forward
+            .into_iter()
+            .map(|z| (z, false))
+            .chain(backward.into_iter().map(|z| (z, true)))
+        {
+            let out = predictor.propagate_slice(z, reverse)?;
+            if done.insert(z) {
+                let logits = read_back_async(out.masks_at(prepared.hw())).await?;
+                write_slice_labels(&mut labels, prepared.hw(), z, &logits, &class_of);
+                progress(done.len(), total);
+            }
+        }
+        Ok(labels)
+    }
+}
+
+/// The class of each of the predictor's objects (object id = class).
+fn classes_of(predictor: &VolumePredictor<PreparedSlices>) -> Vec<u8> {
+    predictor.obj_ids().iter().map(|&id| id as u8).collect()
+}
+
+/// Writes slice `z` of the label map from every object's logits `[N][h][w]`: the class with
+/// the highest logit above 0, else background.
+fn write_slice_labels(
+    labels: &mut [u8],
+    hw: [usize; 2],
+    z: usize,
+    logits: &[f32],
+    class_of: &[u8],
+) {
+    let plane = hw[0] * hw[1];
+    let slice = &mut labels[z * plane..(z + 1) * plane];
+    for (i, label) in slice.iter_mut().enumerate() {
+        let mut best = 0.0f32;
+        for (o, &class) in class_of.iter().enumerate() {
+            let l = logits[o * plane + i];
+            if l > best {
+                best = l;
+                *label = class;
+            }
+        }
+    }
+}
+
+fn read_back<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| SssError::Device(format!("reading results back ({e:?})")))
+}
+
+async fn read_back_async<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.into_data_async()
+        .await
+        .map_err(|e| SssError::Device(format!("reading results back ({e:?})")))?
+        .try_to_vec::<f32>()
+        .map_err(|e| SssError::Device(format!("reading results back ({e:?})")))
 }

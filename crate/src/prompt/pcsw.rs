@@ -90,6 +90,8 @@ pub enum PromptSource {
     Fallback,
     /// No foreground anywhere: the released full-slice box; the class is probably absent.
     Empty,
+    /// Given or corrected by a person (the page, `sss segment --use-prompts`).
+    User,
 }
 
 /// One PCSW prompt: a slice, a box and a point on it, in pixel coordinates of the slice

@@ -4,8 +4,11 @@
 //! with the next step, the whole training configuration, the PCSW prompt cache and the ids of
 //! the training volumes. Random draws depend only on (seed, step), so nothing else is needed.
 //!
-//! A checkpoint is written to `checkpoint.tmp/` and then renamed over the previous one, so an
-//! interruption while writing leaves the previous checkpoint intact.
+//! A checkpoint is written to `checkpoint.tmp/` (`state.json` last, so a folder with it is
+//! complete); the previous one is renamed to `checkpoint.old/`, the new one into place, and the
+//! old one removed. A process killed at any point (SIGKILL, power cut after the data reached
+//! the disk) leaves at least one complete checkpoint, and `--resume` takes the newest complete
+//! one ([`resume_dir`]).
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +36,21 @@ pub struct TrainState {
 /// The checkpoint folder of a run directory.
 pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoint")
+}
+
+/// The newest complete checkpoint of a run: `checkpoint/`, else (a process killed while
+/// swapping) the finished `checkpoint.tmp/`, else the previous `checkpoint.old/`.
+pub fn resume_dir(run_dir: &Path) -> Result<PathBuf> {
+    ["checkpoint", "checkpoint.tmp", "checkpoint.old"]
+        .iter()
+        .map(|name| run_dir.join(name))
+        .find(|dir| dir.join("state.json").is_file())
+        .ok_or_else(|| {
+            SssError::InvalidInput(format!(
+                "{} holds no checkpoint to resume from (checkpoint/state.json)",
+                run_dir.display()
+            ))
+        })
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SssError + '_ {
@@ -85,15 +103,23 @@ impl SssTrainer {
         let state = serde_json::to_string_pretty(&self.state())
             .map_err(|e| SssError::InvalidInput(format!("training state ({e})")))?;
         write("state.json", state.as_bytes())?;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        let old = run_dir.join("checkpoint.old");
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
         }
-        std::fs::rename(&tmp, &dir).map_err(io(&dir))
+        if dir.exists() {
+            std::fs::rename(&dir, &old).map_err(io(&dir))?;
+        }
+        std::fs::rename(&tmp, &dir).map_err(io(&dir))?;
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(io(&old))?;
+        }
+        Ok(())
     }
 
-    /// Reads the state of `RUN_DIR/checkpoint/`.
+    /// Reads the state of the checkpoint `--resume` would continue ([`resume_dir`]).
     pub fn read_state(run_dir: &Path) -> Result<TrainState> {
-        let path = checkpoint_dir(run_dir).join("state.json");
+        let path = resume_dir(run_dir)?.join("state.json");
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
         serde_json::from_str(&text).map_err(|e| {
             SssError::InvalidInput(format!("{} is not a training state ({e})", path.display()))
@@ -111,7 +137,7 @@ impl SssTrainer {
                     .into(),
             ));
         }
-        let dir = checkpoint_dir(run_dir);
+        let dir = resume_dir(run_dir)?;
         let read = |name: &str| -> Result<Vec<u8>> {
             let path = dir.join(name);
             std::fs::read(&path).map_err(io(&path))
@@ -209,6 +235,15 @@ mod tests {
             SssTrainer::resume(&dir, other, &device).is_err(),
             "other data"
         );
+        // Killed between the two renames of the swap: the finished new checkpoint is found.
+        std::fs::rename(dir.join("checkpoint"), dir.join("checkpoint.tmp")).unwrap();
+        assert_eq!(resume_dir(&dir).unwrap(), dir.join("checkpoint.tmp"));
+        let (_, data) = tiny_run(1, 1, 4);
+        assert_eq!(SssTrainer::resume(&dir, data, &device).unwrap().step, 2);
+        // Killed while writing the new one (no state.json yet), with the old one set aside.
+        std::fs::remove_file(dir.join("checkpoint.tmp/state.json")).unwrap();
+        std::fs::create_dir_all(dir.join("checkpoint.old")).unwrap();
+        assert!(resume_dir(&dir).is_err(), "no complete checkpoint");
         std::fs::remove_dir_all(&root).unwrap();
     }
 }

@@ -1029,15 +1029,9 @@ fn teacher_pcsw_prompts(
     device: &Device,
 ) -> Result<Vec<ClassPrompt>> {
     let segmenter = SssSegmenter::from_parts(teacher.clone(), rule, cfg.pcsw_config, device);
-    let inputs = segmenter.model_inputs(&vol.image)?;
-    let probs = segmenter.coarse_probabilities(&inputs, vol.hw())?;
-    let classes: Vec<u8> = (1..cfg.num_classes as u8).collect();
-    crate::prompt::pcsw::pcsw_prompts_from_probabilities(
-        &probs,
-        vol.image.dims,
-        &classes,
-        &cfg.pcsw_config,
-    )
+    let prepared = segmenter.prepare(&vol.image)?;
+    let coarse = segmenter.coarse(&prepared)?;
+    segmenter.auto_prompts(&coarse, vol.image.dims)
 }
 
 fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {

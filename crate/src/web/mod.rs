@@ -1,6 +1,9 @@
 //! The wasm bindings the page's worker calls: parse a scan, start a device (WebGPU, else the
-//! flex CPU backend), load weights, segment slices. Every entry point returns a `Result` so an
-//! error reaches JavaScript as an exception with a message; nothing panics across the boundary.
+//! flex CPU backend), load weights, and segment. Slice-network weights segment one slice at a
+//! time (`segmentSlice`); SSS weights segment the volume: `autoPrompts` runs the coarse head
+//! and PCSW, `segmentVolume` propagates prompts (PCSW's or corrected ones) with SAM-2. Every
+//! entry point returns a `Result` so an error reaches JavaScript as an exception with a
+//! message; nothing panics across the boundary.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -12,7 +15,9 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::backend::ComputeDevice;
 use crate::data::nifti_io::read_nifti_bytes;
 use crate::predictor::slice::{IntensityRange, SliceSegmenter};
-use crate::weights::Manifest;
+use crate::predictor::sss::{PreparedVolume, SssSegmenter};
+use crate::prompt::pcsw::ClassPrompt;
+use crate::weights::{Manifest, ModelSpec};
 use crate::{SssError, Volume};
 
 #[wasm_bindgen(start)]
@@ -27,7 +32,13 @@ fn js_error(e: SssError) -> JsError {
 /// A scan parsed by the crate's NIfTI reader, kept in wasm memory.
 #[wasm_bindgen]
 pub struct Scan {
-    volume: Volume<f32>,
+    volume: Rc<Volume<f32>>,
+    /// Tells scans apart, so a prepared volume is reused only for its own scan.
+    id: u64,
+}
+
+thread_local! {
+    static NEXT_SCAN_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(1) };
 }
 
 #[wasm_bindgen]
@@ -35,8 +46,14 @@ impl Scan {
     /// Parses a `.nii` or `.nii.gz` file's bytes.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Scan, JsError> {
+        let id = NEXT_SCAN_ID.with(|n| {
+            let id = n.get();
+            n.set(id + 1);
+            id
+        });
         Ok(Scan {
-            volume: read_nifti_bytes(bytes).map_err(js_error)?,
+            volume: Rc::new(read_nifti_bytes(bytes).map_err(js_error)?),
+            id,
         })
     }
 
@@ -74,12 +91,33 @@ impl Scan {
     }
 }
 
-/// The model runner: one device, one loaded model.
+/// The loaded weights.
+#[derive(Clone)]
+enum Model {
+    SliceNet(SliceSegmenter),
+    Sss {
+        manifest: Box<Manifest>,
+        segmenter: Rc<SssSegmenter>,
+    },
+}
+
+impl Model {
+    fn manifest(&self) -> &Manifest {
+        match self {
+            Self::SliceNet(m) => m.manifest(),
+            Self::Sss { manifest, .. } => manifest,
+        }
+    }
+}
+
+/// The model runner: one device, one loaded model, the last scan prepared for SSS.
 #[wasm_bindgen]
 pub struct Segmenter {
     device: ComputeDevice,
     fallback_reason: Option<String>,
-    model: Rc<RefCell<Option<SliceSegmenter>>>,
+    model: Option<Model>,
+    /// The scan id and model inputs of the last scan given to `autoPrompts`.
+    prepared: Rc<RefCell<Option<(u64, Rc<PreparedVolume>)>>>,
 }
 
 #[wasm_bindgen]
@@ -101,7 +139,8 @@ impl Segmenter {
         Segmenter {
             device,
             fallback_reason,
-            model: Rc::new(RefCell::new(None)),
+            model: None,
+            prepared: Rc::new(RefCell::new(None)),
         }
     }
 
@@ -116,38 +155,75 @@ impl Segmenter {
         self.fallback_reason.clone()
     }
 
-    /// Loads weights described by `manifest_json`; the previous model stays if this fails.
+    /// Loads weights described by `manifest_json` (slice network or SSS); the previous model
+    /// stays if this fails.
     #[wasm_bindgen(js_name = loadWeights)]
-    pub fn load_weights(&self, manifest_json: &str, weights: Vec<u8>) -> Result<(), JsError> {
+    pub fn load_weights(&mut self, manifest_json: &str, weights: Vec<u8>) -> Result<(), JsError> {
         let manifest = Manifest::from_json(manifest_json).map_err(js_error)?;
-        let segmenter =
-            SliceSegmenter::load(manifest, weights, &self.device.device).map_err(js_error)?;
-        *self.model.borrow_mut() = Some(segmenter);
+        let device = &self.device.device;
+        let model = match manifest.model {
+            ModelSpec::SliceNet { .. } => {
+                Model::SliceNet(SliceSegmenter::load(manifest, weights, device).map_err(js_error)?)
+            }
+            ModelSpec::Sss { .. } => Model::Sss {
+                segmenter: Rc::new(
+                    SssSegmenter::load(&manifest, weights, device).map_err(js_error)?,
+                ),
+                manifest: Box::new(manifest),
+            },
+        };
+        self.model = Some(model);
+        *self.prepared.borrow_mut() = None;
         Ok(())
+    }
+
+    fn model(&self) -> Result<&Model, JsError> {
+        self.model
+            .as_ref()
+            .ok_or_else(|| JsError::new("no weights are loaded"))
+    }
+
+    /// "slice-net" (segments one slice at a time) or "sss" (segments the volume from prompts).
+    pub fn kind(&self) -> Result<String, JsError> {
+        Ok(match self.model()? {
+            Model::SliceNet(_) => "slice-net",
+            Model::Sss { .. } => "sss",
+        }
+        .to_string())
     }
 
     /// The loaded manifest as JSON (classes, names, colours), or an error if none is loaded.
     pub fn manifest(&self) -> Result<String, JsError> {
-        self.model
-            .borrow()
-            .as_ref()
-            .map(|m| m.manifest().to_json())
-            .ok_or_else(|| JsError::new("no weights are loaded"))
+        Ok(self.model()?.manifest().to_json())
     }
 
-    /// `[low, high]` intensity bounds of `scan` under the loaded weights' normalisation rule.
+    fn slice_net(&self) -> Result<SliceSegmenter, JsError> {
+        match self.model()? {
+            Model::SliceNet(m) => Ok(m.clone()),
+            Model::Sss { .. } => Err(JsError::new(
+                "these are SSS weights: they segment the whole volume (autoPrompts, segmentVolume)",
+            )),
+        }
+    }
+
+    fn sss(&self) -> Result<Rc<SssSegmenter>, JsError> {
+        match self.model()? {
+            Model::Sss { segmenter, .. } => Ok(segmenter.clone()),
+            Model::SliceNet(_) => Err(JsError::new(
+                "these are slice-network weights: they segment one slice at a time (segmentSlice)",
+            )),
+        }
+    }
+
+    /// `[low, high]` intensity bounds of `scan` under the slice network's normalisation rule.
     #[wasm_bindgen(js_name = intensityRange)]
     pub fn intensity_range(&self, scan: &Scan) -> Result<Vec<f32>, JsError> {
-        let model = self.model.borrow();
-        let model = model
-            .as_ref()
-            .ok_or_else(|| JsError::new("no weights are loaded"))?;
-        let range = model.intensity_range(&scan.volume.data);
+        let range = self.slice_net()?.intensity_range(&scan.volume.data);
         Ok(vec![range.low, range.high])
     }
 
     /// Segments one slice (`height` rows of `width`) whose scan has intensity bounds
-    /// `low`..`high`; resolves to a `Uint8Array` label map.
+    /// `low`..`high` with slice-network weights; resolves to a `Uint8Array` label map.
     #[wasm_bindgen(js_name = segmentSlice)]
     pub fn segment_slice(
         &self,
@@ -157,10 +233,9 @@ impl Segmenter {
         low: f32,
         high: f32,
     ) -> Promise {
-        let model = self.model.borrow().clone();
+        let model = self.slice_net();
         future_to_promise(async move {
-            let model = model.ok_or_else(|| JsError::new("no weights are loaded"))?;
-            let labels = model
+            let labels = model?
                 .segment_async(
                     &slice,
                     width as usize,
@@ -172,4 +247,79 @@ impl Segmenter {
             Ok(js_sys::Uint8Array::from(labels.as_slice()).into())
         })
     }
+
+    /// SSS: the coarse head over every slice of `scan`, then PCSW. Resolves to
+    /// `{prompts, coarse}`: `prompts` a JSON array of `{class, prompt: {slice, box_xyxy,
+    /// point, source}}` (pixel coordinates of the slice; `source` is `{"window": {n, start}}`,
+    /// "fallback", "user" for corrected prompts, or "empty" for a class the
+    /// coarse head did not find), `coarse` the coarse label map (`Uint8Array`, x fastest).
+    /// The scan's model inputs are kept for `segmentVolume`.
+    #[wasm_bindgen(js_name = autoPrompts)]
+    pub fn auto_prompts(&self, scan: &Scan) -> Promise {
+        let sss = self.sss();
+        let (volume, id, cache) = (scan.volume.clone(), scan.id, self.prepared.clone());
+        future_to_promise(async move {
+            let sss = sss?;
+            let prepared = prepared_for(&sss, &volume, id, &cache)?;
+            let coarse = sss.coarse_async(&prepared).await.map_err(js_error)?;
+            let prompts = sss.auto_prompts(&coarse, volume.dims).map_err(js_error)?;
+            let out = js_sys::Object::new();
+            let json = serde_json::to_string(&prompts).map_err(|e| JsError::new(&e.to_string()))?;
+            js_sys::Reflect::set(&out, &"prompts".into(), &json.into())?;
+            js_sys::Reflect::set(
+                &out,
+                &"coarse".into(),
+                &js_sys::Uint8Array::from(coarse.labels.as_slice()).into(),
+            )?;
+            Ok(out.into())
+        })
+    }
+
+    /// SSS: SAM-2 propagation of `prompts_json` (the array `autoPrompts` gives, possibly
+    /// corrected; a class left out or with source "empty" is not segmented) through `scan`.
+    /// `on_progress(done, total)` is called after each slice. Resolves to the label map
+    /// (`Uint8Array`, x fastest).
+    #[wasm_bindgen(js_name = segmentVolume)]
+    pub fn segment_volume(
+        &self,
+        scan: &Scan,
+        prompts_json: &str,
+        on_progress: Option<js_sys::Function>,
+    ) -> Promise {
+        let sss = self.sss();
+        let prompts: Result<Vec<ClassPrompt>, JsError> = serde_json::from_str(prompts_json)
+            .map_err(|e| JsError::new(&format!("the prompts are not valid: {e}")));
+        let (volume, id, cache) = (scan.volume.clone(), scan.id, self.prepared.clone());
+        future_to_promise(async move {
+            let (sss, prompts) = (sss?, prompts?);
+            let prepared = prepared_for(&sss, &volume, id, &cache)?;
+            let labels = sss
+                .propagate_async(&prepared, &prompts, |done, total| {
+                    if let Some(f) = &on_progress {
+                        // A failing progress callback must not stop the segmentation.
+                        let _ = f.call2(&JsValue::NULL, &done.into(), &total.into());
+                    }
+                })
+                .await
+                .map_err(js_error)?;
+            Ok(js_sys::Uint8Array::from(labels.as_slice()).into())
+        })
+    }
+}
+
+/// The model inputs of scan `id`, from the cache or prepared now (and cached).
+fn prepared_for(
+    sss: &SssSegmenter,
+    volume: &Volume<f32>,
+    id: u64,
+    cache: &RefCell<Option<(u64, Rc<PreparedVolume>)>>,
+) -> Result<Rc<PreparedVolume>, JsError> {
+    if let Some((cached_id, prepared)) = cache.borrow().as_ref()
+        && *cached_id == id
+    {
+        return Ok(prepared.clone());
+    }
+    let prepared = Rc::new(sss.prepare(volume).map_err(js_error)?);
+    *cache.borrow_mut() = Some((id, prepared.clone()));
+    Ok(prepared)
 }
