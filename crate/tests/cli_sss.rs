@@ -251,7 +251,7 @@ fn train_resume_eval_export_segment() {
     assert_eq!(gt["gt_prompts"], true);
     let case = gt["volumes"][0]["id"].as_str().unwrap().to_string();
     let patient = case.split('_').next().unwrap();
-    let labels = read_nifti(&data.join(format!("{patient}/{case}_gt.nii.gz"))).unwrap();
+    let labels = read_nifti(data.join(format!("{patient}/{case}_gt.nii.gz"))).unwrap();
     for p in gt["volumes"][0]["prompts"].as_array().unwrap() {
         let class = p["class"].as_f64().unwrap() as f32;
         let z = p["prompt"]["slice"].as_u64().unwrap() as usize;
