@@ -89,3 +89,69 @@ export async function segmentShownSlice(page) {
     return { ...s.lastMask, dims: s.scan.dims, labels: Array.from(s.masks.get(s.lastMask.z)) };
   });
 }
+
+/** The query that loads the slice network instead of the default SSS weights. */
+export const SLICE_NET = '?weights=assets/weights/slice-net-cardiac.json';
+
+/**
+ * SSS: runs `action` (a click, an API call) and waits until the page has finished a volume
+ * segmentation or reported an error; returns the outcome with the whole label map.
+ * @param {import('playwright-core').Page} page
+ * @param {() => Promise<unknown>} action
+ * @param {number} [timeout] ms
+ */
+export async function volumeAfter(page, action, timeout = 300_000) {
+  const seen = await page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    w.__seenVolume = w.sss.lastVolume;
+    return w.sss.errors.length;
+  });
+  await action();
+  await page.waitForFunction((n) => {
+    const w = /** @type {any} */ (window);
+    return !w.sss.busy && (w.sss.lastVolume !== w.__seenVolume || w.sss.errors.length > n);
+  }, seen, { timeout, polling: 250 });
+  return page.evaluate((n) => {
+    const s = /** @type {any} */ (window).sss;
+    return {
+      errors: s.errors.slice(n),
+      lastVolume: s.lastVolume,
+      prompts: s.prompts,
+      autoPrompts: s.autoPrompts,
+      dims: s.scan.dims,
+      labels: s.labels ? Array.from(s.labels) : null,
+      masks: s.masks.size,
+    };
+  }, seen);
+}
+
+/**
+ * Pixels of the prompt layer (the canvas over the slice) within 12 of colour `rgb` and opaque.
+ * @param {import('playwright-core').Page} page
+ * @param {number[]} rgb
+ */
+export async function promptLayerPixels(page, rgb) {
+  await page.waitForTimeout(200); // the layer is redrawn on the next animation frame
+  return page.evaluate((rgb) => {
+    const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('prompt-layer'));
+    const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+    const { data } = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    let count = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      if (data[i + 3] > 200 && Math.abs(data[i] - rgb[0]) <= 12 && Math.abs(data[i + 1] - rgb[1]) <= 12 &&
+        Math.abs(data[i + 2] - rgb[2]) <= 12) count++;
+    }
+    return count;
+  }, rgb);
+}
+
+/**
+ * Voxels per label of a label map.
+ * @param {number[]} labels
+ * @param {number} k labels 0..k-1
+ */
+export function countLabels(labels, k) {
+  const counts = new Array(k).fill(0);
+  for (const l of labels) counts[l]++;
+  return counts;
+}

@@ -1,17 +1,23 @@
-// End-to-end: the page segments the demo scan's shown slice with the model on WebGPU
-// (SwiftShader) and draws slice and overlay with the WGSL renderer; with WebGPU unavailable it
-// does both on the CPU (flex in wasm, 2-D canvas); both masks agree; the overlay is checked on
-// the pixels each renderer drew; nothing leaves the page's origin.
+// End-to-end. Slice network (?weights=…slice-net…): the page segments the demo scan's shown
+// slice with the model on WebGPU (SwiftShader) and draws slice and overlay with the WGSL
+// renderer; with WebGPU unavailable it does both on the CPU (flex in wasm, 2-D canvas); both
+// masks agree; the overlay is checked on the pixels each renderer drew; nothing leaves the
+// page's origin. SSS (the default weights): PCSW prompts and the volume's masks on WebGPU, the
+// prompts drawn over the slice; editing prompts (panel, mouse) and re-running; a bad prompt is
+// refused with a message and the masks stay; WebGPU and CPU volumes agree.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
-  NO_WEBGPU_FLAGS, WEBGPU_FLAGS, colouredPixels, launch, openPage, segmentShownSlice, startServer,
+  NO_WEBGPU_FLAGS, SLICE_NET, WEBGPU_FLAGS, colouredPixels, countLabels, launch, openPage,
+  promptLayerPixels, segmentShownSlice, startServer, volumeAfter,
 } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
 /** @type {Record<string, any>} */ const masks = {};
+/** SSS volume results by backend, for the agreement test. */
+/** @type {Record<string, any>} */ const volumes = {};
 
 before(async () => { server = await startServer(); });
 after(async () => { await server?.close(); });
@@ -35,6 +41,8 @@ async function segmentDemo(flags, query, expectedBackend, expectedRenderer) {
     assert.equal(state.renderer, expectedRenderer, `renderer (${state.rendererReason})`);
     assert.ok(state.dims, 'the demo scan is open');
     assert.ok(state.manifest, 'the weights are loaded');
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.kind), 'slice-net');
+    assert.ok(await page.isHidden('#prompts-section'), 'no prompts panel for a slice network');
     assert.equal(await colouredPixels(page), 0, 'no overlay before segmenting');
 
     const mask = await segmentShownSlice(page);
@@ -62,15 +70,15 @@ async function segmentDemo(flags, query, expectedBackend, expectedRenderer) {
 }
 
 test('segments the demo slice on WebGPU and draws it with WGSL', { timeout: 600_000 }, async () => {
-  masks.webgpu = await segmentDemo(WEBGPU_FLAGS, '', 'WebGPU', 'WebGPU');
+  masks.webgpu = await segmentDemo(WEBGPU_FLAGS, SLICE_NET, 'WebGPU', 'WebGPU');
 });
 
 test('draws with WGSL while the model runs on the CPU (?model=cpu)', { timeout: 600_000 }, async () => {
-  await segmentDemo(WEBGPU_FLAGS, '?model=cpu', 'flex (CPU)', 'WebGPU');
+  await segmentDemo(WEBGPU_FLAGS, `${SLICE_NET}&model=cpu`, 'flex (CPU)', 'WebGPU');
 });
 
 test('falls back to the CPU backend without WebGPU', { timeout: 600_000 }, async () => {
-  masks.cpu = await segmentDemo(NO_WEBGPU_FLAGS, '', 'flex (CPU)', '2-D canvas');
+  masks.cpu = await segmentDemo(NO_WEBGPU_FLAGS, SLICE_NET, 'flex (CPU)', '2-D canvas');
 });
 
 test('WebGPU and CPU masks agree', () => {
@@ -80,4 +88,265 @@ test('WebGPU and CPU masks agree', () => {
   let same = 0;
   for (let i = 0; i < n; i++) if (masks.webgpu.labels[i] === masks.cpu.labels[i]) same++;
   assert.ok(same / n > 0.995, `agreement ${(100 * same / n).toFixed(2)} %`);
+});
+
+// ---- SSS (the default weights) ----
+
+/**
+ * Opens the page with the default (SSS) weights and checks what start-up set.
+ * @param {import('playwright-core').Browser} browser
+ * @param {string} query
+ * @param {string} backend
+ * @param {string} rendererKind
+ */
+async function openSss(browser, query, backend, rendererKind) {
+  const opened = await openPage(browser, server.url + query);
+  const state = await opened.page.evaluate(() => {
+    const s = /** @type {any} */ (window).sss;
+    return { kind: s.kind, backend: s.backend, reason: s.fallbackReason, renderer: s.renderer,
+      dims: s.scan?.dims, classes: s.manifest?.classes, errors: s.errors };
+  });
+  assert.equal(state.kind, 'sss', `SSS weights are the default (${state.errors.join('; ')})`);
+  assert.equal(state.backend, backend, `backend (fallback reason: ${state.reason})`);
+  assert.equal(state.renderer, rendererKind);
+  assert.ok(state.dims, 'the demo scan is open');
+  return { ...opened, ...state };
+}
+
+/**
+ * Checks PCSW's prompts: one per foreground class, each on an existing slice with its box and
+ * point inside it; for the demo scan every class is found.
+ * @param {any[]} prompts
+ * @param {any[]} classes
+ * @param {number[]} dims
+ */
+function checkAutoPrompts(prompts, classes, dims) {
+  const [nx, ny, nz] = dims;
+  const labels = classes.filter((c) => c.label > 0).map((c) => c.label);
+  assert.deepEqual(prompts.map((p) => p.class).sort(), labels, 'one prompt per class');
+  for (const { class: c, prompt } of prompts) {
+    const kind = typeof prompt.source === 'string' ? prompt.source : Object.keys(prompt.source)[0];
+    assert.ok(['window', 'fallback'].includes(kind), `class ${c} found by PCSW (${JSON.stringify(prompt.source)})`);
+    assert.ok(prompt.slice >= 0 && prompt.slice < nz, `class ${c}: slice ${prompt.slice}`);
+    const [x0, y0, x1, y1] = prompt.box_xyxy;
+    assert.ok(x0 >= 0 && y0 >= 0 && x0 <= x1 && y0 <= y1 && x1 < nx && y1 < ny, `class ${c}: box ${prompt.box_xyxy}`);
+    const [px, py] = prompt.point;
+    assert.ok(px >= 0 && py >= 0 && px < nx && py < ny, `class ${c}: point ${prompt.point}`);
+  }
+}
+
+/**
+ * Slices with foreground in a label map (x fastest).
+ * @param {number[]} labels
+ * @param {number[]} dims
+ */
+function slicesWithForeground(labels, dims) {
+  const n = dims[0] * dims[1];
+  let slices = 0;
+  for (let z = 0; z < dims[2]; z++) {
+    if (labels.slice(z * n, (z + 1) * n).some((l) => l > 0)) slices++;
+  }
+  return slices;
+}
+
+/**
+ * Checks the prompt layer draws the box and point of each prompt on the slice it lives on,
+ * going there with the panel's slice button.
+ * @param {import('playwright-core').Page} page
+ * @param {any[]} prompts
+ * @param {any[]} classes
+ */
+async function checkPromptsDrawn(page, prompts, classes) {
+  for (const { class: c, prompt } of prompts) {
+    await page.click(`#prompts li[data-class="${c}"] .goto`);
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.z), prompt.slice);
+    const colour = classes.find((k) => k.label === c).color;
+    const drawn = await promptLayerPixels(page, colour);
+    assert.ok(drawn > 20, `class ${c}'s prompt is drawn on slice ${prompt.slice} (${drawn} pixels)`);
+  }
+  // On a slice without prompts, nothing of it is drawn.
+  const free = Array.from({ length: 64 }, (_, z) => z).find((z) => !prompts.some((p) => p.prompt.slice === z));
+  const nz = await page.evaluate(() => /** @type {any} */ (window).sss.scan.dims[2]);
+  if (free !== undefined && free < nz) {
+    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), free);
+    for (const c of classes.filter((k) => k.label > 0)) {
+      assert.equal(await promptLayerPixels(page, c.color), 0, `no prompt drawn on slice ${free}`);
+    }
+  }
+}
+
+test('SSS on WebGPU: PCSW prompts, masks on every slice, prompts and masks drawn', { timeout: 1_200_000 }, async () => {
+  const browser = await launch(WEBGPU_FLAGS);
+  try {
+    const { page, errors, requests, classes, dims } = await openSss(browser, '', 'WebGPU', 'WebGPU');
+    assert.ok(await page.isVisible('#prompts-section'), 'the prompts panel is shown');
+    assert.equal(await colouredPixels(page), 0, 'no overlay before segmenting');
+
+    const started = Date.now();
+    const result = await volumeAfter(page, () => page.click('#segment'), 1_100_000);
+    const wall = Date.now() - started;
+    assert.deepEqual(result.errors, [], 'no error');
+    checkAutoPrompts(result.prompts, classes, dims);
+    assert.deepEqual(result.prompts, result.autoPrompts, 'the prompts in use are PCSW\'s');
+    assert.equal(result.masks, dims[2], 'a mask for every slice');
+    assert.equal(result.labels.length, dims[0] * dims[1] * dims[2]);
+    const counts = countLabels(result.labels, classes.length);
+    for (const p of result.prompts) assert.ok(counts[p.class] > 0, `class ${p.class} is segmented (${counts})`);
+    const withForeground = slicesWithForeground(result.labels, dims);
+    assert.ok(withForeground >= dims[2] / 2, `foreground on ${withForeground} of ${dims[2]} slices`);
+    const rows = await page.$$eval('#prompts li .source', (els) => els.map((e) => e.textContent));
+    assert.equal(rows.length, classes.length - 1, 'a panel row per class');
+    assert.ok(rows.every((t) => t?.startsWith('auto')), `panel sources: ${rows}`);
+
+    // The middle slice's mask is drawn by the WGSL renderer.
+    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), Math.floor(dims[2] / 2));
+    await page.waitForTimeout(300);
+    const coloured = await colouredPixels(page);
+    assert.ok(coloured > 50, `the overlay is drawn (${coloured} coloured pixels)`);
+    await checkPromptsDrawn(page, result.prompts, classes);
+
+    const v = result.lastVolume;
+    console.log(`SSS on WebGPU (SwiftShader), ${dims.join('×')}: ${(v.ms / 1000).toFixed(1)} s ` +
+      `(coarse head + PCSW ${(v.promptsMs / 1000).toFixed(1)} s, propagation ${(v.propagateMs / 1000).toFixed(1)} s = ` +
+      `${(v.propagateMs / dims[2] / 1000).toFixed(2)} s/slice; ${(wall / 1000).toFixed(1)} s as the test saw it), ` +
+      `voxels per class ${counts}`);
+    volumes.webgpu = result;
+    assert.deepEqual(errors, [], 'no page errors');
+    const origin = new URL(server.url).origin;
+    assert.deepEqual(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:')), [],
+      'the page requests nothing from other origins');
+  } finally {
+    await browser.close();
+  }
+});
+
+test('SSS prompt editing (CPU model, WGSL drawing): remove a class, draw a box with the mouse, re-run, reset', { timeout: 600_000 }, async () => {
+  const browser = await launch(WEBGPU_FLAGS);
+  try {
+    const { page, errors, classes, dims } = await openSss(browser, '?model=cpu', 'flex (CPU)', 'WebGPU');
+    const first = await volumeAfter(page, () => page.click('#segment'));
+    assert.deepEqual(first.errors, [], 'no error');
+    checkAutoPrompts(first.prompts, classes, dims);
+    const v = first.lastVolume;
+    console.log(`SSS on flex (wasm CPU), ${dims.join('×')}: ${(v.ms / 1000).toFixed(2)} s ` +
+      `(coarse head + PCSW ${(v.promptsMs / 1000).toFixed(2)} s, propagation ${(v.propagateMs / 1000).toFixed(2)} s = ` +
+      `${(v.propagateMs / dims[2]).toFixed(0)} ms/slice)`);
+    volumes.cpu = first;
+    const before = countLabels(first.labels, classes.length);
+
+    // Remove the largest class with its panel button.
+    const removed = first.prompts.map((p) => p.class).sort((a, b) => before[b] - before[a])[0];
+    assert.ok(before[removed] > 0);
+    await page.click(`#prompts li[data-class="${removed}"] .remove`);
+    assert.equal(await page.textContent(`#prompts li[data-class="${removed}"] .source`), 'removed');
+    assert.ok(await page.evaluate(() => document.getElementById('rerun')?.classList.contains('pending')),
+      'Re-run shows the prompts were edited');
+
+    // Draw another class's box again with the mouse, on its slice: the same box as PCSW's.
+    const kept = first.prompts.find((p) => p.class !== removed);
+    await page.click(`#prompts li[data-class="${kept.class}"] .goto`);
+    await page.click(`#prompts li[data-class="${kept.class}"] .pick`);
+    assert.match(await page.textContent('#prompt-hint') ?? '', /drag a box/);
+    const [x0, y0, x1, y1] = kept.prompt.box_xyxy;
+    const corners = await page.evaluate(([x0, y0, x1, y1]) => {
+      // Screen (CSS) position of a slice pixel's centre under the renderer's view.
+      const view = /** @type {any} */ (window).sssRenderer.view;
+      const rect = /** @type {HTMLElement} */ (document.getElementById('stage')).getBoundingClientRect();
+      const dpr = window.devicePixelRatio || 1;
+      const at = (/** @type {number} */ x, /** @type {number} */ y) => ({
+        x: rect.left + (view.offsetX + (x + 0.5) * view.scale) / dpr,
+        y: rect.top + (view.offsetY + (y + 0.5) * view.scale) / dpr,
+      });
+      return [at(x1, y1), at(x0, y0)];
+    }, [x0, y0, x1, y1]);
+    await page.mouse.move(corners[0].x, corners[0].y);
+    await page.mouse.down();
+    await page.mouse.move((corners[0].x + corners[1].x) / 2, (corners[0].y + corners[1].y) / 2);
+    assert.ok(await promptLayerPixels(page, classes.find((k) => k.label === kept.class).color) > 20, 'the box being drawn is shown');
+    await page.mouse.move(corners[1].x, corners[1].y);
+    await page.mouse.up();
+    const drawn = await page.evaluate((c) => /** @type {any} */ (window).sss.prompts.find((p) => p.class === c), kept.class);
+    assert.deepEqual(drawn, {
+      class: kept.class,
+      prompt: { slice: kept.prompt.slice, box_xyxy: [x0, y0, x1, y1], point: [(x0 + x1) / 2, (y0 + y1) / 2], source: 'user' },
+    }, 'the mouse drew the box on the slice pixels it went over');
+    assert.equal(await page.textContent(`#prompts li[data-class="${kept.class}"] .source`), 'edited');
+    await page.keyboard.press('Escape');
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.selectedClass), null, 'Esc stops drawing');
+
+    const edited = await volumeAfter(page, () => page.click('#rerun'));
+    assert.deepEqual(edited.errors, [], 'no error');
+    assert.deepEqual(edited.lastVolume.prompts, edited.prompts, 'Re-run sent the edited prompts');
+    assert.equal(edited.lastVolume.promptsMs, 0, 'Re-run did not ask PCSW again');
+    const after = countLabels(edited.labels, classes.length);
+    assert.equal(after[removed], 0, `the removed class ${removed} is gone from every slice (${after})`);
+    for (const p of edited.prompts) assert.ok(after[p.class] > 0, `class ${p.class} is still segmented (${after})`);
+    console.log(`removing class ${removed}: voxels per class ${before} -> ${after}`);
+
+    // Reset prompts goes back to PCSW's, and re-running them gives the first masks again.
+    await page.click('#reset-prompts');
+    const reset = await volumeAfter(page, () => page.click('#rerun'));
+    assert.deepEqual(reset.prompts, first.prompts, 'Reset prompts restores PCSW\'s');
+    assert.deepEqual(countLabels(reset.labels, classes.length), before);
+    assert.ok(reset.labels.every((l, i) => l === first.labels[i]), 'the same prompts give the same masks');
+    assert.deepEqual(errors, [], 'no page errors');
+  } finally {
+    await browser.close();
+  }
+});
+
+test('SSS without WebGPU: auto-segments when ticked, draws on the 2-D canvas; a bad prompt is refused and the masks stay', { timeout: 600_000 }, async () => {
+  const browser = await launch(NO_WEBGPU_FLAGS);
+  try {
+    const { page, errors, classes, dims } = await openSss(browser, '', 'flex (CPU)', '2-D canvas');
+    const first = await volumeAfter(page, () => page.check('#auto'));
+    assert.deepEqual(first.errors, [], 'no error');
+    checkAutoPrompts(first.prompts, classes, dims);
+    await page.waitForTimeout(300);
+    assert.ok(await colouredPixels(page) > 50, 'the overlay is drawn on the 2-D canvas');
+    await checkPromptsDrawn(page, first.prompts, classes);
+
+    // A box outside the slice (the slice is dims[0] wide).
+    const bad = structuredClone(first.prompts);
+    bad[0].prompt.box_xyxy = [dims[0] - 8, 4, dims[0] + 8, 20];
+    bad[0].prompt.source = 'user';
+    await page.evaluate((p) => /** @type {any} */ (window).sss.api.setPrompts(p), bad);
+    const refused = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.rerun()));
+    assert.equal(refused.errors.length, 1, 'one error');
+    assert.match(refused.errors[0], /box .* inside the \d+×\d+ slice/, refused.errors[0]);
+    assert.ok(await page.isVisible('#error'), 'the error is shown');
+    assert.match(await page.textContent('#error') ?? '', /Segmentation failed: .*box/);
+    assert.deepEqual(refused.lastVolume, first.lastVolume, 'the last result stands');
+    assert.ok(refused.labels?.every((l, i) => l === first.labels[i]), 'the masks stay');
+    assert.equal(refused.masks, dims[2]);
+    assert.ok(!(await page.isDisabled('#rerun')), 'the page is usable again');
+    assert.deepEqual(errors, [], 'no page errors');
+  } finally {
+    await browser.close();
+  }
+});
+
+test('SSS volumes on WebGPU and on the CPU agree', () => {
+  assert.ok(volumes.webgpu && volumes.cpu, 'both backends segmented the volume');
+  const [a, b] = [volumes.webgpu, volumes.cpu];
+  // The coarse head's probabilities pass PCSW's thresholds alike: the same prompts.
+  assert.deepEqual(a.prompts, b.prompts, 'the same PCSW prompts');
+  const n = a.labels.length;
+  let same = 0;
+  for (let i = 0; i < n; i++) if (a.labels[i] === b.labels[i]) same++;
+  // Background dominates the voxel count; per class Dice is the telling number.
+  const dice = a.prompts.map((/** @type {any} */ p) => {
+    let both = 0;
+    let sum = 0;
+    for (let i = 0; i < n; i++) {
+      const [x, y] = [a.labels[i] === p.class, b.labels[i] === p.class];
+      if (x && y) both++;
+      sum += Number(x) + Number(y);
+    }
+    return { class: p.class, dice: sum ? (2 * both) / sum : 1 };
+  });
+  console.log(`SSS WebGPU vs CPU: ${(100 * same / n).toFixed(3)} % of voxels agree; Dice per class ` +
+    dice.map((d) => `${d.class}: ${d.dice.toFixed(4)}`).join(', '));
+  assert.ok(same / n > 0.995, `voxel agreement ${(100 * same / n).toFixed(2)} %`);
+  for (const d of dice) assert.ok(d.dice > 0.95, `class ${d.class}: Dice ${d.dice}`);
 });

@@ -1,9 +1,12 @@
 // The page: opens a scan (the demo by default, or a file picked or dropped), shows axial
 // slices with window/level, zoom and pan, and overlays the masks the model worker returns.
+// Slice-network weights segment the shown slice; SSS weights segment the whole volume from one
+// prompt per class (PCSW's, which the user can correct on the image and re-run).
 // Query parameters: ?webgpu=0 runs everything without WebGPU (CPU model, 2-D canvas);
 // ?model=cpu runs the model on the CPU only; ?renderer=2d draws with the 2-D canvas only;
 // ?scan=URL and ?weights=URL (a manifest) replace the defaults.
 
+import { PromptLayer, USER, isActive, sourceText, userBox } from './prompts.js';
 import { createRenderer } from './renderers.js';
 import { WorkerClient } from './worker-client.js';
 
@@ -14,8 +17,9 @@ const drawWithWebGpu = allowWebGpu && params.get('renderer') !== '2d';
 /** `?model=cpu` runs the model on the CPU even where WebGPU works. */
 const modelOnWebGpu = allowWebGpu && params.get('model') !== 'cpu';
 const scanUrl = params.get('scan') ?? new URL('../assets/demo/demo.nii.gz', import.meta.url).href;
-const weightsUrl =
-  params.get('weights') ?? new URL('../assets/weights/slice-net-cardiac.json', import.meta.url).href;
+/** Absolute, since the worker would resolve a relative URL against its own script. */
+const weightsUrl = new URL(params.get('weights') ?? '../assets/weights/sss-cardiac.json',
+  params.has('weights') ? location.href : import.meta.url).href;
 const shaderUrl = new URL('../../shaders/slice.wgsl', import.meta.url).href;
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -28,6 +32,9 @@ const ui = {
   level: /** @type {HTMLInputElement} */ ($('level')), levelOut: $('level-out'),
   opacity: /** @type {HTMLInputElement} */ ($('opacity')), reset: $('reset'),
   legend: $('legend'), stage: $('stage'), progress: $('progress'), error: $('error'),
+  autoLabel: $('auto-label'), promptsSection: $('prompts-section'), prompts: $('prompts'),
+  promptHint: $('prompt-hint'), rerun: /** @type {HTMLButtonElement} */ ($('rerun')),
+  resetPrompts: /** @type {HTMLButtonElement} */ ($('reset-prompts')),
 };
 
 /** Everything the page knows; exposed as `window.sss` for tests and the curious. */
@@ -49,6 +56,29 @@ const state = {
   lastMask: null,
   /** @type {string[]} */ errors: [],
   ready: false,
+  /** The loaded weights: 'slice-net' (one slice at a time) or 'sss' (the volume from prompts). */
+  kind: /** @type {string|null} */ (null),
+  /** SSS: the prompts in use, one per class at most (PCSW's, or as the user edited them). */
+  prompts: /** @type {import('./prompts.js').ClassPrompt[]|null} */ (null),
+  /** SSS: PCSW's prompts for the open scan, for "Reset prompts". */
+  autoPrompts: /** @type {import('./prompts.js').ClassPrompt[]|null} */ (null),
+  /** SSS: the coarse head's label map of the open scan (x fastest). */
+  coarse: /** @type {Uint8Array|null} */ (null),
+  /** SSS: the last label map of the whole volume (x fastest); `masks` holds its slices. */
+  labels: /** @type {Uint8Array|null} */ (null),
+  /**
+   * SSS: the last volume segmentation: milliseconds (prompts, propagation, both), voxels per
+   * class, and the prompts it used.
+   * @type {{ms: number, promptsMs: number, propagateMs: number, slices: number,
+   *   counts: number[], prompts: any[], backend: string|null}|null}
+   */
+  lastVolume: null,
+  /** SSS: the class whose box a drag on the image draws (null: a drag pans). */
+  selectedClass: /** @type {number|null} */ (null),
+  /** True while the model works on a request of the page. */
+  busy: false,
+  /** A small API for tests and the console (set below). */
+  api: /** @type {any} */ (null),
 };
 // @ts-ignore
 window.sss = state;
@@ -80,6 +110,13 @@ let scanBytes = /** @type {ArrayBuffer|null} */ (null);
 let renderer;
 /** @type {number[][]} overlay colours by label */
 let classColors = [[0, 0, 0]];
+const promptLayer = new PromptLayer(/** @type {HTMLCanvasElement} */ ($('prompt-layer')));
+/** The box being dragged (SSS correction), drawn dashed until the button is released. */
+let preview = /** @type {import('./prompts.js').ClassPrompt|null} */ (null);
+/** Counts opened scans, so a result for a scan that was replaced meanwhile is dropped. */
+let scanGeneration = 0;
+/** SSS: whether "segment when a scan opens" already ran (or failed) for the open scan. */
+let autoRan = false;
 
 async function startRenderer() {
   const created = await createRenderer(
@@ -128,6 +165,11 @@ function draw() {
     renderer.window = state.window;
     renderer.opacity = Number(ui.opacity.value) / 100;
     renderer.render();
+    promptLayer.draw({
+      width: renderer.canvas.width, height: renderer.canvas.height, view: renderer.view,
+      z: state.z, prompts: state.prompts ?? [], colors: classColors,
+      selected: state.selectedClass, preview,
+    });
   });
 }
 
@@ -139,7 +181,17 @@ function showSlice() {
   ui.slice.value = String(state.z);
   ui.sliceOut.textContent = `${state.z + 1} / ${state.scan.dims[2]}`;
   draw();
-  if (ui.auto.checked && !state.masks.has(state.z)) segment();
+  autoSegment();
+}
+
+/** Segments on its own where the "auto" box is ticked and nothing is segmented yet. */
+function autoSegment() {
+  if (!ui.auto.checked || !state.scan || !state.manifest) return;
+  if (state.kind === 'sss') {
+    if (!autoRan && !state.busy) { autoRan = true; segmentVolume(true); }
+  } else if (!state.masks.has(state.z)) {
+    segment();
+  }
 }
 
 function syncWindowControls() {
@@ -179,6 +231,15 @@ async function openScan(bytes, name) {
   state.window = { low: reply.window[0], high: reply.window[1] };
   state.masks.clear();
   state.lastMask = null;
+  scanGeneration++;
+  autoRan = false;
+  state.prompts = null;
+  state.autoPrompts = null;
+  state.coarse = null;
+  state.labels = null;
+  state.lastVolume = null;
+  state.selectedClass = null;
+  preview = null;
   state.z = Math.floor(reply.dims[2] / 2);
   state.zoom = 1;
   state.pan = { x: 0, y: 0 };
@@ -187,18 +248,39 @@ async function openScan(bytes, name) {
   const sp = reply.spacing.map((/** @type {number} */ s) => s.toFixed(2)).join(' × ');
   ui.scanInfo.textContent = `${name}: ${nx} × ${ny} × ${nz} voxels, ${sp} mm`;
   syncWindowControls();
-  ui.segment.disabled = !state.manifest;
+  syncButtons();
+  showPromptsPanel();
   showSlice();
 }
 
+/** Enables the buttons that can act now. */
+function syncButtons() {
+  const ready = !!state.scan && !!state.manifest && !state.busy;
+  ui.segment.disabled = !ready;
+  ui.rerun.disabled = !ready || !state.prompts;
+  ui.resetPrompts.disabled = !ready || !state.autoPrompts;
+  const edited = !!state.prompts && JSON.stringify(state.prompts) !== JSON.stringify(state.lastVolume?.prompts);
+  ui.rerun.classList.toggle('pending', edited);
+}
+
+/** "Segment" (button, key S, auto): the shown slice with a slice network, else the volume. */
+function segment() {
+  if (state.kind === 'sss') return segmentVolume(true);
+  return segmentSlice();
+}
+
 let segmenting = false;
-async function segment() {
+/** Slice network: segments the shown slice. */
+async function segmentSlice() {
   if (!state.scan || !state.manifest || segmenting) return;
   segmenting = true;
+  state.busy = true;
   ui.segment.disabled = true;
   const z = state.z;
+  const generation = scanGeneration;
   try {
     const reply = await worker.request('segment', { z });
+    if (generation !== scanGeneration) return;
     const labels = /** @type {Uint8Array} */ (reply.labels);
     state.masks.set(z, labels);
     const counts = new Array(state.manifest.classes.length).fill(0);
@@ -211,15 +293,185 @@ async function segment() {
     if (worker.dead && state.backend === 'WebGPU') {
       showError(`WebGPU failed (${message}); the model continues on the CPU.`);
       segmenting = false;
+      state.busy = false;
       await startModel(false, `WebGPU failed: ${message}`);
-      return segment();
+      return await segmentSlice();
     }
     showError(`Segmentation failed: ${message}`);
   } finally {
     segmenting = false;
+    state.busy = false;
     ui.segment.disabled = false;
     if (ui.auto.checked && !state.masks.has(state.z)) segment();
   }
+}
+
+/**
+ * SSS: segments the whole volume. With `fresh`, first asks for PCSW's prompts (coarse head),
+ * replacing any edits; else propagates the prompts as they are (Re-run). On failure the
+ * previous masks stay. Resolves to what happened, for tests.
+ * @param {boolean} fresh
+ * @returns {Promise<{ok: boolean, error?: string, ms?: number}>}
+ */
+async function segmentVolume(fresh) {
+  if (!state.scan || !state.manifest) return { ok: false, error: 'no scan or no weights' };
+  if (state.busy) return { ok: false, error: 'the model is busy' };
+  if (!fresh && !state.prompts) return { ok: false, error: 'no prompts yet: segment first' };
+  state.busy = true;
+  syncButtons();
+  const generation = scanGeneration;
+  const started = performance.now();
+  let promptsMs = 0;
+  try {
+    if (fresh) {
+      const auto = await worker.request('autoPrompts');
+      if (generation !== scanGeneration) return { ok: false, error: 'the scan changed' };
+      promptsMs = auto.ms;
+      state.autoPrompts = auto.prompts;
+      state.prompts = structuredClone(auto.prompts);
+      state.coarse = auto.coarse;
+      showPromptsPanel();
+      draw();
+    }
+    const prompts = structuredClone(state.prompts);
+    const reply = await worker.request('segmentVolume', { prompts });
+    if (generation !== scanGeneration) return { ok: false, error: 'the scan changed' };
+    const labels = /** @type {Uint8Array} */ (reply.labels);
+    const [nx, ny, nz] = state.scan.dims;
+    const counts = new Array(state.manifest.classes.length).fill(0);
+    for (const l of labels) counts[l] = (counts[l] ?? 0) + 1;
+    state.labels = labels;
+    state.masks.clear();
+    for (let z = 0; z < nz; z++) state.masks.set(z, labels.subarray(z * nx * ny, (z + 1) * nx * ny));
+    const ms = performance.now() - started;
+    state.lastVolume = { ms, promptsMs, propagateMs: reply.ms, slices: nz, counts, prompts,
+      backend: state.backend };
+    const parts = fresh ? `prompts ${(promptsMs / 1000).toFixed(1)} s, ` : '';
+    ui.timing.textContent = `volume (${nz} slices): ${(ms / 1000).toFixed(1)} s on ${state.backend} ` +
+      `(${parts}propagation ${(reply.ms / 1000).toFixed(1)} s, ${(reply.ms / nz).toFixed(0)} ms/slice)`;
+    if (renderer) renderer.setMask(state.masks.get(state.z) ?? null);
+    draw();
+    return { ok: true, ms };
+  } catch (e) {
+    const message = /** @type {Error} */ (e).message;
+    if (worker.dead && state.backend === 'WebGPU') {
+      showError(`WebGPU failed (${message}); the model continues on the CPU.`);
+      state.busy = false;
+      try {
+        await startModel(false, `WebGPU failed: ${message}`);
+      } catch (restart) {
+        showError(`The model could not restart: ${/** @type {Error} */ (restart).message}`);
+        return { ok: false, error: message };
+      }
+      return await segmentVolume(fresh);
+    }
+    showError(`Segmentation failed: ${message}`);
+    return { ok: false, error: message };
+  } finally {
+    state.busy = false;
+    showProgress(null);
+    syncButtons();
+    showPromptsPanel();
+    // A scan opened meanwhile gets its own turn.
+    if (generation !== scanGeneration) autoSegment();
+  }
+}
+
+/** SSS: the prompts panel, one row per foreground class of the weights. */
+function showPromptsPanel() {
+  ui.promptsSection.hidden = state.kind !== 'sss';
+  if (state.kind !== 'sss' || !state.manifest) return;
+  const rows = state.manifest.classes.filter((/** @type {any} */ c) => c.label > 0).map((/** @type {any} */ c) => {
+    const p = state.prompts?.find((q) => q.class === c.label);
+    const li = document.createElement('li');
+    li.dataset.class = String(c.label);
+    li.classList.toggle('selected', state.selectedClass === c.label);
+    const pick = document.createElement('button');
+    pick.className = 'pick';
+    pick.title = 'draw a new box for this class on the shown slice';
+    pick.setAttribute('aria-pressed', String(state.selectedClass === c.label));
+    const swatch = document.createElement('span');
+    swatch.className = 'swatch';
+    swatch.style.background = `rgb(${c.color.join(',')})`;
+    pick.append(swatch, c.name);
+    pick.addEventListener('click', () => selectClass(state.selectedClass === c.label ? null : c.label));
+    const go = document.createElement('button');
+    go.className = 'goto';
+    go.title = 'show the slice this prompt is on';
+    go.textContent = isActive(p) ? `slice ${/** @type {any} */ (p).prompt.slice + 1}` : '—';
+    go.disabled = !isActive(p);
+    go.addEventListener('click', () => { if (p) goToSlice(p.prompt.slice); });
+    const source = document.createElement('span');
+    source.className = 'source';
+    source.textContent = !state.prompts ? '' : p ? sourceText(p.prompt.source) : 'removed';
+    const remove = document.createElement('button');
+    remove.className = 'remove';
+    remove.title = 'remove this prompt: the class is not segmented';
+    remove.textContent = '×';
+    remove.disabled = !p;
+    remove.addEventListener('click', () => removePrompt(c.label));
+    li.append(pick, go, remove, source);
+    return li;
+  });
+  ui.prompts.replaceChildren(...rows);
+  const name = state.manifest.classes.find((/** @type {any} */ c) => c.label === state.selectedClass)?.name;
+  ui.promptHint.textContent = name
+    ? `Drawing ${name}: drag a box on this slice · Alt+click: move its point · Esc: stop`
+    : 'Pick a class, then drag a box on the image to correct its prompt; Re-run propagates.';
+  ui.stage.classList.toggle('drawing', state.selectedClass !== null);
+  syncButtons();
+}
+
+/** @param {number|null} label the class a drag draws, or null to pan again */
+function selectClass(label) {
+  state.selectedClass = label;
+  showPromptsPanel();
+  draw();
+}
+
+/** @param {number} z */
+function goToSlice(z) {
+  if (!state.scan) return;
+  state.z = Math.min(Math.max(Math.round(z), 0), state.scan.dims[2] - 1);
+  showSlice();
+}
+
+/**
+ * Replaces the prompts in use (they are sent as they are at the next Re-run).
+ * @param {import('./prompts.js').ClassPrompt[]} prompts
+ */
+function setPrompts(prompts) {
+  state.prompts = structuredClone(prompts);
+  showPromptsPanel();
+  draw();
+}
+
+/**
+ * Sets (or adds) one class's prompt.
+ * @param {import('./prompts.js').ClassPrompt} prompt
+ */
+function putPrompt(prompt) {
+  const others = (state.prompts ?? []).filter((p) => p.class !== prompt.class);
+  setPrompts([...others, prompt].sort((a, b) => a.class - b.class));
+}
+
+/** @param {number} label */
+function removePrompt(label) {
+  setPrompts((state.prompts ?? []).filter((p) => p.class !== label));
+}
+
+/**
+ * The slice pixel under a pointer event (may lie outside the slice).
+ * @param {MouseEvent} e
+ */
+function slicePixel(e) {
+  const rect = ui.stage.getBoundingClientRect();
+  const dpr = window.devicePixelRatio || 1;
+  const { offsetX, offsetY, scale } = renderer.view;
+  return {
+    x: ((e.clientX - rect.left) * dpr - offsetX) / scale,
+    y: ((e.clientY - rect.top) * dpr - offsetY) / scale,
+  };
 }
 
 /** @param {any} manifest */
@@ -236,6 +488,9 @@ function showLegend(manifest) {
   for (const c of manifest.classes) colors[c.label] = c.color;
   classColors = colors;
   if (renderer) renderer.colors = colors;
+  ui.segment.textContent = state.kind === 'sss' ? 'Segment the volume' : 'Segment this slice';
+  ui.autoLabel.lastChild.textContent = state.kind === 'sss' ? ' segment when a scan opens' : ' segment as I scroll';
+  showPromptsPanel();
 }
 
 /** @param {number} dz */
@@ -259,6 +514,10 @@ ui.stage.addEventListener('wheel', (e) => {
 }, { passive: false });
 ui.stage.addEventListener('contextmenu', (e) => e.preventDefault());
 ui.stage.addEventListener('pointerdown', (e) => {
+  if (state.selectedClass !== null && state.scan && renderer && e.button === 0 && !e.shiftKey) {
+    drawPrompt(e, state.selectedClass);
+    return;
+  }
   const adjustWindow = e.button === 2 || e.shiftKey;
   const start = { x: e.clientX, y: e.clientY, pan: { ...state.pan }, window: { ...state.window } };
   ui.stage.setPointerCapture(e.pointerId);
@@ -284,12 +543,53 @@ ui.stage.addEventListener('pointerdown', (e) => {
   ui.stage.addEventListener('pointermove', move);
   ui.stage.addEventListener('pointerup', up);
 });
+/**
+ * SSS correction: a drag draws a new box for class `label` on the shown slice (its point is the
+ * box's centre); Alt+click moves the point of the class's prompt on this slice.
+ * @param {PointerEvent} e
+ * @param {number} label
+ */
+function drawPrompt(e, label) {
+  const scan = /** @type {NonNullable<typeof state.scan>} */ (state.scan);
+  const [nx, ny] = scan.dims;
+  const z = state.z;
+  ui.stage.setPointerCapture(e.pointerId);
+  ui.stage.focus();
+  const start = slicePixel(e);
+  if (e.altKey) {
+    const p = state.prompts?.find((q) => q.class === label);
+    if (!p || !isActive(p) || p.prompt.slice !== z) {
+      showError('Alt+click moves the point of a prompt on the shown slice: draw a box here first.');
+      return;
+    }
+    const x = Math.min(Math.max(Math.floor(start.x), 0), nx - 1);
+    const y = Math.min(Math.max(Math.floor(start.y), 0), ny - 1);
+    putPrompt({ class: label, prompt: { ...p.prompt, point: [x, y], source: USER } });
+    return;
+  }
+  const startScreen = { x: e.clientX, y: e.clientY };
+  let dragged = false;
+  const move = (/** @type {PointerEvent} */ m) => {
+    dragged = dragged || Math.hypot(m.clientX - startScreen.x, m.clientY - startScreen.y) > 3;
+    if (dragged) { preview = userBox(label, z, start, slicePixel(m), nx, ny); draw(); }
+  };
+  const up = (/** @type {PointerEvent} */ u) => {
+    ui.stage.removeEventListener('pointermove', move);
+    ui.stage.removeEventListener('pointerup', up);
+    preview = null;
+    if (dragged && z === state.z) putPrompt(userBox(label, z, start, slicePixel(u), nx, ny));
+    else draw();
+  };
+  ui.stage.addEventListener('pointermove', move);
+  ui.stage.addEventListener('pointerup', up);
+}
+
 window.addEventListener('keydown', (e) => {
   if (e.target instanceof HTMLInputElement && e.target.type !== 'range') return;
   const keys = /** @type {Record<string, () => void>} */ ({
     ArrowUp: () => step(-1), ArrowDown: () => step(1), PageUp: () => step(-5), PageDown: () => step(5),
     '+': () => zoomBy(1.25), '=': () => zoomBy(1.25), '-': () => zoomBy(0.8),
-    s: () => segment(), r: () => ui.reset.click(),
+    s: () => segment(), r: () => ui.reset.click(), Escape: () => selectClass(null),
   });
   const action = keys[e.key];
   if (action) { e.preventDefault(); action(); }
@@ -299,8 +599,26 @@ ui.width.addEventListener('input', windowFromControls);
 ui.level.addEventListener('input', windowFromControls);
 ui.opacity.addEventListener('input', draw);
 ui.reset.addEventListener('click', () => { state.zoom = 1; state.pan = { x: 0, y: 0 }; draw(); });
-ui.segment.addEventListener('click', segment);
-ui.auto.addEventListener('change', () => { if (ui.auto.checked) segment(); });
+ui.segment.addEventListener('click', () => segment());
+ui.auto.addEventListener('change', () => {
+  if (!ui.auto.checked) return;
+  if (state.kind === 'sss') autoRan = false;
+  autoSegment();
+});
+ui.rerun.addEventListener('click', () => segmentVolume(false));
+ui.resetPrompts.addEventListener('click', () => { if (state.autoPrompts) setPrompts(state.autoPrompts); });
+
+state.api = {
+  /** @param {import('./prompts.js').ClassPrompt[]} prompts */
+  setPrompts,
+  /** Propagates the prompts in use (no new PCSW prompts). */
+  rerun: () => segmentVolume(false),
+  /** PCSW's prompts, then propagation (slice networks: the shown slice). */
+  segment: () => (state.kind === 'sss' ? segmentVolume(true) : segmentSlice()),
+  /** @param {number|null} label */
+  selectClass,
+  goToSlice,
+};
 new ResizeObserver(draw).observe(ui.stage);
 
 /** @param {File} file */
@@ -339,6 +657,7 @@ async function startModel(preferWebGpu, why = null) {
   ui.backend.classList.toggle('cpu', started.backend !== 'WebGPU');
   const weights = await worker.request('loadWeights', { manifestUrl: weightsUrl });
   state.manifest = weights.manifest;
+  state.kind = weights.kind;
   showLegend(state.manifest);
   if (scanBytes && state.scan) {
     await worker.request('openScan', { bytes: scanBytes.slice(0), name: state.scan.name });

@@ -2,12 +2,16 @@
 // loaded weights and the parsed scan, so the page's main thread never blocks on the model.
 // Messages in: {id, type, ...}; every request is answered with {id, ok: true, ...} or
 // {id, ok: false, error}. Progress notes go out as {type: 'progress', message}.
+// Slice-network weights answer `segment` (one slice); SSS weights answer `autoPrompts` (coarse
+// head + PCSW prompts) and `segmentVolume` (SAM-2 propagation of given prompts).
 
 import init, { Scan, Segmenter } from '../../pkg/sss.js';
 
 /** @type {Segmenter|null} */ let segmenter = null;
 /** @type {Scan|null} */ let scan = null;
 /** @type {number[]|null} */ let range = null;
+/** The loaded weights' kind: 'slice-net' or 'sss' (null before any are loaded). */
+let kind = /** @type {string|null} */ (null);
 
 /** @param {string} message */
 function progress(message) {
@@ -71,8 +75,9 @@ const handlers = {
     const weights = await fetchBytes(weightsUrl.href, 'weights');
     progress('loading the weights onto the device');
     segmenter.loadWeights(manifestText, weights);
-    range = scan ? segmenter.intensityRange(scan) : null;
-    return { manifest: JSON.parse(segmenter.manifest()) };
+    kind = segmenter.kind();
+    range = scan && kind === 'slice-net' ? segmenter.intensityRange(scan) : null;
+    return { manifest: JSON.parse(segmenter.manifest()), kind };
   },
 
   /** @param {{bytes: ArrayBuffer, name: string}} msg */
@@ -81,7 +86,7 @@ const handlers = {
     const parsed = Scan.fromBytes(new Uint8Array(msg.bytes));
     scan?.free();
     scan = parsed;
-    range = segmenter && hasWeights() ? segmenter.intensityRange(scan) : null;
+    range = segmenter && kind === 'slice-net' ? segmenter.intensityRange(scan) : null;
     const voxels = new Float32Array(scan.voxels());
     const [lo, hi] = scan.percentiles(0.5, 99.5);
     return {
@@ -95,7 +100,7 @@ const handlers = {
 
   /** @param {{z: number}} msg */
   async segment(msg) {
-    if (!segmenter || !hasWeights()) throw new Error('no weights are loaded');
+    if (!segmenter || !kind) throw new Error('no weights are loaded');
     if (!scan) throw new Error('no scan is open');
     const [nx, ny] = scan.dims();
     range = range ?? segmenter.intensityRange(scan);
@@ -104,16 +109,36 @@ const handlers = {
     const ms = performance.now() - started;
     return { z: msg.z, width: nx, height: ny, labels, ms, transfer: [labels.buffer] };
   },
-};
 
-function hasWeights() {
-  try {
-    segmenter?.manifest();
-    return true;
-  } catch {
-    return false;
-  }
-}
+  /** SSS: the coarse head over the open scan, then PCSW's prompt for every class. */
+  async autoPrompts() {
+    if (!segmenter || !kind) throw new Error('no weights are loaded');
+    if (!scan) throw new Error('no scan is open');
+    progress('coarse head and PCSW prompts');
+    const started = performance.now();
+    const reply = await segmenter.autoPrompts(scan);
+    const ms = performance.now() - started;
+    const coarse = /** @type {Uint8Array} */ (reply.coarse);
+    return { prompts: JSON.parse(reply.prompts), coarse, ms, transfer: [coarse.buffer] };
+  },
+
+  /**
+   * SSS: SAM-2 propagation of `prompts` (an array of {class, prompt}) through the open scan.
+   * @param {{prompts: any[]}} msg
+   */
+  async segmentVolume(msg) {
+    if (!segmenter || !kind) throw new Error('no weights are loaded');
+    if (!scan) throw new Error('no scan is open');
+    progress('propagating the prompts');
+    const started = performance.now();
+    const labels = await segmenter.segmentVolume(scan, JSON.stringify(msg.prompts),
+      (/** @type {number} */ done, /** @type {number} */ total) => {
+        progress(`propagating: ${done}/${total} slices`);
+      });
+    const ms = performance.now() - started;
+    return { labels, ms, transfer: [labels.buffer] };
+  },
+};
 
 self.onmessage = async (event) => {
   const { id, type } = event.data;

@@ -247,7 +247,8 @@ pub fn run_manifest(cfg: &SssTrainConfig, dataset: DatasetKind, name: String) ->
 
 fn format_report(r: &StepReport) -> String {
     format!(
-        "loss {:.4} (l: coarse {:.3} mask {:.3} | u: coarse {:.3} mask {:.3} λ {:.2} kept {:.2}) lr {:.2e}",
+        "loss {:.4} (l: coarse {:.3} mask {:.3} | u: coarse {:.3} mask {:.3} λ {:.2} kept {:.2}, \
+         masks {:.2} of which fg {:.2}) lr {:.2e}",
         r.loss,
         r.labeled_coarse,
         r.labeled_mask,
@@ -255,6 +256,8 @@ fn format_report(r: &StepReport) -> String {
         r.unlabeled_mask,
         r.lambda,
         r.kept,
+        r.mask_kept,
+        r.mask_kept_foreground,
         r.lr
     )
 }

@@ -331,6 +331,11 @@ pub struct StepReport {
     pub objects: [usize; 2],
     /// Fraction of unlabeled coarse pixels whose pseudo-label passed τ.
     pub kept: f32,
+    /// Fraction of the unlabeled SAM-2 mask elements (pixels × objects) whose pseudo-label
+    /// passed τ, and the fraction of those that are foreground: a teacher confident only about
+    /// background gives a near-zero mask loss that teaches nothing.
+    pub mask_kept: f32,
+    pub mask_kept_foreground: f32,
 }
 
 /// Prompts of the SAM-2 objects of a clip, in model-input pixel coordinates.
@@ -655,6 +660,8 @@ impl SssTrainer {
             let u = self.unlabeled_loss(step)?;
             report.objects[1] = u.objects;
             report.kept = u.kept;
+            report.mask_kept = u.mask_kept;
+            report.mask_kept_foreground = u.mask_kept_foreground;
             let unlabeled = u.coarse.clone() + u.mask.clone();
             parts.push(u.coarse);
             parts.push(u.mask);
@@ -912,6 +919,7 @@ impl SssTrainer {
         let mut coarse_terms = Vec::new();
         let mut mask_terms = Vec::new();
         let mut kept = 0.0f32;
+        let (mut mask_kept, mut mask_kept_fg) = (0.0f32, 0.0f32);
         for (view, (probs, masks, valid_k)) in pseudo.into_iter().enumerate() {
             let start = first_strong + 2 * view;
             let logits = enc.coarse_logits.clone().narrow(0, start, 2);
@@ -944,6 +952,11 @@ impl SssTrainer {
                     cfg.tau,
                     Some(valid_t),
                 );
+                let kept_count = read1(pseudo_masks.keep.clone().sum())?;
+                mask_kept += kept_count / read1(pseudo_masks.valid_count.clone())?.max(1.0);
+                mask_kept_fg +=
+                    read1((pseudo_masks.keep.clone() * pseudo_masks.targets.clone()).sum())?
+                        / kept_count.max(1.0);
                 let present = self.tensor4(t_present.clone(), [2, n, 1, 1]);
                 let logits = out.mask_logits.clamp(-LOGIT_CLAMP, LOGIT_CLAMP);
                 let scores = out.object_scores.reshape([2, n, 1, 1]);
@@ -967,6 +980,8 @@ impl SssTrainer {
             mask,
             objects: n,
             kept: kept / 2.0,
+            mask_kept: mask_kept / 2.0,
+            mask_kept_foreground: mask_kept_fg / 2.0,
         })
     }
 }
@@ -976,6 +991,8 @@ struct UnlabeledTerms {
     mask: Tensor<1>,
     objects: usize,
     kept: f32,
+    mask_kept: f32,
+    mask_kept_foreground: f32,
 }
 
 /// Mean BCE-with-logits.

@@ -1,0 +1,128 @@
+// SSS prompts on the page: what a prompt's source means in words, and the prompt layer, a 2-D
+// canvas over the slice renderer's canvas (WebGPU or 2-D alike) that draws each class's box and
+// point on the slice the prompt lives on, with the renderer's zoom and pan.
+
+/**
+ * One class's prompt, as the wasm API reads and writes it (pixel indices of the slice: x along
+ * a row, y down the rows; the box is inclusive).
+ * @typedef {{class: number, prompt: {slice: number, box_xyxy: number[], point: number[],
+ *   source: any}}} ClassPrompt
+ */
+/** @typedef {{offsetX: number, offsetY: number, scale: number}} ViewTransform */
+
+/** The source the page gives prompts a person drew (serde's snake_case name of `User`). */
+export const USER = 'user';
+
+/**
+ * The kind of a prompt's source: 'window', 'fallback', 'empty', 'user' (serde's externally
+ * tagged enum, snake_case: {"window": {n, start}}, "fallback", "empty", "user"; other cases
+ * are read too).
+ * @param {any} source
+ * @returns {string}
+ */
+export function sourceKind(source) {
+  if (typeof source === 'string') return source.toLowerCase();
+  if (source && typeof source === 'object') return (Object.keys(source)[0] ?? '').toLowerCase();
+  return '';
+}
+
+/**
+ * The prompt's source in words, for the prompts panel.
+ * @param {any} source
+ * @returns {string}
+ */
+export function sourceText(source) {
+  const kind = sourceKind(source);
+  if (kind === 'user') return 'edited';
+  if (kind === 'fallback') return 'auto (fallback: largest area)';
+  if (kind === 'empty') return 'not found';
+  if (kind === 'window') {
+    const { n, start } = /** @type {any} */ (Object.values(source)[0]);
+    return `auto (window of ${n} from slice ${start + 1})`;
+  }
+  return JSON.stringify(source);
+}
+
+/**
+ * Whether `p` is a prompt that will be segmented (present and not "empty").
+ * @param {ClassPrompt|undefined} p
+ */
+export function isActive(p) {
+  return !!p && sourceKind(p.prompt.source) !== 'empty';
+}
+
+/**
+ * A box prompt for `label` from two corner pixels (any order), clamped into the slice; the
+ * point is the box's centre; the source is "user".
+ * @param {number} label
+ * @param {number} z slice
+ * @param {{x: number, y: number}} a
+ * @param {{x: number, y: number}} b
+ * @param {number} nx
+ * @param {number} ny
+ * @returns {ClassPrompt}
+ */
+export function userBox(label, z, a, b, nx, ny) {
+  const cx = (/** @type {number} */ v) => Math.min(Math.max(Math.floor(v), 0), nx - 1);
+  const cy = (/** @type {number} */ v) => Math.min(Math.max(Math.floor(v), 0), ny - 1);
+  const [x0, x1] = [cx(a.x), cx(b.x)].sort((p, q) => p - q);
+  const [y0, y1] = [cy(a.y), cy(b.y)].sort((p, q) => p - q);
+  return {
+    class: label,
+    prompt: { slice: z, box_xyxy: [x0, y0, x1, y1], point: [(x0 + x1) / 2, (y0 + y1) / 2], source: USER },
+  };
+}
+
+/** Draws prompts over the slice renderer's canvas. */
+export class PromptLayer {
+  /** @param {HTMLCanvasElement} canvas */
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+  }
+
+  /**
+   * Redraws the layer: the prompts of slice `z`, the class being drawn highlighted, and the
+   * box being dragged (dashed), all with the renderer's view transform (device pixels).
+   * @param {{width: number, height: number, view: ViewTransform, z: number,
+   *   prompts: ClassPrompt[], colors: number[][], selected: number|null,
+   *   preview: ClassPrompt|null}} frame
+   */
+  draw({ width, height, view, z, prompts, colors, selected, preview }) {
+    const { canvas, context: ctx } = this;
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+    const dpr = window.devicePixelRatio || 1;
+    const shown = prompts.filter((p) => isActive(p) && p.prompt.slice === z && p.class !== preview?.class);
+    if (preview) shown.push(preview);
+    for (const p of shown) {
+      const [x0, y0, x1, y1] = p.prompt.box_xyxy;
+      const [px, py] = p.prompt.point;
+      const rgb = colors[p.class] ?? [255, 255, 0];
+      const colour = `rgb(${rgb.join(',')})`;
+      const left = view.offsetX + x0 * view.scale;
+      const top = view.offsetY + y0 * view.scale;
+      const w = (x1 - x0 + 1) * view.scale;
+      const h = (y1 - y0 + 1) * view.scale;
+      ctx.lineWidth = (p.class === selected ? 3 : 2) * dpr;
+      ctx.setLineDash(p === preview ? [6 * dpr, 4 * dpr] : []);
+      ctx.strokeStyle = '#000a';
+      ctx.strokeRect(left - dpr, top - dpr, w + 2 * dpr, h + 2 * dpr);
+      ctx.strokeStyle = colour;
+      ctx.strokeRect(left, top, w, h);
+      ctx.setLineDash([]);
+      ctx.beginPath();
+      ctx.arc(view.offsetX + (px + 0.5) * view.scale, view.offsetY + (py + 0.5) * view.scale,
+        4 * dpr, 0, 2 * Math.PI);
+      ctx.fillStyle = colour;
+      ctx.fill();
+      ctx.lineWidth = 1.5 * dpr;
+      ctx.strokeStyle = '#000';
+      ctx.stroke();
+    }
+  }
+}
