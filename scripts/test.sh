@@ -10,6 +10,10 @@ say "cargo fmt --check"
 cargo fmt --all --check
 say "cargo clippy (native) -D warnings"
 cargo clippy -p sss --all-targets -- -D warnings
+say "cargo clippy (wasm32, the page's bindings) -D warnings"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
+  cargo clippy -p sss --lib --target wasm32-unknown-unknown --no-default-features --features web \
+  -- -D warnings
 say "cargo test"
 cargo test -p sss 2>&1 | tee "${TMPDIR:-/tmp}/sss-cargo-test.log"
 

@@ -33,7 +33,9 @@ fn default_sss_weights_load_and_segment_the_demo_phantom() {
     assert_eq!(seg.labels.dims, image.dims);
     assert_eq!(seg.prompts.len(), 3, "one PCSW prompt per class");
     let (full, coarse) = (mean_dice(&seg.labels, &gt), mean_dice(&seg.coarse, &gt));
-    println!("default SSS weights on the demo phantom: mean Dice full {full:.3}, coarse {coarse:.3}");
+    println!(
+        "default SSS weights on the demo phantom: mean Dice full {full:.3}, coarse {coarse:.3}"
+    );
     assert!(coarse > 0.3, "coarse head mean Dice {coarse}");
     assert!(full > 0.1, "full pipeline mean Dice {full}");
 }

@@ -4,7 +4,9 @@
 // masks agree; the overlay is checked on the pixels each renderer drew; nothing leaves the
 // page's origin. SSS (the default weights): PCSW prompts and the volume's masks on WebGPU, the
 // prompts drawn over the slice; editing prompts (panel, mouse) and re-running; a bad prompt is
-// refused with a message and the masks stay; WebGPU and CPU volumes agree.
+// refused with a message and the masks stay; the overlay shows SAM-2's masks or the coarse
+// head's (control, key C, API) and slice keys work after a checkbox; WebGPU and CPU volumes
+// agree.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -43,6 +45,7 @@ async function segmentDemo(flags, query, expectedBackend, expectedRenderer) {
     assert.ok(state.manifest, 'the weights are loaded');
     assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.kind), 'slice-net');
     assert.ok(await page.isHidden('#prompts-section'), 'no prompts panel for a slice network');
+    assert.ok(await page.isHidden('#mask-view'), 'no mask view control for a slice network');
     assert.equal(await colouredPixels(page), 0, 'no overlay before segmenting');
 
     const mask = await segmentShownSlice(page);
@@ -320,6 +323,222 @@ test('SSS without WebGPU: auto-segments when ticked, draws on the 2-D canvas; a 
     assert.ok(refused.labels?.every((l, i) => l === first.labels[i]), 'the masks stay');
     assert.equal(refused.masks, dims[2]);
     assert.ok(!(await page.isDisabled('#rerun')), 'the page is usable again');
+    assert.deepEqual(errors, [], 'no page errors');
+  } finally {
+    await browser.close();
+  }
+});
+
+/**
+ * What the page shows now: the mask view (state and control), and how many voxels of the
+ * masks in `masks` (all slices; a missing slice counts whole) and of the mask the renderer
+ * holds for the shown slice differ from the coarse head's label map and from SAM-2's.
+ * @param {import('playwright-core').Page} page
+ */
+function shownMasks(page) {
+  return page.evaluate(() => {
+    const s = /** @type {any} */ (window).sss;
+    const [nx, ny, nz] = s.scan.dims;
+    const n = nx * ny;
+    /** @param {Uint8Array|null|undefined} mask @param {Uint8Array} map @param {number} z */
+    const differ = (mask, map, z) => {
+      if (!mask || !map) return n;
+      let d = 0;
+      for (let i = 0; i < n; i++) if (mask[i] !== map[z * n + i]) d++;
+      return d;
+    };
+    let [coarse, labels] = [0, 0];
+    for (let z = 0; z < nz; z++) {
+      coarse += differ(s.masks.get(z), s.coarse, z);
+      labels += differ(s.masks.get(z), s.labels, z);
+    }
+    const held = /** @type {any} */ (window).sssRenderer.labels;
+    return {
+      view: s.view,
+      radio: /** @type {HTMLInputElement} */ (document.querySelector('input[name="mask-view"]:checked')).value,
+      differ: { coarse, labels },
+      rendererDiffers: { coarse: differ(held, s.coarse, s.z), labels: differ(held, s.labels, s.z) },
+    };
+  });
+}
+
+/**
+ * Screen pixels of the overlay per class, read back from the renderer with the overlay fully
+ * opaque (each class then has exactly its colour); the renderer's scale (screen pixels per
+ * slice pixel, along one axis); and how many pixels changed since the previous call.
+ * @param {import('playwright-core').Page} page
+ * @param {any[]} classes
+ */
+async function overlayPixelsByClass(page, classes) {
+  await page.waitForTimeout(300); // drawn on the next animation frame
+  return page.evaluate(async (classes) => {
+    const w = /** @type {any} */ (window);
+    const { rgba } = await w.sssRenderer.readPixels();
+    const counts = new Array(classes.length).fill(0);
+    const colours = classes.filter((/** @type {any} */ c) => c.label > 0);
+    let changed = 0;
+    const previous = w.__previousFrame;
+    for (let i = 0; i < rgba.length; i += 4) {
+      if (previous && (rgba[i] !== previous[i] || rgba[i + 1] !== previous[i + 1] || rgba[i + 2] !== previous[i + 2])) changed++;
+      for (const c of colours) {
+        if (Math.abs(rgba[i] - c.color[0]) <= 2 && Math.abs(rgba[i + 1] - c.color[1]) <= 2 &&
+          Math.abs(rgba[i + 2] - c.color[2]) <= 2) counts[c.label]++;
+      }
+    }
+    w.__previousFrame = rgba;
+    return { counts, scale: w.sssRenderer.view.scale, changed };
+  }, classes);
+}
+
+/**
+ * Checks the overlay drawn for slice `z` shows label map `map`: per class, the screen pixels
+ * of its colour are its slice pixels times the renderer's scale squared (nearest sampling),
+ * and a class absent from the slice has none.
+ * @param {{counts: number[], scale: number}} drawn
+ * @param {number[]} map
+ * @param {number[]} dims
+ * @param {number} z
+ * @param {string} what
+ */
+function checkOverlayShows(drawn, map, dims, z, what) {
+  const n = dims[0] * dims[1];
+  const expected = countLabels(map.slice(z * n, (z + 1) * n), drawn.counts.length);
+  const area = drawn.scale * drawn.scale;
+  for (let c = 1; c < expected.length; c++) {
+    const said = `${what}, slice ${z}: class ${c} drawn on ${drawn.counts[c]} screen pixels for ` +
+      `${expected[c]} slice pixels at scale ${drawn.scale.toFixed(2)}`;
+    if (expected[c] === 0) {
+      assert.equal(drawn.counts[c], 0, said);
+    } else if (expected[c] < 50) {
+      // Too small for the ratio: a texel's edge falls on either side of a screen pixel.
+      assert.ok(drawn.counts[c] > 0, said);
+    } else {
+      const ratio = drawn.counts[c] / (expected[c] * area);
+      assert.ok(ratio > 0.85 && ratio < 1.15, said);
+    }
+  }
+}
+
+test('SSS mask view (CPU model): SAM-2\'s or the coarse head\'s masks by the control, C and the API; slice keys after a checkbox', { timeout: 600_000 }, async () => {
+  const browser = await launch(WEBGPU_FLAGS);
+  try {
+    const { page, errors, classes, dims } = await openSss(browser, '?model=cpu', 'flex (CPU)', 'WebGPU');
+    const [nx, ny, nz] = dims;
+    const n = nx * ny;
+    assert.ok(await page.isVisible('#mask-view'), 'the mask view control is shown for SSS weights');
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.view), 'sam2', 'SAM-2 by default');
+
+    // Chosen before segmenting, the coarse head's masks show as soon as PCSW's prompts come,
+    // before SAM-2 has propagated: recorded when the worker reports that propagation started.
+    await page.check('input[name="mask-view"][value="coarse"]');
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.view), 'coarse');
+    await page.evaluate(() => {
+      const w = /** @type {any} */ (window);
+      w.__atPropagation = null;
+      const span = /** @type {HTMLElement} */ (document.querySelector('#progress span'));
+      new MutationObserver(() => {
+        if (w.__atPropagation || !span.textContent?.startsWith('propagating')) return;
+        const s = w.sss;
+        const [nx, ny, nz] = s.scan.dims;
+        let same = !!s.coarse;
+        for (let z = 0; same && z < nz; z++) {
+          const m = s.masks.get(z);
+          same = !!m && m.every((/** @type {number} */ l, /** @type {number} */ i) => l === s.coarse[z * nx * ny + i]);
+        }
+        const held = w.sssRenderer.labels;
+        w.__atPropagation = { busy: s.busy, labels: !!s.labels, slices: s.masks.size, same,
+          rendererSame: !!held && held.every((/** @type {number} */ l, /** @type {number} */ i) => l === s.coarse[s.z * nx * ny + i]),
+          note: document.getElementById('view-note')?.textContent };
+      }).observe(span, { childList: true, characterData: true, subtree: true });
+    });
+    const result = await volumeAfter(page, () => page.click('#segment'));
+    assert.deepEqual(result.errors, [], 'no error');
+    const during = await page.evaluate(() => /** @type {any} */ (window).__atPropagation);
+    assert.ok(during, 'propagation was reported');
+    assert.deepEqual(during, { busy: true, labels: false, slices: nz, same: true, rendererSame: true, note: '' },
+      'while SAM-2 propagated, every slice showed the coarse head\'s masks');
+
+    const coarse = await page.evaluate(() => Array.from(/** @type {any} */ (window).sss.coarse));
+    const labels = /** @type {number[]} */ (result.labels);
+    assert.equal(coarse.length, nx * ny * nz, 'the coarse head labels the whole volume');
+    // The slice where the two label maps differ most, so that the overlay must change there.
+    const differing = Array.from({ length: nz }, (_, z) => {
+      let d = 0;
+      for (let i = z * n; i < (z + 1) * n; i++) if (coarse[i] !== labels[i]) d++;
+      return d;
+    });
+    const z = differing.indexOf(Math.max(...differing));
+    assert.ok(differing[z] > 100, `SAM-2's and the coarse head's masks differ (${differing[z]} pixels on slice ${z})`);
+    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), z);
+    await page.$eval('#opacity', (el) => {
+      /** @type {HTMLInputElement} */ (el).value = '100';
+      el.dispatchEvent(new Event('input'));
+    });
+
+    // Still the coarse view after propagation: state, renderer and pixels show `coarse`.
+    let shown = await shownMasks(page);
+    assert.deepEqual([shown.view, shown.radio], ['coarse', 'coarse']);
+    assert.equal(shown.differ.coarse, 0, 'the masks are the coarse head\'s, voxel for voxel');
+    assert.equal(shown.rendererDiffers.coarse, 0, 'the renderer holds the coarse slice');
+    checkOverlayShows(await overlayPixelsByClass(page, classes), coarse, dims, z, 'coarse view');
+
+    // The control back to SAM-2: `labels`, and the overlay pixels change where they differ.
+    await page.check('input[name="mask-view"][value="sam2"]');
+    shown = await shownMasks(page);
+    assert.deepEqual([shown.view, shown.radio], ['sam2', 'sam2']);
+    assert.equal(shown.differ.labels, 0, 'the masks are SAM-2\'s, voxel for voxel');
+    assert.equal(shown.rendererDiffers.labels, 0, 'the renderer holds SAM-2\'s slice');
+    const samPixels = await overlayPixelsByClass(page, classes);
+    checkOverlayShows(samPixels, labels, dims, z, 'SAM-2 view');
+    // Each slice pixel covers at least floor(scale)² screen pixels.
+    const minimum = differing[z] * Math.floor(samPixels.scale) ** 2;
+    assert.ok(samPixels.changed >= minimum, `the overlay changed on ${samPixels.changed} screen pixels (≥ ${minimum})`);
+    console.log(`mask view: slice ${z}, SAM-2's and the coarse head's masks differ on ${differing[z]} pixels; ` +
+      `switching changed ${samPixels.changed} screen pixels (scale ${samPixels.scale.toFixed(2)})`);
+
+    // C toggles (the focus is on the radio button just clicked), and toggles back.
+    await page.keyboard.press('c');
+    shown = await shownMasks(page);
+    assert.deepEqual([shown.view, shown.radio], ['coarse', 'coarse'], 'C shows the coarse head\'s masks');
+    assert.equal(shown.differ.coarse, 0);
+    checkOverlayShows(await overlayPixelsByClass(page, classes), coarse, dims, z, 'after C');
+    await page.keyboard.press('c');
+    shown = await shownMasks(page);
+    assert.deepEqual([shown.view, shown.radio], ['sam2', 'sam2'], 'C again shows SAM-2\'s');
+    assert.equal(shown.differ.labels, 0);
+    checkOverlayShows(await overlayPixelsByClass(page, classes), labels, dims, z, 'after C again');
+
+    // The API; a view that does not exist is refused and changes nothing.
+    await page.evaluate(() => /** @type {any} */ (window).sss.api.setView('coarse'));
+    assert.equal((await shownMasks(page)).differ.coarse, 0, 'api.setView(\'coarse\')');
+    const refused = await page.evaluate(() => {
+      try { /** @type {any} */ (window).sss.api.setView('sam3'); return null; } catch (e) { return String(e); }
+    });
+    assert.match(refused ?? '', /no mask view "sam3"/);
+    assert.equal((await shownMasks(page)).view, 'coarse');
+    await page.evaluate(() => /** @type {any} */ (window).sss.api.setView('sam2'));
+
+    // After clicking the checkbox (which segments again), the arrow keys still change slices.
+    const again = await volumeAfter(page, () => page.click('#auto'));
+    assert.deepEqual(again.errors, [], 'no error');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'auto', 'the checkbox has the focus');
+    await page.evaluate(() => /** @type {any} */ (window).sss.api.goToSlice(1));
+    await page.keyboard.press('ArrowDown');
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.z), 2, 'ArrowDown: next slice');
+    await page.keyboard.press('ArrowUp');
+    await page.keyboard.press('ArrowUp');
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.z), 0, 'ArrowUp: previous slice');
+    // In a text field the keys are the field's.
+    await page.evaluate(() => {
+      const field = document.createElement('input');
+      field.id = 'typing';
+      document.body.append(field);
+    });
+    await page.focus('#typing');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('c');
+    assert.deepEqual(await page.evaluate(() => [/** @type {any} */ (window).sss.z, /** @type {any} */ (window).sss.view]),
+      [0, 'sam2'], 'keys typed into a text field leave the view alone');
     assert.deepEqual(errors, [], 'no page errors');
   } finally {
     await browser.close();

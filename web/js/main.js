@@ -1,13 +1,14 @@
-// The page: opens a scan (the demo by default, or a file picked or dropped), shows axial
-// slices with window/level, zoom and pan, and overlays the masks the model worker returns.
-// Slice-network weights segment the shown slice; SSS weights segment the whole volume from one
-// prompt per class (PCSW's, which the user can correct on the image and re-run).
+// The page's wiring: opens a scan (the demo by default, or a file picked or dropped), shows
+// axial slices with window/level, zoom and pan, overlays the masks the model worker returns,
+// starts the model worker (restarting it on the CPU if WebGPU fails) and handles keys and the
+// pointer. Slice-network weights segment the shown slice (here); SSS weights segment the whole
+// volume from one prompt per class, which sss-panel.js runs, lists and lets the user correct.
 // Query parameters: ?webgpu=0 runs everything without WebGPU (CPU model, 2-D canvas);
 // ?model=cpu runs the model on the CPU only; ?renderer=2d draws with the 2-D canvas only;
 // ?scan=URL and ?weights=URL (a manifest) replace the defaults.
 
-import { PromptLayer, USER, isActive, sourceText, userBox } from './prompts.js';
 import { createRenderer } from './renderers.js';
+import { SssPanel } from './sss-panel.js';
 import { WorkerClient } from './worker-client.js';
 
 const params = new URLSearchParams(location.search);
@@ -32,9 +33,7 @@ const ui = {
   level: /** @type {HTMLInputElement} */ ($('level')), levelOut: $('level-out'),
   opacity: /** @type {HTMLInputElement} */ ($('opacity')), reset: $('reset'),
   legend: $('legend'), stage: $('stage'), progress: $('progress'), error: $('error'),
-  autoLabel: $('auto-label'), promptsSection: $('prompts-section'), prompts: $('prompts'),
-  promptHint: $('prompt-hint'), rerun: /** @type {HTMLButtonElement} */ ($('rerun')),
-  resetPrompts: /** @type {HTMLButtonElement} */ ($('reset-prompts')),
+  autoLabel: $('auto-label'),
 };
 
 /** Everything the page knows; exposed as `window.sss` for tests and the curious. */
@@ -50,7 +49,12 @@ const state = {
   dataRange: { min: 0, max: 1 },
   zoom: 1,
   pan: { x: 0, y: 0 },
-  /** @type {Map<number, Uint8Array>} */ masks: new Map(),
+  /**
+   * The masks shown, by slice: the slice network's, or for SSS the slices of the label map
+   * `view` picks (SAM-2's `labels` or the coarse head's `coarse`).
+   * @type {Map<number, Uint8Array>}
+   */
+  masks: new Map(),
   /** @type {any} */ manifest: null,
   /** @type {{z: number, width: number, height: number, ms: number, counts: number[]}|null} */
   lastMask: null,
@@ -75,6 +79,11 @@ const state = {
   lastVolume: null,
   /** SSS: the class whose box a drag on the image draws (null: a drag pans). */
   selectedClass: /** @type {number|null} */ (null),
+  /**
+   * SSS: the label map `masks` shows: 'sam2' (`labels`, SAM-2's masks from the prompts) or
+   * 'coarse' (`coarse`, the coarse head's); set with the "Masks" control, key C or `api.setView`.
+   */
+  view: /** @type {import('./sss-panel.js').MaskView} */ ('sam2'),
   /** True while the model works on a request of the page. */
   busy: false,
   /** A small API for tests and the console (set below). */
@@ -110,13 +119,18 @@ let scanBytes = /** @type {ArrayBuffer|null} */ (null);
 let renderer;
 /** @type {number[][]} overlay colours by label */
 let classColors = [[0, 0, 0]];
-const promptLayer = new PromptLayer(/** @type {HTMLCanvasElement} */ ($('prompt-layer')));
-/** The box being dragged (SSS correction), drawn dashed until the button is released. */
-let preview = /** @type {import('./prompts.js').ClassPrompt|null} */ (null);
 /** Counts opened scans, so a result for a scan that was replaced meanwhile is dropped. */
 let scanGeneration = 0;
 /** SSS: whether "segment when a scan opens" already ran (or failed) for the open scan. */
 let autoRan = false;
+/** SSS: volume segmentation, the prompts panel and editing, the mask view. */
+const panel = new SssPanel({
+  state, stage: ui.stage, timing: ui.timing,
+  worker: () => worker,
+  renderer: () => renderer,
+  generation: () => scanGeneration,
+  draw, goToSlice, slicePixel, syncButtons, showError, showProgress, restartOnCpu, autoSegment,
+});
 
 async function startRenderer() {
   const created = await createRenderer(
@@ -165,10 +179,9 @@ function draw() {
     renderer.window = state.window;
     renderer.opacity = Number(ui.opacity.value) / 100;
     renderer.render();
-    promptLayer.draw({
+    panel.drawPrompts({
       width: renderer.canvas.width, height: renderer.canvas.height, view: renderer.view,
-      z: state.z, prompts: state.prompts ?? [], colors: classColors,
-      selected: state.selectedClass, preview,
+      colors: classColors,
     });
   });
 }
@@ -188,7 +201,7 @@ function showSlice() {
 function autoSegment() {
   if (!ui.auto.checked || !state.scan || !state.manifest) return;
   if (state.kind === 'sss') {
-    if (!autoRan && !state.busy) { autoRan = true; segmentVolume(true); }
+    if (!autoRan && !state.busy) { autoRan = true; panel.segment(true); }
   } else if (!state.masks.has(state.z)) {
     segment();
   }
@@ -233,13 +246,7 @@ async function openScan(bytes, name) {
   state.lastMask = null;
   scanGeneration++;
   autoRan = false;
-  state.prompts = null;
-  state.autoPrompts = null;
-  state.coarse = null;
-  state.labels = null;
-  state.lastVolume = null;
-  state.selectedClass = null;
-  preview = null;
+  panel.reset();
   state.z = Math.floor(reply.dims[2] / 2);
   state.zoom = 1;
   state.pan = { x: 0, y: 0 };
@@ -249,7 +256,7 @@ async function openScan(bytes, name) {
   ui.scanInfo.textContent = `${name}: ${nx} × ${ny} × ${nz} voxels, ${sp} mm`;
   syncWindowControls();
   syncButtons();
-  showPromptsPanel();
+  panel.show();
   showSlice();
 }
 
@@ -257,15 +264,12 @@ async function openScan(bytes, name) {
 function syncButtons() {
   const ready = !!state.scan && !!state.manifest && !state.busy;
   ui.segment.disabled = !ready;
-  ui.rerun.disabled = !ready || !state.prompts;
-  ui.resetPrompts.disabled = !ready || !state.autoPrompts;
-  const edited = !!state.prompts && JSON.stringify(state.prompts) !== JSON.stringify(state.lastVolume?.prompts);
-  ui.rerun.classList.toggle('pending', edited);
+  panel.syncButtons(ready);
 }
 
 /** "Segment" (button, key S, auto): the shown slice with a slice network, else the volume. */
 function segment() {
-  if (state.kind === 'sss') return segmentVolume(true);
+  if (state.kind === 'sss') return panel.segment(true);
   return segmentSlice();
 }
 
@@ -291,10 +295,9 @@ async function segmentSlice() {
   } catch (e) {
     const message = /** @type {Error} */ (e).message;
     if (worker.dead && state.backend === 'WebGPU') {
-      showError(`WebGPU failed (${message}); the model continues on the CPU.`);
       segmenting = false;
       state.busy = false;
-      await startModel(false, `WebGPU failed: ${message}`);
+      await restartOnCpu(message);
       return await segmentSlice();
     }
     showError(`Segmentation failed: ${message}`);
@@ -306,158 +309,11 @@ async function segmentSlice() {
   }
 }
 
-/**
- * SSS: segments the whole volume. With `fresh`, first asks for PCSW's prompts (coarse head),
- * replacing any edits; else propagates the prompts as they are (Re-run). On failure the
- * previous masks stay. Resolves to what happened, for tests.
- * @param {boolean} fresh
- * @returns {Promise<{ok: boolean, error?: string, ms?: number}>}
- */
-async function segmentVolume(fresh) {
-  if (!state.scan || !state.manifest) return { ok: false, error: 'no scan or no weights' };
-  if (state.busy) return { ok: false, error: 'the model is busy' };
-  if (!fresh && !state.prompts) return { ok: false, error: 'no prompts yet: segment first' };
-  state.busy = true;
-  syncButtons();
-  const generation = scanGeneration;
-  const started = performance.now();
-  let promptsMs = 0;
-  try {
-    if (fresh) {
-      const auto = await worker.request('autoPrompts');
-      if (generation !== scanGeneration) return { ok: false, error: 'the scan changed' };
-      promptsMs = auto.ms;
-      state.autoPrompts = auto.prompts;
-      state.prompts = structuredClone(auto.prompts);
-      state.coarse = auto.coarse;
-      showPromptsPanel();
-      draw();
-    }
-    const prompts = structuredClone(state.prompts);
-    const reply = await worker.request('segmentVolume', { prompts });
-    if (generation !== scanGeneration) return { ok: false, error: 'the scan changed' };
-    const labels = /** @type {Uint8Array} */ (reply.labels);
-    const [nx, ny, nz] = state.scan.dims;
-    const counts = new Array(state.manifest.classes.length).fill(0);
-    for (const l of labels) counts[l] = (counts[l] ?? 0) + 1;
-    state.labels = labels;
-    state.masks.clear();
-    for (let z = 0; z < nz; z++) state.masks.set(z, labels.subarray(z * nx * ny, (z + 1) * nx * ny));
-    const ms = performance.now() - started;
-    state.lastVolume = { ms, promptsMs, propagateMs: reply.ms, slices: nz, counts, prompts,
-      backend: state.backend };
-    const parts = fresh ? `prompts ${(promptsMs / 1000).toFixed(1)} s, ` : '';
-    ui.timing.textContent = `volume (${nz} slices): ${(ms / 1000).toFixed(1)} s on ${state.backend} ` +
-      `(${parts}propagation ${(reply.ms / 1000).toFixed(1)} s, ${(reply.ms / nz).toFixed(0)} ms/slice)`;
-    if (renderer) renderer.setMask(state.masks.get(state.z) ?? null);
-    draw();
-    return { ok: true, ms };
-  } catch (e) {
-    const message = /** @type {Error} */ (e).message;
-    if (worker.dead && state.backend === 'WebGPU') {
-      showError(`WebGPU failed (${message}); the model continues on the CPU.`);
-      state.busy = false;
-      try {
-        await startModel(false, `WebGPU failed: ${message}`);
-      } catch (restart) {
-        showError(`The model could not restart: ${/** @type {Error} */ (restart).message}`);
-        return { ok: false, error: message };
-      }
-      return await segmentVolume(fresh);
-    }
-    showError(`Segmentation failed: ${message}`);
-    return { ok: false, error: message };
-  } finally {
-    state.busy = false;
-    showProgress(null);
-    syncButtons();
-    showPromptsPanel();
-    // A scan opened meanwhile gets its own turn.
-    if (generation !== scanGeneration) autoSegment();
-  }
-}
-
-/** SSS: the prompts panel, one row per foreground class of the weights. */
-function showPromptsPanel() {
-  ui.promptsSection.hidden = state.kind !== 'sss';
-  if (state.kind !== 'sss' || !state.manifest) return;
-  const rows = state.manifest.classes.filter((/** @type {any} */ c) => c.label > 0).map((/** @type {any} */ c) => {
-    const p = state.prompts?.find((q) => q.class === c.label);
-    const li = document.createElement('li');
-    li.dataset.class = String(c.label);
-    li.classList.toggle('selected', state.selectedClass === c.label);
-    const pick = document.createElement('button');
-    pick.className = 'pick';
-    pick.title = 'draw a new box for this class on the shown slice';
-    pick.setAttribute('aria-pressed', String(state.selectedClass === c.label));
-    const swatch = document.createElement('span');
-    swatch.className = 'swatch';
-    swatch.style.background = `rgb(${c.color.join(',')})`;
-    pick.append(swatch, c.name);
-    pick.addEventListener('click', () => selectClass(state.selectedClass === c.label ? null : c.label));
-    const go = document.createElement('button');
-    go.className = 'goto';
-    go.title = 'show the slice this prompt is on';
-    go.textContent = isActive(p) ? `slice ${/** @type {any} */ (p).prompt.slice + 1}` : '—';
-    go.disabled = !isActive(p);
-    go.addEventListener('click', () => { if (p) goToSlice(p.prompt.slice); });
-    const source = document.createElement('span');
-    source.className = 'source';
-    source.textContent = !state.prompts ? '' : p ? sourceText(p.prompt.source) : 'removed';
-    const remove = document.createElement('button');
-    remove.className = 'remove';
-    remove.title = 'remove this prompt: the class is not segmented';
-    remove.textContent = '×';
-    remove.disabled = !p;
-    remove.addEventListener('click', () => removePrompt(c.label));
-    li.append(pick, go, remove, source);
-    return li;
-  });
-  ui.prompts.replaceChildren(...rows);
-  const name = state.manifest.classes.find((/** @type {any} */ c) => c.label === state.selectedClass)?.name;
-  ui.promptHint.textContent = name
-    ? `Drawing ${name}: drag a box on this slice · Alt+click: move its point · Esc: stop`
-    : 'Pick a class, then drag a box on the image to correct its prompt; Re-run propagates.';
-  ui.stage.classList.toggle('drawing', state.selectedClass !== null);
-  syncButtons();
-}
-
-/** @param {number|null} label the class a drag draws, or null to pan again */
-function selectClass(label) {
-  state.selectedClass = label;
-  showPromptsPanel();
-  draw();
-}
-
 /** @param {number} z */
 function goToSlice(z) {
   if (!state.scan) return;
   state.z = Math.min(Math.max(Math.round(z), 0), state.scan.dims[2] - 1);
   showSlice();
-}
-
-/**
- * Replaces the prompts in use (they are sent as they are at the next Re-run).
- * @param {import('./prompts.js').ClassPrompt[]} prompts
- */
-function setPrompts(prompts) {
-  state.prompts = structuredClone(prompts);
-  showPromptsPanel();
-  draw();
-}
-
-/**
- * Sets (or adds) one class's prompt.
- * @param {import('./prompts.js').ClassPrompt} prompt
- */
-function putPrompt(prompt) {
-  const others = (state.prompts ?? []).filter((p) => p.class !== prompt.class);
-  setPrompts([...others, prompt].sort((a, b) => a.class - b.class));
-}
-
-/** @param {number} label */
-function removePrompt(label) {
-  setPrompts((state.prompts ?? []).filter((p) => p.class !== label));
 }
 
 /**
@@ -490,7 +346,7 @@ function showLegend(manifest) {
   if (renderer) renderer.colors = colors;
   ui.segment.textContent = state.kind === 'sss' ? 'Segment the volume' : 'Segment this slice';
   ui.autoLabel.lastChild.textContent = state.kind === 'sss' ? ' segment when a scan opens' : ' segment as I scroll';
-  showPromptsPanel();
+  panel.show();
 }
 
 /** @param {number} dz */
@@ -515,7 +371,7 @@ ui.stage.addEventListener('wheel', (e) => {
 ui.stage.addEventListener('contextmenu', (e) => e.preventDefault());
 ui.stage.addEventListener('pointerdown', (e) => {
   if (state.selectedClass !== null && state.scan && renderer && e.button === 0 && !e.shiftKey) {
-    drawPrompt(e, state.selectedClass);
+    panel.startDrawing(e, state.selectedClass);
     return;
   }
   const adjustWindow = e.button === 2 || e.shiftKey;
@@ -543,55 +399,30 @@ ui.stage.addEventListener('pointerdown', (e) => {
   ui.stage.addEventListener('pointermove', move);
   ui.stage.addEventListener('pointerup', up);
 });
+/** Input types that take no typed text: with one of them focused, the page's keys still work. */
+const KEYLESS_INPUTS = new Set(['checkbox', 'radio', 'range', 'button', 'submit', 'reset', 'file',
+  'color', 'image', 'hidden']);
+
 /**
- * SSS correction: a drag draws a new box for class `label` on the shown slice (its point is the
- * box's centre); Alt+click moves the point of the class's prompt on this slice.
- * @param {PointerEvent} e
- * @param {number} label
+ * Whether keys pressed on `target` belong to it (typing into a field) rather than to the viewer.
+ * @param {EventTarget|null} target
  */
-function drawPrompt(e, label) {
-  const scan = /** @type {NonNullable<typeof state.scan>} */ (state.scan);
-  const [nx, ny] = scan.dims;
-  const z = state.z;
-  ui.stage.setPointerCapture(e.pointerId);
-  ui.stage.focus();
-  const start = slicePixel(e);
-  if (e.altKey) {
-    const p = state.prompts?.find((q) => q.class === label);
-    if (!p || !isActive(p) || p.prompt.slice !== z) {
-      showError('Alt+click moves the point of a prompt on the shown slice: draw a box here first.');
-      return;
-    }
-    const x = Math.min(Math.max(Math.floor(start.x), 0), nx - 1);
-    const y = Math.min(Math.max(Math.floor(start.y), 0), ny - 1);
-    putPrompt({ class: label, prompt: { ...p.prompt, point: [x, y], source: USER } });
-    return;
-  }
-  const startScreen = { x: e.clientX, y: e.clientY };
-  let dragged = false;
-  const move = (/** @type {PointerEvent} */ m) => {
-    dragged = dragged || Math.hypot(m.clientX - startScreen.x, m.clientY - startScreen.y) > 3;
-    if (dragged) { preview = userBox(label, z, start, slicePixel(m), nx, ny); draw(); }
-  };
-  const up = (/** @type {PointerEvent} */ u) => {
-    ui.stage.removeEventListener('pointermove', move);
-    ui.stage.removeEventListener('pointerup', up);
-    preview = null;
-    if (dragged && z === state.z) putPrompt(userBox(label, z, start, slicePixel(u), nx, ny));
-    else draw();
-  };
-  ui.stage.addEventListener('pointermove', move);
-  ui.stage.addEventListener('pointerup', up);
+function takesTyping(target) {
+  if (!(target instanceof HTMLElement)) return false;
+  if (target.isContentEditable || target instanceof HTMLTextAreaElement || target instanceof HTMLSelectElement) return true;
+  return target instanceof HTMLInputElement && !KEYLESS_INPUTS.has(target.type);
 }
 
 window.addEventListener('keydown', (e) => {
-  if (e.target instanceof HTMLInputElement && e.target.type !== 'range') return;
+  // Browser shortcuts (Ctrl+C, Ctrl+R, …) and typing into a field are not the viewer's.
+  if (e.ctrlKey || e.metaKey || e.altKey || takesTyping(e.target)) return;
   const keys = /** @type {Record<string, () => void>} */ ({
     ArrowUp: () => step(-1), ArrowDown: () => step(1), PageUp: () => step(-5), PageDown: () => step(5),
     '+': () => zoomBy(1.25), '=': () => zoomBy(1.25), '-': () => zoomBy(0.8),
-    s: () => segment(), r: () => ui.reset.click(), Escape: () => selectClass(null),
+    s: () => segment(), r: () => ui.reset.click(), c: () => panel.toggleView(),
+    Escape: () => panel.selectClass(null),
   });
-  const action = keys[e.key];
+  const action = keys[e.key.length === 1 ? e.key.toLowerCase() : e.key];
   if (action) { e.preventDefault(); action(); }
 });
 ui.slice.addEventListener('input', () => { state.z = Number(ui.slice.value); showSlice(); });
@@ -605,19 +436,22 @@ ui.auto.addEventListener('change', () => {
   if (state.kind === 'sss') autoRan = false;
   autoSegment();
 });
-ui.rerun.addEventListener('click', () => segmentVolume(false));
-ui.resetPrompts.addEventListener('click', () => { if (state.autoPrompts) setPrompts(state.autoPrompts); });
 
 state.api = {
   /** @param {import('./prompts.js').ClassPrompt[]} prompts */
-  setPrompts,
+  setPrompts: (prompts) => panel.setPrompts(prompts),
   /** Propagates the prompts in use (no new PCSW prompts). */
-  rerun: () => segmentVolume(false),
+  rerun: () => panel.segment(false),
   /** PCSW's prompts, then propagation (slice networks: the shown slice). */
-  segment: () => (state.kind === 'sss' ? segmentVolume(true) : segmentSlice()),
+  segment: () => (state.kind === 'sss' ? panel.segment(true) : segmentSlice()),
   /** @param {number|null} label */
-  selectClass,
+  selectClass: (label) => panel.selectClass(label),
   goToSlice,
+  /**
+   * SSS: which label map the overlay shows, 'sam2' or 'coarse' (throws on anything else).
+   * @param {import('./sss-panel.js').MaskView} view
+   */
+  setView: (view) => panel.setView(view),
 };
 new ResizeObserver(draw).observe(ui.stage);
 
@@ -662,6 +496,15 @@ async function startModel(preferWebGpu, why = null) {
   if (scanBytes && state.scan) {
     await worker.request('openScan', { bytes: scanBytes.slice(0), name: state.scan.name });
   }
+}
+
+/**
+ * The worker died on WebGPU: says so and restarts the model on the CPU (rejects if it cannot).
+ * @param {string} message what failed
+ */
+async function restartOnCpu(message) {
+  showError(`WebGPU failed (${message}); the model continues on the CPU.`);
+  await startModel(false, `WebGPU failed: ${message}`);
 }
 
 try {

@@ -94,22 +94,10 @@ pub use listing::list_acdc;
 
 #[cfg(feature = "native")]
 mod listing {
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
 
-    use super::super::dataset::Case;
+    use super::super::dataset::{Case, NIFTI_EXTENSIONS as EXTENSIONS, sorted_entries as entries};
     use crate::{Result, SssError};
-
-    const EXTENSIONS: [&str; 2] = [".nii.gz", ".nii"];
-
-    fn entries(dir: &Path) -> Result<Vec<PathBuf>> {
-        let mut paths = std::fs::read_dir(dir)
-            .map_err(|e| SssError::io(format!("cannot list {}", dir.display()), e))?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|e| SssError::io(format!("cannot list {}", dir.display()), e))?;
-        paths.sort();
-        Ok(paths)
-    }
 
     fn file_name(path: &Path) -> &str {
         path.file_name().and_then(|n| n.to_str()).unwrap_or("")

@@ -91,11 +91,9 @@ pub use listing::list_bhsd;
 mod listing {
     use std::path::{Path, PathBuf};
 
-    use super::super::dataset::Case;
+    use super::super::dataset::{Case, NIFTI_EXTENSIONS as EXTENSIONS, sorted_entries};
     use super::BhsdCases;
     use crate::{Result, SssError};
-
-    const EXTENSIONS: [&str; 2] = [".nii.gz", ".nii"];
 
     /// `(id, extension)` of an image file name, without nnU-Net's `_0000` channel suffix.
     fn image_id(name: &str) -> Option<(&str, &'static str)> {
@@ -107,12 +105,7 @@ mod listing {
 
     fn list_folder(images: &Path, labels: &Path) -> Result<Vec<Case>> {
         let mut cases = Vec::new();
-        let entries = std::fs::read_dir(images)
-            .map_err(|e| SssError::io(format!("cannot list {}", images.display()), e))?;
-        for entry in entries {
-            let path = entry
-                .map_err(|e| SssError::io(format!("cannot list {}", images.display()), e))?
-                .path();
+        for path in sorted_entries(images)? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };

@@ -103,6 +103,22 @@ pub(crate) fn check_labeled_count(labeled: usize, available: usize, what: &str) 
     Ok(())
 }
 
+/// File name endings of NIfTI files, longest first.
+pub const NIFTI_EXTENSIONS: [&str; 2] = [".nii.gz", ".nii"];
+
+/// The entries of `dir`, sorted by path; an error names the directory.
+#[cfg(feature = "native")]
+pub fn sorted_entries(dir: &std::path::Path) -> crate::Result<Vec<std::path::PathBuf>> {
+    let cannot_list = |e| crate::SssError::io(format!("cannot list {}", dir.display()), e);
+    let mut paths = std::fs::read_dir(dir)
+        .map_err(cannot_list)?
+        .map(|entry| entry.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()
+        .map_err(cannot_list)?;
+    paths.sort();
+    Ok(paths)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -94,7 +94,7 @@ impl Scan {
 /// The loaded weights.
 #[derive(Clone)]
 enum Model {
-    SliceNet(SliceSegmenter),
+    SliceNet(Box<SliceSegmenter>),
     Sss {
         manifest: Box<Manifest>,
         segmenter: Rc<SssSegmenter>,
@@ -110,6 +110,9 @@ impl Model {
     }
 }
 
+/// The id and model inputs of the last scan prepared for SSS.
+type PreparedCache = Rc<RefCell<Option<(u64, Rc<PreparedVolume>)>>>;
+
 /// The model runner: one device, one loaded model, the last scan prepared for SSS.
 #[wasm_bindgen]
 pub struct Segmenter {
@@ -117,7 +120,7 @@ pub struct Segmenter {
     fallback_reason: Option<String>,
     model: Option<Model>,
     /// The scan id and model inputs of the last scan given to `autoPrompts`.
-    prepared: Rc<RefCell<Option<(u64, Rc<PreparedVolume>)>>>,
+    prepared: PreparedCache,
 }
 
 #[wasm_bindgen]
@@ -163,7 +166,9 @@ impl Segmenter {
         let device = &self.device.device;
         let model = match manifest.model {
             ModelSpec::SliceNet { .. } => {
-                Model::SliceNet(SliceSegmenter::load(manifest, weights, device).map_err(js_error)?)
+                let segmenter =
+                    SliceSegmenter::load(manifest, weights, device).map_err(js_error)?;
+                Model::SliceNet(Box::new(segmenter))
             }
             ModelSpec::Sss { .. } => Model::Sss {
                 segmenter: Rc::new(
@@ -199,7 +204,7 @@ impl Segmenter {
 
     fn slice_net(&self) -> Result<SliceSegmenter, JsError> {
         match self.model()? {
-            Model::SliceNet(m) => Ok(m.clone()),
+            Model::SliceNet(m) => Ok((**m).clone()),
             Model::Sss { .. } => Err(JsError::new(
                 "these are SSS weights: they segment the whole volume (autoPrompts, segmentVolume)",
             )),

@@ -1,0 +1,351 @@
+// The SSS side of the page: segmenting the whole volume (the coarse head and PCSW's prompts,
+// then SAM-2's propagation of the prompts in use), the prompts panel (per class its slice, its
+// source and ×), correcting prompts on the image (a drag draws a class's box, Alt+click moves
+// its point), Re-run and Reset prompts, and which label map the overlay shows: SAM-2's masks
+// or the coarse head's. main.js owns the page (scan, view, renderer, worker) and is the host.
+
+import { PromptLayer, USER, isActive, sourceText, userBox } from './prompts.js';
+
+/** @typedef {import('./prompts.js').ClassPrompt} ClassPrompt */
+/** @typedef {import('./prompts.js').ViewTransform} ViewTransform */
+
+/**
+ * The label maps the overlay can show: 'sam2', SAM-2's masks propagated from the prompts, or
+ * 'coarse', the coarse head's (which PCSW picked the prompts from).
+ * @typedef {'sam2'|'coarse'} MaskView
+ */
+/** @type {readonly MaskView[]} */
+export const MASK_VIEWS = ['sam2', 'coarse'];
+
+/**
+ * What the panel needs of the page (main.js). `state` is the page state (`window.sss`): the
+ * panel reads the scan, manifest, `z`, `busy` and `kind`, and owns the SSS fields (`prompts`,
+ * `autoPrompts`, `coarse`, `labels`, `lastVolume`, `selectedClass`, `view`) and, for SSS
+ * weights, `masks`.
+ * @typedef {object} SssHost
+ * @property {any} state
+ * @property {HTMLElement} stage the element over the slice (pointer events, cursor)
+ * @property {HTMLElement} timing where the time taken is written
+ * @property {() => import('./worker-client.js').WorkerClient} worker the model worker now
+ * @property {() => (import('./renderers.js').WebGpuRenderer|import('./renderers.js').CanvasRenderer|undefined)} renderer
+ *   the slice renderer, once it exists
+ * @property {() => number} generation counts opened scans (a result for an older one is dropped)
+ * @property {() => void} draw redraws slice, overlay and prompts on the next frame
+ * @property {(z: number) => void} goToSlice
+ * @property {(e: MouseEvent) => {x: number, y: number}} slicePixel the slice pixel under a pointer
+ * @property {() => void} syncButtons enables the page's buttons that can act now
+ * @property {(message: string) => void} showError
+ * @property {(message: string|null) => void} showProgress
+ * @property {(message: string) => Promise<void>} restartOnCpu says WebGPU failed with `message`
+ *   and restarts the model on the CPU; rejects when it cannot
+ * @property {() => void} autoSegment segments the open scan where the page is set to do so
+ */
+
+const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
+
+/** The SSS prompts panel, prompt editing, volume segmentation and the mask view. */
+export class SssPanel {
+  /** @param {SssHost} host */
+  constructor(host) {
+    this.host = host;
+    this.ui = {
+      section: $('prompts-section'), prompts: $('prompts'), hint: $('prompt-hint'),
+      rerun: /** @type {HTMLButtonElement} */ ($('rerun')),
+      resetPrompts: /** @type {HTMLButtonElement} */ ($('reset-prompts')),
+      views: /** @type {HTMLInputElement[]} */ (Array.from(document.querySelectorAll('input[name="mask-view"]'))),
+      viewNote: $('view-note'),
+    };
+    this.layer = new PromptLayer(/** @type {HTMLCanvasElement} */ ($('prompt-layer')));
+    /** The box being dragged, drawn dashed until the button is released. */
+    this.preview = /** @type {ClassPrompt|null} */ (null);
+    this.ui.rerun.addEventListener('click', () => this.segment(false));
+    this.ui.resetPrompts.addEventListener('click', () => {
+      if (host.state.autoPrompts) this.setPrompts(host.state.autoPrompts);
+    });
+    for (const radio of this.ui.views) {
+      radio.addEventListener('change', () => { if (radio.checked) this.setView(/** @type {MaskView} */ (radio.value)); });
+    }
+  }
+
+  /** A new scan is open: forgets the prompts, label maps and results of the previous one. */
+  reset() {
+    const { state } = this.host;
+    state.prompts = null;
+    state.autoPrompts = null;
+    state.coarse = null;
+    state.labels = null;
+    state.lastVolume = null;
+    state.selectedClass = null;
+    this.preview = null;
+  }
+
+  /**
+   * Segments the whole volume. With `fresh`, first asks for PCSW's prompts (coarse head),
+   * replacing any edits; else propagates the prompts as they are (Re-run). On failure the
+   * previous masks stay. Resolves to what happened, for tests.
+   * @param {boolean} fresh
+   * @returns {Promise<{ok: boolean, error?: string, ms?: number}>}
+   */
+  async segment(fresh) {
+    const { host } = this;
+    const { state } = host;
+    if (!state.scan || !state.manifest) return { ok: false, error: 'no scan or no weights' };
+    if (state.busy) return { ok: false, error: 'the model is busy' };
+    if (!fresh && !state.prompts) return { ok: false, error: 'no prompts yet: segment first' };
+    state.busy = true;
+    host.syncButtons();
+    const generation = host.generation();
+    const started = performance.now();
+    let promptsMs = 0;
+    try {
+      if (fresh) {
+        const auto = await host.worker().request('autoPrompts');
+        if (generation !== host.generation()) return { ok: false, error: 'the scan changed' };
+        promptsMs = auto.ms;
+        state.autoPrompts = auto.prompts;
+        state.prompts = structuredClone(auto.prompts);
+        state.coarse = auto.coarse;
+        this.show();
+        // The coarse head's masks can be looked at while SAM-2 propagates.
+        this.showMasks();
+      }
+      const prompts = structuredClone(state.prompts);
+      const reply = await host.worker().request('segmentVolume', { prompts });
+      if (generation !== host.generation()) return { ok: false, error: 'the scan changed' };
+      const labels = /** @type {Uint8Array} */ (reply.labels);
+      const nz = state.scan.dims[2];
+      const counts = new Array(state.manifest.classes.length).fill(0);
+      for (const l of labels) counts[l] = (counts[l] ?? 0) + 1;
+      state.labels = labels;
+      const ms = performance.now() - started;
+      state.lastVolume = { ms, promptsMs, propagateMs: reply.ms, slices: nz, counts, prompts,
+        backend: state.backend };
+      const parts = fresh ? `prompts ${(promptsMs / 1000).toFixed(1)} s, ` : '';
+      host.timing.textContent = `volume (${nz} slices): ${(ms / 1000).toFixed(1)} s on ${state.backend} ` +
+        `(${parts}propagation ${(reply.ms / 1000).toFixed(1)} s, ${(reply.ms / nz).toFixed(0)} ms/slice)`;
+      this.showMasks();
+      return { ok: true, ms };
+    } catch (e) {
+      const message = /** @type {Error} */ (e).message;
+      if (host.worker().dead && state.backend === 'WebGPU') {
+        state.busy = false;
+        try {
+          await host.restartOnCpu(message);
+        } catch (restart) {
+          host.showError(`The model could not restart: ${/** @type {Error} */ (restart).message}`);
+          return { ok: false, error: message };
+        }
+        return await this.segment(fresh);
+      }
+      host.showError(`Segmentation failed: ${message}`);
+      return { ok: false, error: message };
+    } finally {
+      state.busy = false;
+      host.showProgress(null);
+      host.syncButtons();
+      this.show();
+      // A scan opened meanwhile gets its own turn.
+      if (generation !== host.generation()) host.autoSegment();
+    }
+  }
+
+  // ---- which label map the overlay shows ----
+
+  /**
+   * Shows SAM-2's masks ('sam2') or the coarse head's ('coarse') on every slice; nothing is
+   * run again. A label map not computed yet shows as no overlay until it is.
+   * @param {MaskView} view
+   */
+  setView(view) {
+    if (!MASK_VIEWS.includes(view)) throw new Error(`no mask view "${view}" (${MASK_VIEWS.join(' or ')})`);
+    this.host.state.view = view;
+    this.showMasks();
+  }
+
+  /** Key C: SAM-2's masks ⇄ the coarse head's (SSS weights only). */
+  toggleView() {
+    if (this.host.state.kind !== 'sss') return;
+    this.setView(this.host.state.view === 'coarse' ? 'sam2' : 'coarse');
+  }
+
+  /**
+   * Fills `state.masks` with the slices of the label map the view picks (SSS weights only),
+   * hands the shown slice's to the renderer and redraws.
+   */
+  showMasks() {
+    const { state } = this.host;
+    this.syncView();
+    if (state.kind !== 'sss' || !state.scan) return;
+    const map = /** @type {Uint8Array|null} */ (state.view === 'coarse' ? state.coarse : state.labels);
+    const [nx, ny, nz] = state.scan.dims;
+    state.masks.clear();
+    if (map) for (let z = 0; z < nz; z++) state.masks.set(z, map.subarray(z * nx * ny, (z + 1) * nx * ny));
+    this.host.renderer()?.setMask(state.masks.get(state.z) ?? null);
+    this.host.draw();
+  }
+
+  /** The mask view's radio buttons and its note. */
+  syncView() {
+    const { state } = this.host;
+    for (const radio of this.ui.views) radio.checked = radio.value === state.view;
+    let note = '';
+    if (state.view === 'sam2' && state.busy && state.coarse) {
+      note = 'SAM-2 is propagating; the coarse head\'s masks are ready (C).';
+    } else if (state.view === 'coarse' && !state.coarse) {
+      note = 'The coarse head\'s masks come with the next Segment.';
+    }
+    this.ui.viewNote.textContent = note;
+  }
+
+  // ---- the prompts panel ----
+
+  /** The prompts panel, one row per foreground class of the weights (SSS weights only). */
+  show() {
+    const { host, ui } = this;
+    const { state } = host;
+    ui.section.hidden = state.kind !== 'sss';
+    if (state.kind !== 'sss' || !state.manifest) return;
+    const rows = state.manifest.classes.filter((/** @type {any} */ c) => c.label > 0).map((/** @type {any} */ c) => {
+      const p = state.prompts?.find((/** @type {ClassPrompt} */ q) => q.class === c.label);
+      const li = document.createElement('li');
+      li.dataset.class = String(c.label);
+      li.classList.toggle('selected', state.selectedClass === c.label);
+      const pick = document.createElement('button');
+      pick.className = 'pick';
+      pick.title = 'draw a new box for this class on the shown slice';
+      pick.setAttribute('aria-pressed', String(state.selectedClass === c.label));
+      const swatch = document.createElement('span');
+      swatch.className = 'swatch';
+      swatch.style.background = `rgb(${c.color.join(',')})`;
+      pick.append(swatch, c.name);
+      pick.addEventListener('click', () => this.selectClass(state.selectedClass === c.label ? null : c.label));
+      const go = document.createElement('button');
+      go.className = 'goto';
+      go.title = 'show the slice this prompt is on';
+      go.textContent = isActive(p) ? `slice ${/** @type {any} */ (p).prompt.slice + 1}` : '—';
+      go.disabled = !isActive(p);
+      go.addEventListener('click', () => { if (p) host.goToSlice(p.prompt.slice); });
+      const source = document.createElement('span');
+      source.className = 'source';
+      source.textContent = !state.prompts ? '' : p ? sourceText(p.prompt.source) : 'removed';
+      const remove = document.createElement('button');
+      remove.className = 'remove';
+      remove.title = 'remove this prompt: the class is not segmented';
+      remove.textContent = '×';
+      remove.disabled = !p;
+      remove.addEventListener('click', () => this.removePrompt(c.label));
+      li.append(pick, go, remove, source);
+      return li;
+    });
+    ui.prompts.replaceChildren(...rows);
+    const name = state.manifest.classes.find((/** @type {any} */ c) => c.label === state.selectedClass)?.name;
+    ui.hint.textContent = name
+      ? `Drawing ${name}: drag a box on this slice · Alt+click: move its point · Esc: stop`
+      : 'Pick a class, then drag a box on the image to correct its prompt; Re-run propagates.';
+    host.stage.classList.toggle('drawing', state.selectedClass !== null);
+    host.syncButtons();
+  }
+
+  /**
+   * Enables Re-run and Reset prompts where they can act; Re-run stands out once the prompts
+   * differ from those of the last result. Called by the page's `syncButtons`.
+   * @param {boolean} ready a scan and weights are loaded and the model is idle
+   */
+  syncButtons(ready) {
+    const { state } = this.host;
+    this.ui.rerun.disabled = !ready || !state.prompts;
+    this.ui.resetPrompts.disabled = !ready || !state.autoPrompts;
+    const edited = !!state.prompts && JSON.stringify(state.prompts) !== JSON.stringify(state.lastVolume?.prompts);
+    this.ui.rerun.classList.toggle('pending', edited);
+    this.syncView();
+  }
+
+  /** @param {number|null} label the class a drag draws, or null to pan again */
+  selectClass(label) {
+    this.host.state.selectedClass = label;
+    this.show();
+    this.host.draw();
+  }
+
+  // ---- editing prompts ----
+
+  /**
+   * Replaces the prompts in use (they are sent as they are at the next Re-run).
+   * @param {ClassPrompt[]} prompts
+   */
+  setPrompts(prompts) {
+    this.host.state.prompts = structuredClone(prompts);
+    this.show();
+    this.host.draw();
+  }
+
+  /**
+   * Sets (or adds) one class's prompt.
+   * @param {ClassPrompt} prompt
+   */
+  putPrompt(prompt) {
+    const others = (this.host.state.prompts ?? []).filter((/** @type {ClassPrompt} */ p) => p.class !== prompt.class);
+    this.setPrompts([...others, prompt].sort((a, b) => a.class - b.class));
+  }
+
+  /** @param {number} label */
+  removePrompt(label) {
+    this.setPrompts((this.host.state.prompts ?? []).filter((/** @type {ClassPrompt} */ p) => p.class !== label));
+  }
+
+  /**
+   * A pointer went down on the image while class `label` is selected: a drag draws a new box
+   * for it on the shown slice (its point is the box's centre); Alt+click moves the point of
+   * the class's prompt on this slice.
+   * @param {PointerEvent} e
+   * @param {number} label
+   */
+  startDrawing(e, label) {
+    const { host } = this;
+    const { state, stage } = host;
+    const [nx, ny] = state.scan.dims;
+    const z = state.z;
+    stage.setPointerCapture(e.pointerId);
+    stage.focus();
+    const start = host.slicePixel(e);
+    if (e.altKey) {
+      const p = state.prompts?.find((/** @type {ClassPrompt} */ q) => q.class === label);
+      if (!p || !isActive(p) || p.prompt.slice !== z) {
+        host.showError('Alt+click moves the point of a prompt on the shown slice: draw a box here first.');
+        return;
+      }
+      const x = Math.min(Math.max(Math.floor(start.x), 0), nx - 1);
+      const y = Math.min(Math.max(Math.floor(start.y), 0), ny - 1);
+      this.putPrompt({ class: label, prompt: { ...p.prompt, point: [x, y], source: USER } });
+      return;
+    }
+    const startScreen = { x: e.clientX, y: e.clientY };
+    let dragged = false;
+    const move = (/** @type {PointerEvent} */ m) => {
+      dragged = dragged || Math.hypot(m.clientX - startScreen.x, m.clientY - startScreen.y) > 3;
+      if (dragged) { this.preview = userBox(label, z, start, host.slicePixel(m), nx, ny); host.draw(); }
+    };
+    const up = (/** @type {PointerEvent} */ u) => {
+      stage.removeEventListener('pointermove', move);
+      stage.removeEventListener('pointerup', up);
+      this.preview = null;
+      if (dragged && z === state.z) this.putPrompt(userBox(label, z, start, host.slicePixel(u), nx, ny));
+      else host.draw();
+    };
+    stage.addEventListener('pointermove', move);
+    stage.addEventListener('pointerup', up);
+  }
+
+  /**
+   * Draws the prompt layer for the frame the renderer just drew: the prompts of the shown
+   * slice, the selected class highlighted, the box being dragged dashed.
+   * @param {{width: number, height: number, view: ViewTransform, colors: number[][]}} frame
+   */
+  drawPrompts({ width, height, view, colors }) {
+    const { state } = this.host;
+    this.layer.draw({
+      width, height, view, colors, z: state.z, prompts: state.prompts ?? [],
+      selected: state.selectedClass, preview: this.preview,
+    });
+  }
+}
