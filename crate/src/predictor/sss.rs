@@ -363,13 +363,16 @@ impl SssSegmenter {
         Ok(labels)
     }
 
-    /// [`Self::propagate`] with asynchronous read-back, one slice at a time; `progress` is
-    /// called with (slices done, slices to do) after each.
+    /// [`Self::propagate`] with asynchronous read-back, one slice at a time. After each slice,
+    /// `on_slice` gets (slices done, slices in all, the slice, its labels `[y][x]`) and
+    /// `stop()` is asked whether to go on; when it says stop, the result is
+    /// [`SssError::Stopped`].
     pub async fn propagate_async(
         &self,
         prepared: &PreparedVolume,
         prompts: &[ClassPrompt],
-        mut progress: impl FnMut(usize, usize),
+        mut on_slice: impl FnMut(usize, usize, usize, &[u8]),
+        stop: impl Fn() -> bool,
     ) -> Result<Vec<u8>> {
         let mut labels = vec![0u8; prepared.voxels()];
         let Some(mut predictor) = self.prompted_predictor(prepared, prompts)? else {
@@ -381,6 +384,7 @@ impl SssSegmenter {
         let first = forward[0];
         let backward = predictor.propagation_order(Some(first), None, true)?;
         let total = prepared.inputs.len();
+        let plane = prepared.hw()[0] * prepared.hw()[1];
         let mut done = std::collections::BTreeSet::new();
         for (z, reverse) in forward
             .into_iter()
@@ -391,7 +395,13 @@ impl SssSegmenter {
             if done.insert(z) {
                 let logits = read_back_async(out.masks_at(prepared.hw())).await?;
                 write_slice_labels(&mut labels, prepared.hw(), z, &logits, &class_of);
-                progress(done.len(), total);
+                on_slice(done.len(), total, z, &labels[z * plane..(z + 1) * plane]);
+            }
+            if stop() {
+                return Err(SssError::Stopped(format!(
+                    "{} of {total} slices propagated",
+                    done.len()
+                )));
             }
         }
         Ok(labels)
@@ -438,4 +448,109 @@ async fn read_back_async<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| SssError::Device(format!("reading results back ({e:?})")))?
         .try_to_vec::<f32>()
         .map_err(|e| SssError::Device(format!("reading results back ({e:?})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Sam2Config;
+    use crate::prompt::pcsw::{PcswPrompt, PromptSource};
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    /// Polls a future to the end; flex's read-back is ready at once.
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    fn segmenter() -> (SssSegmenter, PreparedVolume) {
+        let device = Device::flex();
+        let mut sam2 = Sam2Config::micro();
+        sam2.image_size = 64;
+        let head = SssNet::coarse_head_config(&sam2, 3);
+        let net = SssNet::new(&sam2, &head, &device).unwrap();
+        let rule = IntensityRule::Percentiles {
+            low: 0.5,
+            high: 99.5,
+        };
+        let s = SssSegmenter::from_parts(net, rule, PcswConfig::default(), &device);
+        let data: Vec<f32> = (0..32 * 32 * 4).map(|i| ((i * 37) % 101) as f32).collect();
+        let volume = Volume::new(data, [32, 32, 4], [1.0; 3]).unwrap();
+        let prepared = s.prepare(&volume).unwrap();
+        (s, prepared)
+    }
+
+    fn prompt(class: u8, slice: usize) -> ClassPrompt {
+        ClassPrompt {
+            class,
+            prompt: PcswPrompt {
+                slice,
+                box_xyxy: [4.0, 6.0, 20.0, 24.0],
+                point: [12.0, 15.0],
+                source: PromptSource::User,
+            },
+        }
+    }
+
+    #[test]
+    fn async_propagation_equals_the_blocking_one_slice_by_slice_and_stops() {
+        let (s, prepared) = segmenter();
+        let prompts = [prompt(1, 1), prompt(2, 2)];
+        let blocking = s.propagate(&prepared, &prompts).unwrap();
+        let mut seen = Vec::new();
+        let asynchronous = block_on(s.propagate_async(
+            &prepared,
+            &prompts,
+            |done, total, z, slice| {
+                assert_eq!(total, 4);
+                assert_eq!(slice, &blocking[z * 1024..(z + 1) * 1024]);
+                seen.push((done, z));
+            },
+            || false,
+        ))
+        .unwrap();
+        assert_eq!(asynchronous, blocking);
+        // Forward from the first prompted slice, then backward to slice 0.
+        assert_eq!(seen, vec![(1, 1), (2, 2), (3, 3), (4, 0)]);
+
+        let calls = Cell::new(0);
+        let stopped = block_on(s.propagate_async(
+            &prepared,
+            &prompts,
+            |_, _, _, _| calls.set(calls.get() + 1),
+            || true,
+        ));
+        assert!(matches!(stopped, Err(SssError::Stopped(_))), "{stopped:?}");
+        assert_eq!(calls.get(), 1, "stops after the first slice");
+    }
+
+    #[test]
+    fn prompts_that_do_not_fit_are_refused_with_the_reason() {
+        let (s, prepared) = segmenter();
+        let refuse = |prompts: &[ClassPrompt], needle: &str| {
+            let e = s.propagate(&prepared, prompts).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e}");
+        };
+        refuse(&[prompt(3, 0)], "class 3 is not a foreground class");
+        refuse(&[prompt(1, 0), prompt(1, 2)], "prompted twice");
+        refuse(&[prompt(1, 4)], "slice 4 does not exist");
+        let mut outside = prompt(1, 0);
+        outside.prompt.box_xyxy = [4.0, 6.0, 40.0, 24.0];
+        refuse(&[outside], "inside the 32×32 slice");
+        let mut flipped = prompt(2, 0);
+        flipped.prompt.box_xyxy = [20.0, 6.0, 4.0, 24.0];
+        refuse(&[flipped], "is not [x_min, y_min, x_max, y_max]");
+        let mut point = prompt(2, 0);
+        point.prompt.point = [f32::NAN, 3.0];
+        refuse(&[point], "point");
+        // No prompt at all: an empty label map, not an error.
+        assert!(s.propagate(&prepared, &[]).unwrap().iter().all(|&l| l == 0));
+    }
 }

@@ -121,6 +121,8 @@ pub struct Segmenter {
     model: Option<Model>,
     /// The scan id and model inputs of the last scan given to `autoPrompts`.
     prepared: PreparedCache,
+    /// Set by `stop`: the running `segmentVolume` ends after its current slice.
+    stop: Rc<std::cell::Cell<bool>>,
 }
 
 #[wasm_bindgen]
@@ -144,6 +146,7 @@ impl Segmenter {
             fallback_reason,
             model: None,
             prepared: Rc::new(RefCell::new(None)),
+            stop: Rc::new(std::cell::Cell::new(false)),
         }
     }
 
@@ -253,6 +256,11 @@ impl Segmenter {
         })
     }
 
+    /// Asks a running `segmentVolume` to stop after the slice it is on (it then rejects).
+    pub fn stop(&self) {
+        self.stop.set(true);
+    }
+
     /// SSS: the coarse head over every slice of `scan`, then PCSW. Resolves to
     /// `{prompts, coarse}`: `prompts` a JSON array of `{class, prompt: {slice, box_xyxy,
     /// point, source}}` (pixel coordinates of the slice; `source` is `{"window": {n, start}}`,
@@ -282,16 +290,20 @@ impl Segmenter {
 
     /// SSS: SAM-2 propagation of `prompts_json` (the array `autoPrompts` gives, possibly
     /// corrected; a class left out or with source "empty" is not segmented) through `scan`.
-    /// `on_progress(done, total)` is called after each slice. Resolves to the label map
-    /// (`Uint8Array`, x fastest).
+    /// `on_slice(done, total, z, labels)` is called after each slice with that slice's label
+    /// map (`Uint8Array`, row-major), so masks can be shown as they come. Resolves to the
+    /// label map of the volume (`Uint8Array`, x fastest); rejects with "stopped before the
+    /// end" after [`Segmenter::stop`].
     #[wasm_bindgen(js_name = segmentVolume)]
     pub fn segment_volume(
         &self,
         scan: &Scan,
         prompts_json: &str,
-        on_progress: Option<js_sys::Function>,
+        on_slice: Option<js_sys::Function>,
     ) -> Promise {
         let sss = self.sss();
+        let stop = self.stop.clone();
+        stop.set(false);
         let prompts: Result<Vec<ClassPrompt>, JsError> = serde_json::from_str(prompts_json)
             .map_err(|e| JsError::new(&format!("the prompts are not valid: {e}")));
         let (volume, id, cache) = (scan.volume.clone(), scan.id, self.prepared.clone());
@@ -299,12 +311,23 @@ impl Segmenter {
             let (sss, prompts) = (sss?, prompts?);
             let prepared = prepared_for(&sss, &volume, id, &cache)?;
             let labels = sss
-                .propagate_async(&prepared, &prompts, |done, total| {
-                    if let Some(f) = &on_progress {
-                        // A failing progress callback must not stop the segmentation.
-                        let _ = f.call2(&JsValue::NULL, &done.into(), &total.into());
-                    }
-                })
+                .propagate_async(
+                    &prepared,
+                    &prompts,
+                    |done, total, z, slice| {
+                        if let Some(f) = &on_slice {
+                            let args = js_sys::Array::of4(
+                                &done.into(),
+                                &total.into(),
+                                &z.into(),
+                                &js_sys::Uint8Array::from(slice).into(),
+                            );
+                            // A failing callback must not stop the segmentation.
+                            let _ = f.apply(&JsValue::NULL, &args);
+                        }
+                    },
+                    || stop.get(),
+                )
                 .await
                 .map_err(js_error)?;
             Ok(js_sys::Uint8Array::from(labels.as_slice()).into())
