@@ -38,23 +38,24 @@ for (const name of readdirSync(runsDir).sort()) {
 }
 
 /**
- * Mean ± sample standard deviation, and the seed count.
+ * Mean ± sample standard deviation over the finite values.
  * @param {number[]} values
+ * @param {number} [digits] decimals shown
  */
-function spread(values) {
+function spread(values, digits = 3) {
   const v = values.filter((x) => Number.isFinite(x));
   if (v.length === 0) return 'n/a';
   const mean = v.reduce((a, b) => a + b, 0) / v.length;
-  if (v.length === 1) return `${mean.toFixed(3)}`;
+  if (v.length === 1) return `${mean.toFixed(digits)}`;
   const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1));
-  return `${mean.toFixed(3)} ± ${sd.toFixed(3)}`;
+  return `${mean.toFixed(digits)} ± ${sd.toFixed(digits)}`;
 }
 
 const lines = [];
 lines.push('| configuration | seeds | pipeline | mean Dice | HD95 (vox) | ASD (vox) | train s/run |');
 lines.push('|---|---|---|---|---|---|---|');
 for (const [config, runs] of configs) {
-  const seconds = spread(runs.map((r) => r.run.train_seconds)).replace(/\.000/g, '');
+  const seconds = spread(runs.map((r) => r.run.train_seconds), 0);
   for (const [pipeline, key] of [
     ['full', 'summary'],
     ['coarse head', 'coarse'],
@@ -62,7 +63,7 @@ for (const [config, runs] of configs) {
     const s = runs.map((r) => r[/** @type {'summary'|'coarse'} */ (key)]);
     lines.push(
       `| ${config} | ${runs.length} | ${pipeline} | ${spread(s.map((x) => x.dice))} | ` +
-        `${spread(s.map((x) => x.hd95))} | ${spread(s.map((x) => x.asd))} | ${seconds} |`,
+        `${spread(s.map((x) => x.hd95), 2)} | ${spread(s.map((x) => x.asd), 2)} | ${seconds} |`,
     );
   }
 }
