@@ -1112,6 +1112,69 @@ pub(crate) fn tiny_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every part of SAM-2 that the labeled loss reaches gets a gradient step: a part that
+    /// never moved would show as a flat mask loss.
+    #[test]
+    fn a_labeled_step_moves_every_sam2_part() {
+        use burn::module::{Module, ModuleVisitor, Param};
+        struct Floats(Vec<f32>);
+        impl ModuleVisitor for Floats {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0
+                    .extend(param.val().into_data().convert::<f32>().iter::<f32>());
+            }
+        }
+        fn floats<M: Module>(m: &M) -> Vec<f32> {
+            let mut f = Floats(Vec::new());
+            m.visit(&mut f);
+            f.0
+        }
+        let device = Device::flex();
+        let (mut cfg, data) = tiny_run(1, 0, 2);
+        cfg.supervised_only = true;
+        let mut trainer = SssTrainer::new(cfg, data, &device, None).unwrap();
+        let sam = trainer.student.net.sam.valid();
+        let before = [
+            floats(&sam.sam_mask_decoder),
+            floats(&sam.sam_prompt_encoder),
+            floats(&sam.memory_attention),
+            floats(&sam.memory_encoder),
+            floats(&sam.image_encoder),
+        ];
+        let report = trainer.train_step().unwrap();
+        assert!(report.objects[0] > 0, "the labeled clip has objects");
+        let sam = trainer.student.net.sam.valid();
+        let after = [
+            floats(&sam.sam_mask_decoder),
+            floats(&sam.sam_prompt_encoder),
+            floats(&sam.memory_attention),
+            floats(&sam.memory_encoder),
+            floats(&sam.image_encoder),
+        ];
+        let names = [
+            "mask decoder",
+            "prompt encoder",
+            "memory attention",
+            "memory encoder",
+            "image encoder",
+        ];
+        for ((b, a), name) in before.iter().zip(&after).zip(names) {
+            let moved = b.iter().zip(a).filter(|(x, y)| x != y).count();
+            println!("{name}: {moved} of {} parameters moved", b.len());
+            // The prompt encoder's mask-input convolutions are unused with box prompts.
+            let needed = if name == "prompt encoder" {
+                1
+            } else {
+                b.len() / 2 + 1
+            };
+            assert!(
+                moved >= needed,
+                "{name}: only {moved} of {} parameters moved",
+                b.len()
+            );
+        }
+    }
     use crate::prompt::pcsw::{PcswPrompt, PromptSource};
 
     /// τ decides which teacher pixels supervise the strong views: τ = 1 keeps none (a
