@@ -5,8 +5,9 @@
 // page's origin. SSS (the default weights): PCSW prompts and the volume's masks on WebGPU, the
 // prompts drawn over the slice; editing prompts (panel, mouse) and re-running; a bad prompt is
 // refused with a message and the masks stay; the overlay shows SAM-2's masks or the coarse
-// head's (control, key C, API) and slice keys work after a checkbox; WebGPU and CPU volumes
-// agree.
+// head's (control, key C, API) and slice keys work after a checkbox; SAM-2's masks are shown
+// slice by slice as they come, and Stop (button, Esc, API) ends a run early, keeping the slices
+// done; WebGPU and CPU volumes agree.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -22,6 +23,15 @@ import {
 /** @type {Record<string, any>} */ const volumes = {};
 
 before(async () => { server = await startServer(); });
+
+/**
+ * The URLs asked for outside the page's origin (data: URLs are not).
+ * @param {string[]} requests
+ */
+function foreignRequests(requests) {
+  const origin = new URL(server.url).origin;
+  return requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'));
+}
 after(async () => { await server?.close(); });
 
 /**
@@ -63,9 +73,7 @@ async function segmentDemo(flags, query, expectedBackend, expectedRenderer) {
       `${foreground} foreground pixels, ${coloured} coloured pixels drawn`);
 
     assert.deepEqual(errors, [], 'no page errors');
-    const origin = new URL(server.url).origin;
-    const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:'));
-    assert.deepEqual(foreign, [], 'the page requests nothing from other origins');
+    assert.deepEqual(foreignRequests(requests), [], 'the page requests nothing from other origins');
     return mask;
   } finally {
     await browser.close();
@@ -186,9 +194,17 @@ test('SSS on WebGPU: PCSW prompts, masks on every slice, prompts and masks drawn
     assert.equal(await colouredPixels(page), 0, 'no overlay before segmenting');
 
     const started = Date.now();
+    await page.evaluate(() => {
+      const w = /** @type {any} */ (window);
+      w.__sliceUpdates = [];
+      addEventListener('sss-slice', (/** @type {any} */ e) => w.__sliceUpdates.push([e.detail.z, w.sss.masks.size]));
+    });
     const result = await volumeAfter(page, () => page.click('#segment'), 1_100_000);
     const wall = Date.now() - started;
     assert.deepEqual(result.errors, [], 'no error');
+    const updates = await page.evaluate(() => /** @type {any} */ (window).__sliceUpdates);
+    assert.deepEqual(updates.map((/** @type {number[]} */ u) => u[1]), Array.from({ length: dims[2] }, (_, i) => i + 1),
+      `the masks came slice by slice (${JSON.stringify(updates)})`);
     checkAutoPrompts(result.prompts, classes, dims);
     assert.deepEqual(result.prompts, result.autoPrompts, 'the prompts in use are PCSW\'s');
     assert.equal(result.masks, dims[2], 'a mask for every slice');
@@ -215,9 +231,7 @@ test('SSS on WebGPU: PCSW prompts, masks on every slice, prompts and masks drawn
       `voxels per class ${counts}`);
     volumes.webgpu = result;
     assert.deepEqual(errors, [], 'no page errors');
-    const origin = new URL(server.url).origin;
-    assert.deepEqual(requests.filter((u) => !u.startsWith(origin) && !u.startsWith('data:')), [],
-      'the page requests nothing from other origins');
+    assert.deepEqual(foreignRequests(requests), [], 'the page requests nothing from other origins');
   } finally {
     await browser.close();
   }
@@ -539,6 +553,198 @@ test('SSS mask view (CPU model): SAM-2\'s or the coarse head\'s masks by the con
     await page.keyboard.press('c');
     assert.deepEqual(await page.evaluate(() => [/** @type {any} */ (window).sss.z, /** @type {any} */ (window).sss.view]),
       [0, 'sam2'], 'keys typed into a text field leave the view alone');
+    assert.deepEqual(errors, [], 'no page errors');
+  } finally {
+    await browser.close();
+  }
+});
+
+/**
+ * Records, for every `sss-slice` event the page fires (one per slice SAM-2 propagated), what
+ * the page showed when it came, and assembles the slices into a label map of their own. With
+ * `stop` set, the first slice's event stops the run: 'api' with `sss.api.stop()` (twice: the
+ * second has nothing left to stop); 'button' with a click on Stop; 'esc' with Esc pressed while
+ * a class is being drawn (which only stops drawing) and then again.
+ * @param {import('playwright-core').Page} page
+ * @param {'api'|'button'|'esc'|null} stop
+ */
+function recordSlices(page, stop) {
+  return page.evaluate((stop) => {
+    const w = /** @type {any} */ (window);
+    w.__slices = [];
+    w.__assembled = null;
+    w.__stop = stop;
+    w.__stopped = null;
+    if (w.__listening) return;
+    w.__listening = true;
+    const escape = () => dispatchEvent(new KeyboardEvent('keydown', { key: 'Escape' }));
+    addEventListener('sss-slice', (/** @type {any} */ e) => {
+      const s = w.sss;
+      const { z, done, total, labels } = e.detail;
+      const [nx, ny, nz] = s.scan.dims;
+      w.__assembled ??= new Uint8Array(nx * ny * nz);
+      w.__assembled.set(labels, z * nx * ny);
+      const shown = s.masks.get(z);
+      const held = w.sssRenderer.labels;
+      w.__slices.push({
+        z, done, total, masks: s.masks.size, propagated: s.propagated.size,
+        shown: !!shown && shown.length === labels.length && shown.every((/** @type {number} */ l, /** @type {number} */ i) => l === labels[i]),
+        rendered: z !== s.z ? null : !!held && held.every((/** @type {number} */ l, /** @type {number} */ i) => l === labels[i]),
+        progress: document.querySelector('#progress span')?.textContent,
+        stopShown: /** @type {HTMLElement} */ (document.getElementById('stop')).checkVisibility(),
+      });
+      if (w.__stop && !w.__stopped) {
+        if (w.__stop === 'api') {
+          w.__stopped = { returned: [s.api.stop(), s.api.stop()] };
+        } else if (w.__stop === 'button') {
+          /** @type {HTMLButtonElement} */ (document.getElementById('stop')).click();
+          w.__stopped = { stopping: s.propagation.stopping };
+        } else {
+          s.api.selectClass(s.prompts[0].class);
+          escape();
+          const drawingStopped = s.selectedClass === null && !s.propagation.stopping;
+          escape();
+          w.__stopped = { drawingStopped, stopping: s.propagation.stopping };
+        }
+        w.__stopped.progress = document.querySelector('#progress span')?.textContent;
+        w.__stopped.stopDisabled = /** @type {HTMLButtonElement} */ (document.getElementById('stop')).disabled;
+      }
+    });
+  }, stop);
+}
+
+/**
+ * What `recordSlices` recorded, and what the page shows now.
+ * @param {import('playwright-core').Page} page
+ */
+function recorded(page) {
+  return page.evaluate(() => {
+    const w = /** @type {any} */ (window);
+    const s = w.sss;
+    const [nx, ny, nz] = s.scan.dims;
+    const masked = [];
+    for (let z = 0; z < nz; z++) if (s.masks.has(z)) masked.push(z);
+    return {
+      slices: w.__slices, stopped: w.__stopped,
+      assembled: w.__assembled ? Array.from(w.__assembled) : null,
+      masked, propagated: Array.from(s.propagated).sort((/** @type {number} */ a, /** @type {number} */ b) => a - b),
+      propagation: s.propagation,
+      // Each shown mask is its slice of `labels`.
+      masksAreLabels: masked.every((z) => s.masks.get(z).every((/** @type {number} */ l, /** @type {number} */ i) => l === s.labels[z * nx * ny + i])),
+      timing: document.getElementById('timing')?.textContent,
+      stopShown: /** @type {HTMLElement} */ (document.getElementById('stop')).checkVisibility(),
+      errorShown: /** @type {HTMLElement} */ (document.getElementById('error')).checkVisibility(),
+      rerunPending: document.getElementById('rerun')?.classList.contains('pending'),
+    };
+  });
+}
+
+test('SSS progressive masks and Stop (CPU model): slices shown as they come; Stop keeps those done; Re-run completes', { timeout: 600_000 }, async () => {
+  const browser = await launch(WEBGPU_FLAGS);
+  try {
+    const { page, errors, dims } = await openSss(browser, '?model=cpu', 'flex (CPU)', 'WebGPU');
+    const [nx, ny, nz] = dims;
+    const n = nx * ny;
+    const all = Array.from({ length: nz }, (_, z) => z);
+    assert.ok(!(await page.isVisible('#stop')), 'no Stop before segmenting');
+
+    // A whole run: an update per slice, each shown at once; the result is the assembled slices.
+    await recordSlices(page, null);
+    const full = await volumeAfter(page, () => page.click('#segment'));
+    assert.deepEqual(full.errors, [], 'no error');
+    let seen = await recorded(page);
+    assert.equal(seen.slices.length, nz, `an update per slice (${seen.slices.length} for ${nz} slices)`);
+    assert.deepEqual(seen.slices.map((u) => u.z).sort((a, b) => a - b), all, 'every slice once');
+    seen.slices.forEach((u, i) => {
+      const at = `update ${i + 1} (slice ${u.z})`;
+      assert.deepEqual([u.done, u.total], [i + 1, nz], at);
+      assert.equal(u.masks, i + 1, `${at}: SAM-2 masks on the slices done so far`);
+      assert.equal(u.propagated, i + 1, at);
+      assert.ok(u.shown, `${at}: its mask is shown at once`);
+      assert.equal(u.progress, `propagating: ${i + 1}/${nz} slices`, at);
+      assert.ok(u.stopShown, `${at}: Stop is shown while SAM-2 propagates`);
+    });
+    const onShown = seen.slices.filter((u) => u.rendered !== null);
+    assert.equal(onShown.length, 1, 'one update for the shown slice');
+    assert.ok(onShown[0].rendered, 'the shown slice\'s mask went to the renderer when it came');
+    assert.equal(seen.assembled?.length, full.labels?.length);
+    assert.ok(seen.assembled?.every((l, i) => l === full.labels?.[i]), 'the final label map is the slices as they came');
+    assert.equal(full.masks, nz, 'a mask for every slice');
+    assert.equal(full.lastVolume.propagated, nz);
+    assert.equal(full.lastVolume.stopped, false);
+    assert.deepEqual(seen.propagation, { done: nz, total: nz, updates: nz, running: false, stopping: false });
+    assert.ok(!seen.stopShown, 'no Stop once done');
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.api.stop()), false, 'nothing to stop');
+
+    /**
+     * Checks a stopped run: the slices done keep their masks (those of the whole run: the
+     * same prompts), the others have none, the page says so and shows no error.
+     * @param {Awaited<ReturnType<typeof volumeAfter>>} result
+     * @param {Awaited<ReturnType<typeof recorded>>} seen
+     */
+    const checkStopped = (result, seen) => {
+      assert.deepEqual(result.errors, [], 'a stop is no error');
+      assert.ok(!seen.errorShown, 'no error shown');
+      const done = seen.slices.length;
+      assert.ok(done >= 1 && done < nz, `stopped early: ${done} of ${nz} slices propagated`);
+      assert.deepEqual(seen.masked, seen.slices.map((u) => u.z).sort((a, b) => a - b), 'masks on the slices done, none elsewhere');
+      assert.deepEqual(seen.propagated, seen.masked);
+      assert.ok(seen.masksAreLabels);
+      for (const z of seen.masked) {
+        for (let i = z * n; i < (z + 1) * n; i++) {
+          if (result.labels?.[i] !== full.labels?.[i]) assert.fail(`slice ${z} differs from the whole run's at voxel ${i}`);
+        }
+      }
+      assert.equal(result.lastVolume.stopped, true);
+      assert.equal(result.lastVolume.propagated, done);
+      assert.match(seen.timing ?? '', new RegExp(`^stopped after ${done} of ${nz} slices`), 'the page says it stopped');
+      assert.equal(seen.propagation.updates, done);
+      assert.ok(!seen.stopShown, 'no Stop once stopped');
+      assert.ok(seen.rerunPending, 'Re-run stands out');
+    };
+
+    // Stop by the API when the first slice comes.
+    await recordSlices(page, 'api');
+    const stopped = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.rerun()));
+    seen = await recorded(page);
+    assert.deepEqual(seen.stopped?.returned, [true, false], 'api.stop() stopped a running segmentation');
+    assert.match(seen.stopped?.progress ?? '', /^stopping after this slice/);
+    assert.ok(seen.stopped?.stopDisabled, 'Stop is disabled once asked');
+    checkStopped(stopped, seen);
+    console.log(`Stop at the first slice's update (CPU): ${stopped.lastVolume.propagated} of ${nz} slices propagated; ` +
+      `"${seen.timing}"`);
+    // The coarse view still shows every slice.
+    await page.evaluate(() => /** @type {any} */ (window).sss.api.setView('coarse'));
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.masks.size), nz, 'the coarse head\'s masks on every slice');
+    await page.evaluate(() => /** @type {any} */ (window).sss.api.setView('sam2'));
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.masks.size), seen.masked.length);
+
+    // Re-run completes every slice again.
+    await recordSlices(page, null);
+    const again = await volumeAfter(page, () => page.click('#rerun'));
+    assert.deepEqual(again.errors, [], 'no error');
+    assert.equal(again.masks, nz, 'a mask for every slice after Re-run');
+    assert.equal(again.lastVolume.stopped, false);
+    assert.ok(again.labels?.every((l, i) => l === full.labels?.[i]), 'the same masks as the whole run');
+    seen = await recorded(page);
+    assert.equal(seen.slices.length, nz);
+    assert.ok(!seen.rerunPending, 'Re-run no longer stands out');
+
+    // Esc while a class is being drawn stops drawing only; Esc again stops the run.
+    await recordSlices(page, 'esc');
+    const escaped = await volumeAfter(page, () => page.click('#rerun'));
+    seen = await recorded(page);
+    assert.deepEqual(seen.stopped, {
+      drawingStopped: true, stopping: true, progress: seen.stopped?.progress, stopDisabled: true,
+    }, 'the first Esc stopped drawing, the second the run');
+    checkStopped(escaped, seen);
+
+    // The Stop button.
+    await recordSlices(page, 'button');
+    const clicked = await volumeAfter(page, () => page.click('#rerun'));
+    seen = await recorded(page);
+    assert.equal(seen.stopped?.stopping, true, 'Stop asked the run to stop');
+    checkStopped(clicked, seen);
     assert.deepEqual(errors, [], 'no page errors');
   } finally {
     await browser.close();

@@ -68,13 +68,29 @@ const state = {
   autoPrompts: /** @type {import('./prompts.js').ClassPrompt[]|null} */ (null),
   /** SSS: the coarse head's label map of the open scan (x fastest). */
   coarse: /** @type {Uint8Array|null} */ (null),
-  /** SSS: the last label map of the whole volume (x fastest); `masks` holds its slices. */
+  /**
+   * SSS: SAM-2's label map of the whole volume (x fastest), filled in slice by slice while it
+   * propagates; `masks` holds its slices that are in `propagated`.
+   */
   labels: /** @type {Uint8Array|null} */ (null),
   /**
-   * SSS: the last volume segmentation: milliseconds (prompts, propagation, both), voxels per
-   * class, and the prompts it used.
+   * SSS: the slices of `labels` SAM-2 has propagated: every slice after a complete run, those
+   * done so far while it runs, those done before Stop after a stopped one.
+   * @type {Set<number>}
+   */
+  propagated: new Set(),
+  /**
+   * SSS: the running (or last) propagation: slices done and in all, slice updates received
+   * from the worker, whether it still runs and whether Stop was asked.
+   * @type {{done: number, total: number, updates: number, running: boolean, stopping: boolean}|null}
+   */
+  propagation: null,
+  /**
+   * SSS: the last volume segmentation: milliseconds (prompts, propagation, both), slices in
+   * all and propagated (fewer when stopped), voxels per class, and the prompts it used.
    * @type {{ms: number, promptsMs: number, propagateMs: number, slices: number,
-   *   counts: number[], prompts: any[], backend: string|null}|null}
+   *   propagated: number, stopped: boolean, counts: number[], prompts: any[],
+   *   backend: string|null}|null}
    */
   lastVolume: null,
   /** SSS: the class whose box a drag on the image draws (null: a drag pans). */
@@ -420,7 +436,8 @@ window.addEventListener('keydown', (e) => {
     ArrowUp: () => step(-1), ArrowDown: () => step(1), PageUp: () => step(-5), PageDown: () => step(5),
     '+': () => zoomBy(1.25), '=': () => zoomBy(1.25), '-': () => zoomBy(0.8),
     s: () => segment(), r: () => ui.reset.click(), c: () => panel.toggleView(),
-    Escape: () => panel.selectClass(null),
+    // Esc stops drawing a prompt; with none being drawn, it stops a running segmentation.
+    Escape: () => { if (state.selectedClass !== null) panel.selectClass(null); else panel.stop(); },
   });
   const action = keys[e.key.length === 1 ? e.key.toLowerCase() : e.key];
   if (action) { e.preventDefault(); action(); }
@@ -442,6 +459,8 @@ state.api = {
   setPrompts: (prompts) => panel.setPrompts(prompts),
   /** Propagates the prompts in use (no new PCSW prompts). */
   rerun: () => panel.segment(false),
+  /** SSS: stops the running segmentation after the slice SAM-2 is on (false: none runs). */
+  stop: () => panel.stop(),
   /** PCSW's prompts, then propagation (slice networks: the shown slice). */
   segment: () => (state.kind === 'sss' ? panel.segment(true) : segmentSlice()),
   /** @param {number|null} label */

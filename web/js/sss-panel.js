@@ -1,8 +1,9 @@
 // The SSS side of the page: segmenting the whole volume (the coarse head and PCSW's prompts,
-// then SAM-2's propagation of the prompts in use), the prompts panel (per class its slice, its
-// source and ×), correcting prompts on the image (a drag draws a class's box, Alt+click moves
-// its point), Re-run and Reset prompts, and which label map the overlay shows: SAM-2's masks
-// or the coarse head's. main.js owns the page (scan, view, renderer, worker) and is the host.
+// then SAM-2's propagation of the prompts in use, each slice's masks shown as it comes; Stop
+// ends it early), the prompts panel (per class its slice, its source and ×), correcting
+// prompts on the image (a drag draws a class's box, Alt+click moves its point), Re-run and
+// Reset prompts, and which label map the overlay shows: SAM-2's masks or the coarse head's.
+// main.js owns the page (scan, view, renderer, worker) and is the host.
 
 import { PromptLayer, USER, isActive, sourceText, userBox } from './prompts.js';
 
@@ -20,8 +21,10 @@ export const MASK_VIEWS = ['sam2', 'coarse'];
 /**
  * What the panel needs of the page (main.js). `state` is the page state (`window.sss`): the
  * panel reads the scan, manifest, `z`, `busy` and `kind`, and owns the SSS fields (`prompts`,
- * `autoPrompts`, `coarse`, `labels`, `lastVolume`, `selectedClass`, `view`) and, for SSS
- * weights, `masks`.
+ * `autoPrompts`, `coarse`, `labels`, `propagated`, `propagation`, `lastVolume`,
+ * `selectedClass`, `view`) and, for SSS weights, `masks`. Each slice SAM-2 propagates is also
+ * announced as a `sss-slice` event on `window` (detail: {z, done, total, labels}, the slice's
+ * label map), after the page has taken it in.
  * @typedef {object} SssHost
  * @property {any} state
  * @property {HTMLElement} stage the element over the slice (pointer events, cursor)
@@ -43,6 +46,9 @@ export const MASK_VIEWS = ['sam2', 'coarse'];
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
+/** The message with which a `segmentVolume` stopped by the page fails (see the wasm API). */
+const STOPPED = 'stopped before the end';
+
 /** The SSS prompts panel, prompt editing, volume segmentation and the mask view. */
 export class SssPanel {
   /** @param {SssHost} host */
@@ -51,6 +57,7 @@ export class SssPanel {
     this.ui = {
       section: $('prompts-section'), prompts: $('prompts'), hint: $('prompt-hint'),
       rerun: /** @type {HTMLButtonElement} */ ($('rerun')),
+      stop: /** @type {HTMLButtonElement} */ ($('stop')),
       resetPrompts: /** @type {HTMLButtonElement} */ ($('reset-prompts')),
       views: /** @type {HTMLInputElement[]} */ (Array.from(document.querySelectorAll('input[name="mask-view"]'))),
       viewNote: $('view-note'),
@@ -58,7 +65,10 @@ export class SssPanel {
     this.layer = new PromptLayer(/** @type {HTMLCanvasElement} */ ($('prompt-layer')));
     /** The box being dragged, drawn dashed until the button is released. */
     this.preview = /** @type {ClassPrompt|null} */ (null);
+    /** Aborted to stop the running volume segmentation; null while none runs. */
+    this.stopper = /** @type {AbortController|null} */ (null);
     this.ui.rerun.addEventListener('click', () => this.segment(false));
+    this.ui.stop.addEventListener('click', () => this.stop());
     this.ui.resetPrompts.addEventListener('click', () => {
       if (host.state.autoPrompts) this.setPrompts(host.state.autoPrompts);
     });
@@ -67,13 +77,19 @@ export class SssPanel {
     }
   }
 
-  /** A new scan is open: forgets the prompts, label maps and results of the previous one. */
+  /**
+   * A new scan is open: forgets the prompts, label maps and results of the previous one, and
+   * stops segmenting it.
+   */
   reset() {
     const { state } = this.host;
+    this.stopper?.abort();
     state.prompts = null;
     state.autoPrompts = null;
     state.coarse = null;
     state.labels = null;
+    state.propagated = new Set();
+    state.propagation = null;
     state.lastVolume = null;
     state.selectedClass = null;
     this.preview = null;
@@ -81,10 +97,12 @@ export class SssPanel {
 
   /**
    * Segments the whole volume. With `fresh`, first asks for PCSW's prompts (coarse head),
-   * replacing any edits; else propagates the prompts as they are (Re-run). On failure the
-   * previous masks stay. Resolves to what happened, for tests.
+   * replacing any edits; else propagates the prompts as they are (Re-run). SAM-2's masks are
+   * shown slice by slice as they come (the previous ones until the first comes). On failure
+   * the previous masks stay; after Stop (`stop`) the slices propagated keep their masks and
+   * the others have none. Resolves to what happened, for tests.
    * @param {boolean} fresh
-   * @returns {Promise<{ok: boolean, error?: string, ms?: number}>}
+   * @returns {Promise<{ok: boolean, error?: string, ms?: number, stopped?: boolean, propagated?: number}>}
    */
   async segment(fresh) {
     const { host } = this;
@@ -93,10 +111,38 @@ export class SssPanel {
     if (state.busy) return { ok: false, error: 'the model is busy' };
     if (!fresh && !state.prompts) return { ok: false, error: 'no prompts yet: segment first' };
     state.busy = true;
+    const stopper = new AbortController();
+    this.stopper = stopper;
     host.syncButtons();
     const generation = host.generation();
     const started = performance.now();
+    const [nx, ny, nz] = state.scan.dims;
+    const plane = nx * ny;
     let promptsMs = 0;
+    /** This run's label map (made when its first slice comes) and the slices it holds. */
+    const run = { labels: /** @type {Uint8Array|null} */ (null), slices: new Set() };
+    const before = { labels: state.labels, propagated: state.propagated };
+    /** @param {{z: number, done: number, total: number, labels: Uint8Array}} update */
+    const takeSlice = (update) => {
+      if (generation !== host.generation()) return;
+      const { z, done, total } = update;
+      const first = !run.labels;
+      if (!run.labels) run.labels = new Uint8Array(plane * nz);
+      run.labels.set(update.labels, z * plane);
+      run.slices.add(z);
+      state.labels = run.labels;
+      state.propagated = run.slices;
+      Object.assign(state.propagation, { done, total, updates: state.propagation.updates + 1 });
+      this.showPropagation();
+      if (first) {
+        this.showMasks(); // the previous masks go: only this run's slices have SAM-2 masks
+      } else if (state.view === 'sam2') {
+        state.masks.set(z, run.labels.subarray(z * plane, (z + 1) * plane));
+        if (z === state.z) { host.renderer()?.setMask(state.masks.get(z) ?? null); host.draw(); }
+      }
+      window.dispatchEvent(new CustomEvent('sss-slice', { detail: update }));
+    };
+    let reply = null;
     try {
       if (fresh) {
         const auto = await host.worker().request('autoPrompts');
@@ -110,36 +156,64 @@ export class SssPanel {
         this.showMasks();
       }
       const prompts = structuredClone(state.prompts);
-      const reply = await host.worker().request('segmentVolume', { prompts });
+      const propagating = performance.now();
+      state.propagation = { done: 0, total: nz, updates: 0, running: true, stopping: stopper.signal.aborted };
+      if (!stopper.signal.aborted) {
+        host.showProgress('propagating the prompts');
+        try {
+          reply = await host.worker().request('segmentVolume', { prompts }, [],
+            { signal: stopper.signal, onUpdate: takeSlice });
+        } catch (e) {
+          if (!stopper.signal.aborted || !String(/** @type {Error} */ (e).message).includes(STOPPED)) throw e;
+        }
+      }
       if (generation !== host.generation()) return { ok: false, error: 'the scan changed' };
-      const labels = /** @type {Uint8Array} */ (reply.labels);
-      const nz = state.scan.dims[2];
-      const counts = new Array(state.manifest.classes.length).fill(0);
-      for (const l of labels) counts[l] = (counts[l] ?? 0) + 1;
-      state.labels = labels;
+      const propagateMs = reply ? reply.ms : performance.now() - propagating;
       const ms = performance.now() - started;
-      state.lastVolume = { ms, promptsMs, propagateMs: reply.ms, slices: nz, counts, prompts,
-        backend: state.backend };
+      if (reply) {
+        state.labels = /** @type {Uint8Array} */ (reply.labels);
+        state.propagated = new Set(Array.from({ length: nz }, (_, z) => z));
+      } else {
+        state.labels = run.labels;
+        state.propagated = run.slices;
+      }
+      const counts = new Array(state.manifest.classes.length).fill(0);
+      if (state.labels) for (const l of state.labels) counts[l] = (counts[l] ?? 0) + 1;
+      const propagated = state.propagated.size;
+      state.lastVolume = { ms, promptsMs, propagateMs, slices: nz, propagated, stopped: !reply, counts,
+        prompts, backend: state.backend };
       const parts = fresh ? `prompts ${(promptsMs / 1000).toFixed(1)} s, ` : '';
-      host.timing.textContent = `volume (${nz} slices): ${(ms / 1000).toFixed(1)} s on ${state.backend} ` +
-        `(${parts}propagation ${(reply.ms / 1000).toFixed(1)} s, ${(reply.ms / nz).toFixed(0)} ms/slice)`;
+      host.timing.textContent = reply
+        ? `volume (${nz} slices): ${(ms / 1000).toFixed(1)} s on ${state.backend} ` +
+          `(${parts}propagation ${(propagateMs / 1000).toFixed(1)} s, ${(propagateMs / nz).toFixed(0)} ms/slice)`
+        : `stopped after ${propagated} of ${nz} slices: ${(ms / 1000).toFixed(1)} s on ${state.backend} ` +
+          `(${parts}propagation ${(propagateMs / 1000).toFixed(1)} s); Re-run propagates them all`;
       this.showMasks();
-      return { ok: true, ms };
+      return reply ? { ok: true, ms } : { ok: true, stopped: true, propagated, ms };
     } catch (e) {
       const message = /** @type {Error} */ (e).message;
+      if (generation === host.generation()) {
+        state.labels = before.labels;
+        state.propagated = before.propagated;
+        this.showMasks();
+      }
       if (host.worker().dead && state.backend === 'WebGPU') {
         state.busy = false;
+        this.stopper = null;
         try {
           await host.restartOnCpu(message);
         } catch (restart) {
           host.showError(`The model could not restart: ${/** @type {Error} */ (restart).message}`);
           return { ok: false, error: message };
         }
+        if (stopper.signal.aborted) return { ok: false, error: message };
         return await this.segment(fresh);
       }
       host.showError(`Segmentation failed: ${message}`);
       return { ok: false, error: message };
     } finally {
+      if (state.propagation) state.propagation.running = false;
+      if (this.stopper === stopper) this.stopper = null;
       state.busy = false;
       host.showProgress(null);
       host.syncButtons();
@@ -149,11 +223,35 @@ export class SssPanel {
     }
   }
 
+  /**
+   * Stop (button, Esc, `api.stop()`): the running volume segmentation ends after the slice
+   * SAM-2 is on (before propagating, if it has not started). Returns whether one was running.
+   */
+  stop() {
+    const stopper = this.stopper;
+    if (!stopper || stopper.signal.aborted) return false;
+    stopper.abort();
+    if (this.host.state.propagation) this.host.state.propagation.stopping = true;
+    this.showPropagation();
+    this.host.syncButtons();
+    return true;
+  }
+
+  /** The progress note of the running propagation. */
+  showPropagation() {
+    const p = this.host.state.propagation;
+    if (!p?.running) return;
+    this.host.showProgress(p.stopping
+      ? `stopping after this slice: ${p.done}/${p.total} slices propagated`
+      : `propagating: ${p.done}/${p.total} slices`);
+  }
+
   // ---- which label map the overlay shows ----
 
   /**
    * Shows SAM-2's masks ('sam2') or the coarse head's ('coarse') on every slice; nothing is
-   * run again. A label map not computed yet shows as no overlay until it is.
+   * run again. A label map not computed yet shows as no overlay until it is, and so do the
+   * slices SAM-2 has not propagated yet (or did not, after Stop).
    * @param {MaskView} view
    */
   setView(view) {
@@ -169,17 +267,20 @@ export class SssPanel {
   }
 
   /**
-   * Fills `state.masks` with the slices of the label map the view picks (SSS weights only),
-   * hands the shown slice's to the renderer and redraws.
+   * Fills `state.masks` with the slices of the label map the view picks (SSS weights only; of
+   * SAM-2's, those in `state.propagated`), hands the shown slice's to the renderer and redraws.
    */
   showMasks() {
     const { state } = this.host;
     this.syncView();
     if (state.kind !== 'sss' || !state.scan) return;
-    const map = /** @type {Uint8Array|null} */ (state.view === 'coarse' ? state.coarse : state.labels);
+    const coarse = state.view === 'coarse';
+    const map = /** @type {Uint8Array|null} */ (coarse ? state.coarse : state.labels);
     const [nx, ny, nz] = state.scan.dims;
     state.masks.clear();
-    if (map) for (let z = 0; z < nz; z++) state.masks.set(z, map.subarray(z * nx * ny, (z + 1) * nx * ny));
+    for (let z = 0; map && z < nz; z++) {
+      if (coarse || state.propagated.has(z)) state.masks.set(z, map.subarray(z * nx * ny, (z + 1) * nx * ny));
+    }
     this.host.renderer()?.setMask(state.masks.get(state.z) ?? null);
     this.host.draw();
   }
@@ -248,7 +349,8 @@ export class SssPanel {
 
   /**
    * Enables Re-run and Reset prompts where they can act; Re-run stands out once the prompts
-   * differ from those of the last result. Called by the page's `syncButtons`.
+   * differ from those of the last result, or it was stopped. Stop is shown while a volume
+   * segmentation runs. Called by the page's `syncButtons`.
    * @param {boolean} ready a scan and weights are loaded and the model is idle
    */
   syncButtons(ready) {
@@ -256,7 +358,9 @@ export class SssPanel {
     this.ui.rerun.disabled = !ready || !state.prompts;
     this.ui.resetPrompts.disabled = !ready || !state.autoPrompts;
     const edited = !!state.prompts && JSON.stringify(state.prompts) !== JSON.stringify(state.lastVolume?.prompts);
-    this.ui.rerun.classList.toggle('pending', edited);
+    this.ui.rerun.classList.toggle('pending', edited || !!state.lastVolume?.stopped);
+    this.ui.stop.hidden = !this.stopper;
+    this.ui.stop.disabled = !!this.stopper?.signal.aborted;
     this.syncView();
   }
 

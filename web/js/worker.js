@@ -1,9 +1,14 @@
 // The model's worker: it owns the wasm module, the compute device (WebGPU or flex CPU), the
 // loaded weights and the parsed scan, so the page's main thread never blocks on the model.
 // Messages in: {id, type, ...}; every request is answered with {id, ok: true, ...} or
-// {id, ok: false, error}. Progress notes go out as {type: 'progress', message}.
+// {id, ok: false, error}. Progress notes go out as {type: 'progress', message}; a request's
+// partial results as {type: 'update', id, ...} before its answer.
 // Slice-network weights answer `segment` (one slice); SSS weights answer `autoPrompts` (coarse
-// head + PCSW prompts) and `segmentVolume` (SAM-2 propagation of given prompts).
+// head + PCSW prompts) and `segmentVolume` (SAM-2 propagation of given prompts: an update with
+// each slice's labels as it is propagated). `stop` asks a running `segmentVolume` to end after
+// the slice it is on (it then fails with "stopped before the end").
+// The propagation yields to the event loop after every slice (on WebGPU and on the CPU), so
+// the `stop` message is handled while it runs.
 
 import init, { Scan, Segmenter } from '../../pkg/sss.js';
 
@@ -17,6 +22,7 @@ let kind = /** @type {string|null} */ (null);
 function progress(message) {
   postMessage({ type: 'progress', message });
 }
+
 
 /**
  * Whether burn's WebGPU runtime can run on this adapter, and if not, why.
@@ -124,19 +130,27 @@ const handlers = {
 
   /**
    * SSS: SAM-2 propagation of `prompts` (an array of {class, prompt}) through the open scan.
-   * @param {{prompts: any[]}} msg
+   * After each slice an update {id, type: 'update', z, done, total, labels} (that slice's label
+   * map, x fastest) goes out; the answer is the whole label map.
+   * @param {{id: number, prompts: any[]}} msg
    */
   async segmentVolume(msg) {
     if (!segmenter || !kind) throw new Error('no weights are loaded');
     if (!scan) throw new Error('no scan is open');
-    progress('propagating the prompts');
     const started = performance.now();
     const labels = await segmenter.segmentVolume(scan, JSON.stringify(msg.prompts),
-      (/** @type {number} */ done, /** @type {number} */ total) => {
-        progress(`propagating: ${done}/${total} slices`);
+      (/** @type {number} */ done, /** @type {number} */ total, /** @type {number} */ z,
+        /** @type {Uint8Array} */ slice) => {
+        postMessage({ type: 'update', id: msg.id, z, done, total, labels: slice }, [slice.buffer]);
       });
     const ms = performance.now() - started;
     return { labels, ms, transfer: [labels.buffer] };
+  },
+
+  /** Asks a running `segmentVolume` to stop after its current slice (see the top). */
+  async stop() {
+    segmenter?.stop();
+    return {};
   },
 };
 

@@ -364,14 +364,16 @@ impl SssSegmenter {
     }
 
     /// [`Self::propagate`] with asynchronous read-back, one slice at a time. After each slice,
-    /// `on_slice` gets (slices done, slices in all, the slice, its labels `[y][x]`) and
-    /// `stop()` is asked whether to go on; when it says stop, the result is
-    /// [`SssError::Stopped`].
-    pub async fn propagate_async(
+    /// `on_slice` gets (slices done, slices in all, the slice, its labels `[y][x]`), then
+    /// `pause()` is awaited (the page yields to its event loop there, so that a stop request
+    /// can arrive even when the read-back is synchronous, as on the CPU), then `stop()` is
+    /// asked whether to go on; when it says stop, the result is [`SssError::Stopped`].
+    pub async fn propagate_async<P: std::future::Future<Output = ()>>(
         &self,
         prepared: &PreparedVolume,
         prompts: &[ClassPrompt],
         mut on_slice: impl FnMut(usize, usize, usize, &[u8]),
+        pause: impl Fn() -> P,
         stop: impl Fn() -> bool,
     ) -> Result<Vec<u8>> {
         let mut labels = vec![0u8; prepared.voxels()];
@@ -397,6 +399,7 @@ impl SssSegmenter {
                 write_slice_labels(&mut labels, prepared.hw(), z, &logits, &class_of);
                 on_slice(done.len(), total, z, &labels[z * plane..(z + 1) * plane]);
             }
+            pause().await;
             if stop() {
                 return Err(SssError::Stopped(format!(
                     "{} of {total} slices propagated",
@@ -513,6 +516,7 @@ mod tests {
                 assert_eq!(slice, &blocking[z * 1024..(z + 1) * 1024]);
                 seen.push((done, z));
             },
+            || std::future::ready(()),
             || false,
         ))
         .unwrap();
@@ -525,6 +529,7 @@ mod tests {
             &prepared,
             &prompts,
             |_, _, _, _| calls.set(calls.get() + 1),
+            || std::future::ready(()),
             || true,
         ));
         assert!(matches!(stopped, Err(SssError::Stopped(_))), "{stopped:?}");

@@ -256,7 +256,9 @@ impl Segmenter {
         })
     }
 
-    /// Asks a running `segmentVolume` to stop after the slice it is on (it then rejects).
+    /// Asks a running `segmentVolume` to stop after the slice it is on (it then rejects). The
+    /// propagation yields to the event loop after every slice, so a worker can call this from
+    /// a message handler while it runs.
     pub fn stop(&self) {
         self.stop.set(true);
     }
@@ -326,12 +328,33 @@ impl Segmenter {
                             let _ = f.apply(&JsValue::NULL, &args);
                         }
                     },
+                    next_task,
                     || stop.get(),
                 )
                 .await
                 .map_err(js_error)?;
             Ok(js_sys::Uint8Array::from(labels.as_slice()).into())
         })
+    }
+}
+
+/// Resolves on the event loop's next task (`setTimeout(0)`), so that messages waiting for the
+/// worker (a stop request) are handled between slices; resolves at once where there is no
+/// `setTimeout`.
+fn next_task() -> impl std::future::Future<Output = ()> {
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let set_timeout = js_sys::Reflect::get(&js_sys::global(), &"setTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let scheduled = set_timeout
+            .map(|f| f.call2(&JsValue::NULL, &resolve, &0.into()).is_ok())
+            .unwrap_or(false);
+        if !scheduled {
+            let _ = resolve.call0(&JsValue::NULL);
+        }
+    });
+    async move {
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
     }
 }
 
