@@ -70,6 +70,15 @@ impl ModuleVisitor for Floats {
     }
 }
 
+/// The largest absolute difference between two runs' parameters.
+fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0f32, f32::max)
+}
+
 fn parameters(manifest: &Path) -> Vec<Vec<f32>> {
     let (manifest, bytes) = read_export(manifest).unwrap();
     let net = load_sss(&manifest, bytes, &Device::flex()).unwrap();
@@ -149,12 +158,7 @@ fn train_resume_eval_export_segment() {
         parameters(&full.join("model.json")),
         parameters(&resumed.join("model.json")),
     );
-    assert_eq!(a.len(), b.len());
-    let max_diff = a
-        .iter()
-        .zip(&b)
-        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
-        .fold(0.0f32, f32::max);
+    let max_diff = max_abs_diff(&a, &b);
     assert!(max_diff <= 1e-6, "resumed run differs by {max_diff}");
 
     // Killed with SIGKILL once the step-2 checkpoint is on disk, then resumed.
@@ -182,12 +186,7 @@ fn train_resume_eval_export_segment() {
     }
     assert!(!killed.join("model.json").exists(), "killed before the end");
     train(&killed, &["--resume"]);
-    let c = parameters(&killed.join("model.json"));
-    let max_diff = a
-        .iter()
-        .zip(&c)
-        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
-        .fold(0.0f32, f32::max);
+    let max_diff = max_abs_diff(&a, &parameters(&killed.join("model.json")));
     println!("run killed with SIGKILL and resumed: max parameter difference {max_diff}");
     assert!(
         max_diff <= 1e-6,

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
 use crate::data::nifti_io::{read_nifti, write_nifti};
-use crate::predictor::sss::{SegmentMode, SssSegmentation};
+use crate::predictor::sss::SegmentMode;
 use crate::prompt::pcsw::ClassPrompt;
 
 /// Arguments of `sss segment`.
@@ -88,33 +88,32 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
     } else {
         SegmentMode::Full
     };
-    let seg = match &args.use_prompts {
-        None => segmenter.segment(&scan, mode)?,
+    // A corrected prompts file needs no coarse head: only SAM-2 propagates it.
+    let (labels, prompts) = match &args.use_prompts {
+        None => {
+            let seg = segmenter.segment(&scan, mode)?;
+            (seg.labels, seg.prompts)
+        }
         Some(path) => {
             let prompts = read_prompts(path)?;
             let prepared = segmenter.prepare(&scan)?;
-            let coarse = segmenter.coarse(&prepared)?;
             let labels = segmenter
                 .propagate(&prepared, &prompts)
                 .with_context(|| format!("the prompts of {}", path.display()))?;
-            SssSegmentation {
-                labels: scan.with_data(labels)?,
-                coarse: scan.with_data(coarse.labels)?,
-                prompts,
-            }
+            (scan.with_data(labels)?, prompts)
         }
     };
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    write_nifti(&seg.labels, &args.out)?;
+    write_nifti(&labels, &args.out)?;
     let path = args
         .prompts
         .clone()
         .unwrap_or_else(|| prompts_path(&args.out));
     let file = PromptFile {
         scan: args.scan.display().to_string(),
-        prompts: seg.prompts.clone(),
+        prompts,
         class_names: manifest.classes.iter().map(|c| c.name.clone()).collect(),
     };
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)

@@ -175,22 +175,9 @@ impl SssTrainer {
 mod tests {
     use super::*;
     use crate::train::sss::tiny_run;
-    use burn::module::{ModuleVisitor, Param};
-    use burn::tensor::Tensor;
-
-    struct Floats(Vec<f32>);
-
-    impl ModuleVisitor for Floats {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0
-                .extend(param.val().into_data().convert::<f32>().iter::<f32>());
-        }
-    }
 
     fn floats(net: &SssNet) -> Vec<f32> {
-        let mut f = Floats(Vec::new());
-        net.visit(&mut f);
-        f.0
+        crate::train::float_values(net)
     }
 
     /// Two steps, a checkpoint, a fresh trainer resumed from it and two more steps end with the

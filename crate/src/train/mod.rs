@@ -9,3 +9,20 @@ pub mod ema;
 pub mod losses;
 pub mod slice_net;
 pub mod sss;
+
+/// Every float parameter of a module, flattened in visiting order (tests compare modules).
+#[cfg(test)]
+pub(crate) fn float_values<M: burn::module::Module>(module: &M) -> Vec<f32> {
+    use burn::module::{ModuleVisitor, Param};
+    use burn::tensor::Tensor;
+    struct Floats(Vec<f32>);
+    impl ModuleVisitor for Floats {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0
+                .extend(param.val().into_data().convert::<f32>().iter::<f32>());
+        }
+    }
+    let mut floats = Floats(Vec::new());
+    module.visit(&mut floats);
+    floats.0
+}

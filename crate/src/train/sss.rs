@@ -1117,41 +1117,24 @@ mod tests {
     /// never moved would show as a flat mask loss.
     #[test]
     fn a_labeled_step_moves_every_sam2_part() {
-        use burn::module::{Module, ModuleVisitor, Param};
-        struct Floats(Vec<f32>);
-        impl ModuleVisitor for Floats {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                self.0
-                    .extend(param.val().into_data().convert::<f32>().iter::<f32>());
-            }
-        }
-        fn floats<M: Module>(m: &M) -> Vec<f32> {
-            let mut f = Floats(Vec::new());
-            m.visit(&mut f);
-            f.0
-        }
+        use crate::train::float_values as floats;
+        let parts = |sam: &crate::model::Sam2Base| {
+            [
+                floats(&sam.sam_mask_decoder),
+                floats(&sam.sam_prompt_encoder),
+                floats(&sam.memory_attention),
+                floats(&sam.memory_encoder),
+                floats(&sam.image_encoder),
+            ]
+        };
         let device = Device::flex();
         let (mut cfg, data) = tiny_run(1, 0, 2);
         cfg.supervised_only = true;
         let mut trainer = SssTrainer::new(cfg, data, &device, None).unwrap();
-        let sam = trainer.student.net.sam.valid();
-        let before = [
-            floats(&sam.sam_mask_decoder),
-            floats(&sam.sam_prompt_encoder),
-            floats(&sam.memory_attention),
-            floats(&sam.memory_encoder),
-            floats(&sam.image_encoder),
-        ];
+        let before = parts(&trainer.student.net.sam.valid());
         let report = trainer.train_step().unwrap();
         assert!(report.objects[0] > 0, "the labeled clip has objects");
-        let sam = trainer.student.net.sam.valid();
-        let after = [
-            floats(&sam.sam_mask_decoder),
-            floats(&sam.sam_prompt_encoder),
-            floats(&sam.memory_attention),
-            floats(&sam.memory_encoder),
-            floats(&sam.image_encoder),
-        ];
+        let after = parts(&trainer.student.net.sam.valid());
         let names = [
             "mask decoder",
             "prompt encoder",
