@@ -17,9 +17,9 @@ while [ $# -gt 0 ]; do
 done
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-cargo build -q -p sss
+cargo build -q --release -p sss
 say "burn (flex) timings"
-"$CARGO_TARGET_DIR/debug/sss" bench --configs "$configs" --iters "$runs" | sed -n '/^\[/,$p' > "$out/burn.json"
+"$CARGO_TARGET_DIR/release/sss" bench --configs "$configs" --iters "$runs" | sed -n '/^\[/,$p' > "$out/burn.json"
 say "PyTorch timings"
 bash tests/parity/bench_torch.sh --configs "$configs" --runs "$runs" --threads 2 > "$out/torch.jsonl"
 python3 - "$out/burn.json" "$out/torch.jsonl" <<'PY'

@@ -13,7 +13,7 @@ pub use super::config::ActivationKind;
 pub fn activate<const D: usize>(x: Tensor<D>, kind: ActivationKind) -> Tensor<D> {
     match kind {
         ActivationKind::Relu => activation::relu(x),
-        ActivationKind::Gelu => activation::gelu(x),
+        ActivationKind::Gelu => super::kernels::gelu(x),
     }
 }
 

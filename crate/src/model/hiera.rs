@@ -6,12 +6,13 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::module::{attention, max_pool2d};
-use burn::tensor::ops::{AttentionModuleOptions, MaxPoolOptions, PadMode};
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::{MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor};
 
 use super::common::{ActivationKind, Mlp, Resample, resize};
 use super::config::HieraConfig;
+use super::kernels;
 
 /// `PatchEmbed`: a 7×7 stride-4 padding-3 convolution, output channels-last `[B, H, W, C]`.
 #[derive(Module, Debug)]
@@ -127,14 +128,7 @@ impl MultiScaleAttention {
             [_, h, w, _] = pooled.dims();
             q = pooled.reshape([b, h * w, heads, head_dim]);
         }
-        let out = attention(
-            q.swap_dims(1, 2),
-            k.swap_dims(1, 2),
-            v.swap_dims(1, 2),
-            None,
-            None,
-            AttentionModuleOptions::default(),
-        );
+        let out = kernels::attention(q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2));
         let out = out.swap_dims(1, 2).reshape([b, h, w, dim_out]);
         self.proj.forward(out)
     }

@@ -9,10 +9,11 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig};
-use burn::tensor::{Device, Int, Tensor, activation};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::common::{ActivationKind, LayerNorm2d, Mlp};
 use super::config::{Sam2Config, SamHeadsConfig};
+use super::kernels;
 use super::transformer::TwoWayTransformer;
 
 /// `output_upscaling`, an `nn.Sequential` (ConvTranspose2d, LayerNorm2d, GELU,
@@ -207,10 +208,10 @@ impl MaskDecoder {
         let src = src.swap_dims(1, 2).reshape([b, c, h, w]);
         let (dc1, ln1, dc2) = &self.output_upscaling;
         let upscaled = match high_res_features {
-            None => activation::gelu(dc2.forward(activation::gelu(ln1.forward(dc1.forward(src))))),
+            None => kernels::gelu(dc2.forward(kernels::gelu(ln1.forward(dc1.forward(src))))),
             Some((feat_s0, feat_s1)) => {
-                let x = activation::gelu(ln1.forward(dc1.forward(src) + feat_s1));
-                activation::gelu(dc2.forward(x) + feat_s0)
+                let x = kernels::gelu(ln1.forward(dc1.forward(src) + feat_s1));
+                kernels::gelu(dc2.forward(x) + feat_s0)
             }
         };
 

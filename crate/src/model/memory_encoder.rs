@@ -10,6 +10,7 @@ use burn::tensor::{Device, Tensor, activation};
 
 use super::common::LayerNorm2d;
 use super::config::MemoryEncoderConfig;
+use super::kernels;
 use super::position_encoding::PositionEmbeddingSine;
 
 /// One weighted layer of the downsampler's `nn.Sequential`. Its GELUs hold no weights, so the
@@ -65,7 +66,7 @@ impl MaskDownSampler {
         for layer in &self.encoder {
             x = match layer {
                 MaskDownSamplerLayer::Conv(conv) => conv.forward(x),
-                MaskDownSamplerLayer::Norm(norm) => activation::gelu(norm.forward(x)),
+                MaskDownSamplerLayer::Norm(norm) => kernels::gelu(norm.forward(x)),
             };
         }
         x
@@ -105,9 +106,7 @@ impl CXBlock {
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = self.norm.forward(self.dwconv.forward(input.clone()));
         let x = x.permute([0, 2, 3, 1]);
-        let x = self
-            .pwconv2
-            .forward(activation::gelu(self.pwconv1.forward(x)));
+        let x = self.pwconv2.forward(kernels::gelu(self.pwconv1.forward(x)));
         let x = match &self.gamma {
             Some(g) => {
                 let c = g.dims()[0];

@@ -7,6 +7,7 @@ pub mod config;
 pub mod hiera;
 pub mod image_encoder;
 pub mod import;
+pub mod kernels;
 pub mod mask_decoder;
 pub mod memory_attention;
 pub mod memory_encoder;

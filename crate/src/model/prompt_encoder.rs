@@ -5,9 +5,10 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig};
-use burn::tensor::{Device, Int, Tensor, activation};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::common::LayerNorm2d;
+use super::kernels;
 use super::position_encoding::PositionEmbeddingRandom;
 
 /// Point prompts: pixel coordinates `[B, N, 2]` (x, y) in the model input and labels
@@ -129,8 +130,8 @@ impl PromptEncoder {
     /// `_embed_masks`: `[B, 1, 4h, 4w]` → `[B, C, h, w]`.
     pub fn embed_masks(&self, masks: Tensor<4>) -> Tensor<4> {
         let (c1, n1, c2, n2, c3) = &self.mask_downscaling;
-        let x = activation::gelu(n1.forward(c1.forward(masks)));
-        let x = activation::gelu(n2.forward(c2.forward(x)));
+        let x = kernels::gelu(n1.forward(c1.forward(masks)));
+        let x = kernels::gelu(n2.forward(c2.forward(x)));
         c3.forward(x)
     }
 

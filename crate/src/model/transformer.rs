@@ -6,8 +6,6 @@
 
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 
 use super::common::{ActivationKind, Mlp};
@@ -15,7 +13,7 @@ use super::position_encoding::{RopeTables, apply_rotary};
 
 /// Scaled dot-product attention on `[B, heads, L, d]`.
 pub fn sdpa(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
-    attention(q, k, v, None, None, AttentionModuleOptions::default())
+    super::kernels::attention(q, k, v)
 }
 
 /// `Attention`: q/k/v/out projections, `embedding_dim / downsample_rate` internal width.

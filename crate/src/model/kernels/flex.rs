@@ -1,0 +1,288 @@
+//! The flex (CPU) implementations of [`super::Sam2Kernels`]: GELU and scaled dot-product
+//! attention on `f32`, split over the cores with rayon (natively) and written so the compiler
+//! vectorises the inner loops; on x86-64 the loops are compiled a second time for AVX-512 and
+//! picked at run time.
+
+use burn::backend::ops::{ActivationOps, ModuleOps};
+use burn::backend::{Flex, flex::FlexTensor, flex::Layout};
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bytes, DType, Shape};
+
+/// Query rows per attention task. Tuned on Hiera-tiny's global attention (4 × 4096 tokens):
+/// 64 → 127 ms, 128 → 111 ms, 256 → 98 ms (2 cores, BENCHMARKS.md).
+const Q_BLOCK: usize = 256;
+/// Keys per attention tile: the score tile is `Q_BLOCK × K_TILE` floats (512 KB, in L2).
+const K_TILE: usize = 512;
+/// Elements per GELU task.
+const GELU_CHUNK: usize = 16 * 1024;
+
+/// The exact GELU in place (a copy first only if the storage is shared or strided).
+pub fn gelu(x: FlexTensor) -> FlexTensor {
+    if x.dtype() != DType::F32 {
+        return Flex::gelu(x);
+    }
+    let dense = x.is_contiguous() && x.layout().start_offset() == 0;
+    let mut x = if dense { x } else { x.to_contiguous() };
+    let n = x.layout().num_elements();
+    let values: &mut [f32] = &mut x.storage_mut::<f32>()[..n];
+    for_each_chunk(values, GELU_CHUNK, |chunk| {
+        dispatch_simd!(gelu_in_place(chunk))
+    });
+    x
+}
+
+/// `softmax(q·kᵀ/√d)·v` on `[B, H, L, d]` tensors, flash-style: each task takes a block of
+/// query rows of one head and walks the keys tile by tile with an online softmax, so the score
+/// matrix is never materialised. Falls back to burn-flex's kernel for other dtypes and for
+/// grouped heads.
+pub fn attention(q: FlexTensor, k: FlexTensor, v: FlexTensor) -> FlexTensor {
+    let (qs, ks, vs) = (
+        q.layout().shape().clone(),
+        k.layout().shape().clone(),
+        v.layout().shape().clone(),
+    );
+    let same_heads = qs[0] == ks[0] && qs[1] == ks[1] && ks[..3] == vs[..3] && qs[3] == ks[3];
+    if q.dtype() != DType::F32 || k.dtype() != DType::F32 || v.dtype() != DType::F32 || !same_heads
+    {
+        return Flex::attention(q, k, v, None, None, AttentionModuleOptions::default());
+    }
+    let (heads, lq, d, lk, dv) = (qs[0] * qs[1], qs[2], qs[3], ks[2], vs[3]);
+    let (q, k, v) = (contiguous(q), contiguous(k), contiguous(v));
+    let (q, k, v) = (values(&q), values(&k), values(&v));
+    let mut out = vec![0f32; heads * lq * dv];
+    let scale = 1.0 / (d as f32).sqrt();
+    if lq > 0 && lk > 0 && dv > 0 {
+        let task = |head: usize, block: usize, o: &mut [f32]| {
+            let rows = o.len() / dv;
+            let q0 = block * Q_BLOCK;
+            attention_block(
+                &q[(head * lq + q0) * d..(head * lq + q0 + rows) * d],
+                &k[head * lk * d..(head + 1) * lk * d],
+                &v[head * lk * dv..(head + 1) * lk * dv],
+                o,
+                [rows, d, lk, dv],
+                scale,
+            );
+        };
+        for_each_block(&mut out, lq * dv, Q_BLOCK * dv, task);
+    }
+    let shape = Shape::from(vec![qs[0], qs[1], lq, dv]);
+    FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(shape),
+        DType::F32,
+    )
+}
+
+fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.is_contiguous() && t.layout().start_offset() == 0 {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn values(t: &FlexTensor) -> &[f32] {
+    &t.storage::<f32>()[..t.layout().num_elements()]
+}
+
+/// One task: `rows` query rows of one head against all `lk` keys. `o` is `[rows, dv]`, zeroed.
+fn attention_block(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    o: &mut [f32],
+    [rows, d, lk, dv]: [usize; 4],
+    scale: f32,
+) {
+    let mut scores = vec![0f32; rows * K_TILE.min(lk)];
+    let mut row_max = vec![f32::NEG_INFINITY; rows];
+    let mut row_sum = vec![0f32; rows];
+    for k0 in (0..lk).step_by(K_TILE) {
+        let n = K_TILE.min(lk - k0);
+        let s = &mut scores[..rows * n];
+        // s = scale · q · k_tileᵀ
+        // SAFETY: the pointers and strides describe in-bounds row-major matrices:
+        // q [rows, d], k tile [n, d] read transposed, s [rows, n].
+        unsafe {
+            gemm::gemm(
+                rows,
+                n,
+                d,
+                s.as_mut_ptr(),
+                1,
+                n as isize,
+                false,
+                q.as_ptr(),
+                1,
+                d as isize,
+                k.as_ptr().add(k0 * d),
+                d as isize,
+                1,
+                0.0,
+                scale,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        for (i, row) in s.chunks_exact_mut(n).enumerate() {
+            let tile_max = dispatch_simd!(max_of(row));
+            let new_max = row_max[i].max(tile_max);
+            let tile_sum = dispatch_simd!(exp_shifted_in_place(row, new_max));
+            let correction = (row_max[i] - new_max).exp();
+            if correction != 1.0 {
+                o[i * dv..(i + 1) * dv]
+                    .iter_mut()
+                    .for_each(|x| *x *= correction);
+            }
+            row_sum[i] = row_sum[i] * correction + tile_sum;
+            row_max[i] = new_max;
+        }
+        // o += p · v_tile
+        // SAFETY: p [rows, n], v tile [n, dv], o [rows, dv], all row-major and in bounds.
+        unsafe {
+            gemm::gemm(
+                rows,
+                dv,
+                n,
+                o.as_mut_ptr(),
+                1,
+                dv as isize,
+                true,
+                s.as_ptr(),
+                1,
+                n as isize,
+                v.as_ptr().add(k0 * dv),
+                1,
+                dv as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+    }
+    for (row, sum) in o.chunks_exact_mut(dv).zip(row_sum) {
+        let inv = 1.0 / sum;
+        row.iter_mut().for_each(|x| *x *= inv);
+    }
+}
+
+/// Runs `f(outer, inner, block)` over `out` cut into `outer_len` pieces, each cut into blocks
+/// of `block_len`: in parallel natively, in order in wasm.
+fn for_each_block(
+    out: &mut [f32],
+    outer_len: usize,
+    block_len: usize,
+    f: impl Fn(usize, usize, &mut [f32]) + Send + Sync,
+) {
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        out.par_chunks_mut(outer_len)
+            .enumerate()
+            .for_each(|(i, head)| {
+                head.par_chunks_mut(block_len)
+                    .enumerate()
+                    .for_each(|(j, block)| f(i, j, block))
+            });
+    }
+    #[cfg(target_family = "wasm")]
+    for (i, head) in out.chunks_mut(outer_len).enumerate() {
+        for (j, block) in head.chunks_mut(block_len).enumerate() {
+            f(i, j, block);
+        }
+    }
+}
+
+fn for_each_chunk(values: &mut [f32], chunk: usize, f: impl Fn(&mut [f32]) + Send + Sync) {
+    #[cfg(not(target_family = "wasm"))]
+    {
+        use rayon::prelude::*;
+        values.par_chunks_mut(chunk).for_each(f);
+    }
+    #[cfg(target_family = "wasm")]
+    values.chunks_mut(chunk).for_each(f);
+}
+
+/// Calls `$f(args)` from [`simd`] compiled for AVX-512 where the CPU has it, else the baseline
+/// build of the same code.
+macro_rules! dispatch_simd {
+    ($f:ident($($arg:expr),*)) => {{
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F, checked just above.
+                unsafe { simd::avx512::$f($($arg),*) }
+            } else {
+                simd::$f($($arg),*)
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            simd::$f($($arg),*)
+        }
+    }};
+}
+use dispatch_simd;
+
+/// Loops written so LLVM vectorises them: independent lanes, no branches, no library calls.
+mod simd {
+    /// Lanes of the manual reductions (one AVX-512 register).
+    const LANES: usize = 16;
+
+    macro_rules! kernels {
+        ($($attr:meta)?) => {
+            #[allow(dead_code)]
+            $(#[$attr])?
+            pub fn gelu_in_place(x: &mut [f32]) {
+                x.iter_mut().for_each(|v| *v = crate::model::kernels::gelu_f32(*v));
+            }
+
+            /// The largest element (−∞ for an empty slice).
+            $(#[$attr])?
+            pub fn max_of(x: &[f32]) -> f32 {
+                let mut lanes = [f32::NEG_INFINITY; LANES];
+                let mut chunks = x.chunks_exact(LANES);
+                for c in &mut chunks {
+                    for (l, &v) in lanes.iter_mut().zip(c) {
+                        *l = if v > *l { v } else { *l };
+                    }
+                }
+                let rest = chunks.remainder().iter().copied();
+                lanes.into_iter().chain(rest).fold(f32::NEG_INFINITY, f32::max)
+            }
+
+            /// `x ← exp(x − shift)`, returning the sum of the new values.
+            $(#[$attr])?
+            pub fn exp_shifted_in_place(x: &mut [f32], shift: f32) -> f32 {
+                let mut lanes = [0f32; LANES];
+                let mut chunks = x.chunks_exact_mut(LANES);
+                for c in &mut chunks {
+                    for (l, v) in lanes.iter_mut().zip(c.iter_mut()) {
+                        *v = crate::model::kernels::exp_f32(*v - shift);
+                        *l += *v;
+                    }
+                }
+                let mut sum: f32 = lanes.iter().sum();
+                for v in chunks.into_remainder() {
+                    *v = crate::model::kernels::exp_f32(*v - shift);
+                    sum += *v;
+                }
+                sum
+            }
+        };
+    }
+
+    kernels!();
+
+    #[cfg(target_arch = "x86_64")]
+    pub mod avx512 {
+        use super::LANES;
+        kernels!(target_feature(enable = "avx512f,avx2,fma"));
+    }
+}
