@@ -24,6 +24,10 @@ pub struct Args {
     /// Untimed warm-up runs per stage.
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
+    /// Run burn's reference GELU and attention instead of the fast flex kernels
+    /// (`model::kernels`), to measure what they bring.
+    #[arg(long)]
+    pub reference_kernels: bool,
 }
 
 /// Median timings of one config, in milliseconds.
@@ -37,6 +41,8 @@ pub struct BenchResult {
     pub prompt_and_decoder_ms: f64,
     pub propagation_step_ms: f64,
     pub memory_frames: usize,
+    /// Whether the fast flex kernels ran (`--reference-kernels` turns them off).
+    pub fast_kernels: bool,
 }
 
 /// Forces the computation of `t` by reading back its sum.
@@ -133,10 +139,12 @@ fn bench_config(name: &str, iters: usize, warmup: usize) -> anyhow::Result<Bench
         prompt_and_decoder_ms,
         propagation_step_ms,
         memory_frames: cfg.num_maskmem,
+        fast_kernels: crate::model::kernels::fast_kernels(),
     })
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    crate::model::kernels::set_fast_kernels(!args.reference_kernels);
     let mut results = Vec::new();
     for name in &args.configs {
         log::info!(

@@ -86,7 +86,7 @@ impl Mlp {
     pub fn forward<const D: usize>(&self, mut x: Tensor<D>) -> Tensor<D> {
         let n = self.layers.len();
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(x);
+            x = super::kernels::linear(layer, x);
             if i + 1 < n {
                 x = activate(x, self.activation);
             }

@@ -113,7 +113,7 @@ impl MultiScaleAttention {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, mut h, mut w, _] = x.dims();
         let heads = self.num_heads;
-        let qkv = self.qkv.forward(x);
+        let qkv = kernels::linear(&self.qkv, x);
         let dim_out = qkv.dims()[3] / 3;
         let head_dim = dim_out / heads;
         let qkv: Tensor<5> = qkv.reshape([b, h * w, 3, heads, head_dim]);
@@ -130,7 +130,7 @@ impl MultiScaleAttention {
         }
         let out = kernels::attention(q.swap_dims(1, 2), k.swap_dims(1, 2), v.swap_dims(1, 2));
         let out = out.swap_dims(1, 2).reshape([b, h, w, dim_out]);
-        self.proj.forward(out)
+        kernels::linear(&self.proj, out)
     }
 }
 
@@ -184,8 +184,10 @@ impl MultiScaleBlock {
         let shortcut = x.clone();
         let x = self.norm1.forward(x);
         let shortcut = match (&self.proj, self.q_stride) {
-            (Some(proj), Some(stride)) => pool_channels_last(proj.forward(x.clone()), stride),
-            (Some(proj), None) => proj.forward(x.clone()),
+            (Some(proj), Some(stride)) => {
+                pool_channels_last(kernels::linear(proj, x.clone()), stride)
+            }
+            (Some(proj), None) => kernels::linear(proj, x.clone()),
             (None, _) => shortcut,
         };
         let [_, h, w, _] = x.dims();

@@ -12,6 +12,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::common::{ActivationKind, activate};
 use super::config::MemoryAttentionConfig;
+use super::kernels;
 use super::position_encoding::RopeTables;
 use super::transformer::RoPEAttention;
 
@@ -114,9 +115,8 @@ impl MemoryAttentionLayer {
             );
         // Feed-forward.
         let tgt2 = self.norm3.forward(tgt.clone());
-        let tgt2 = self
-            .linear2
-            .forward(activate(self.linear1.forward(tgt2), self.activation));
+        let hidden = activate(kernels::linear(&self.linear1, tgt2), self.activation);
+        let tgt2 = kernels::linear(&self.linear2, hidden);
         tgt + tgt2
     }
 }

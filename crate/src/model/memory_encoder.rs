@@ -106,7 +106,8 @@ impl CXBlock {
     pub fn forward(&self, input: Tensor<4>) -> Tensor<4> {
         let x = self.norm.forward(self.dwconv.forward(input.clone()));
         let x = x.permute([0, 2, 3, 1]);
-        let x = self.pwconv2.forward(kernels::gelu(self.pwconv1.forward(x)));
+        let hidden = kernels::gelu(kernels::linear(&self.pwconv1, x));
+        let x = kernels::linear(&self.pwconv2, hidden);
         let x = match &self.gamma {
             Some(g) => {
                 let c = g.dims()[0];

@@ -42,23 +42,27 @@ impl PositionEmbeddingSine {
         let dim_t: Vec<f64> = (0..npf)
             .map(|i| self.temperature.powf(2.0 * ((i / 2) as f64) / npf as f64))
             .collect();
-        let mut out = vec![0f32; 2 * npf * h * w];
-        let encode = |pos: f64, c: usize| -> f64 {
+        let encode = |pos: f64, c: usize| -> f32 {
             let v = pos / dim_t[c];
-            if c.is_multiple_of(2) {
+            (if c.is_multiple_of(2) {
                 v.sin()
             } else {
                 v.cos()
-            }
+            }) as f32
         };
-        for y in 0..h {
-            let y_embed = (y + 1) as f64 / (h as f64 + eps) * scale;
-            for x in 0..w {
-                let x_embed = (x + 1) as f64 / (w as f64 + eps) * scale;
-                for c in 0..npf {
-                    out[(c * h + y) * w + x] = encode(y_embed, c) as f32;
-                    out[((npf + c) * h + y) * w + x] = encode(x_embed, c) as f32;
-                }
+        // The y channels depend on the row only and the x channels on the column only: one
+        // sin/cos per (channel, row) and per (channel, column), then broadcast.
+        let embed = |i: usize, n: usize| (i + 1) as f64 / (n as f64 + eps) * scale;
+        let mut out = vec![0f32; 2 * npf * h * w];
+        let (y_part, x_part) = out.split_at_mut(npf * h * w);
+        for c in 0..npf {
+            let rows = y_part[c * h * w..(c + 1) * h * w].chunks_exact_mut(w);
+            for (y, row) in rows.enumerate() {
+                row.fill(encode(embed(y, h), c));
+            }
+            let by_column: Vec<f32> = (0..w).map(|x| encode(embed(x, w), c)).collect();
+            for row in x_part[c * h * w..(c + 1) * h * w].chunks_exact_mut(w) {
+                row.copy_from_slice(&by_column);
             }
         }
         out

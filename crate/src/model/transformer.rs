@@ -9,11 +9,12 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 use super::common::{ActivationKind, Mlp};
+use super::kernels;
 use super::position_encoding::{RopeTables, apply_rotary};
 
 /// Scaled dot-product attention on `[B, heads, L, d]`.
 pub fn sdpa(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>) -> Tensor<4> {
-    super::kernels::attention(q, k, v)
+    kernels::attention(q, k, v)
 }
 
 /// `Attention`: q/k/v/out projections, `embedding_dim / downsample_rate` internal width.
@@ -58,16 +59,16 @@ impl Attention {
 
     fn project(&self, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>) -> [Tensor<4>; 3] {
         [
-            self.separate_heads(self.q_proj.forward(q)),
-            self.separate_heads(self.k_proj.forward(k)),
-            self.separate_heads(self.v_proj.forward(v)),
+            self.separate_heads(kernels::linear(&self.q_proj, q)),
+            self.separate_heads(kernels::linear(&self.k_proj, k)),
+            self.separate_heads(kernels::linear(&self.v_proj, v)),
         ]
     }
 
     /// `[B, Nq, C]`, `[B, Nk, Ckv]`, `[B, Nk, Ckv]` → `[B, Nq, C]`.
     pub fn forward(&self, q: Tensor<3>, k: Tensor<3>, v: Tensor<3>) -> Tensor<3> {
         let [q, k, v] = self.project(q, k, v);
-        self.out_proj.forward(Self::recombine_heads(sdpa(q, k, v)))
+        kernels::linear(&self.out_proj, Self::recombine_heads(sdpa(q, k, v)))
     }
 
     /// Per-head width.
@@ -138,9 +139,9 @@ impl RoPEAttention {
         num_k_exclude_rope: usize,
         tables: Option<&RopeTables>,
     ) -> Tensor<3> {
-        let q = self.separate_heads(self.q_proj.forward(q));
-        let k = self.separate_heads(self.k_proj.forward(k));
-        let v = self.separate_heads(self.v_proj.forward(v));
+        let q = self.separate_heads(kernels::linear(&self.q_proj, q));
+        let k = self.separate_heads(kernels::linear(&self.k_proj, k));
+        let v = self.separate_heads(kernels::linear(&self.v_proj, v));
         let [_, _, lq, _] = q.dims();
         let [b, h, lk, d] = k.dims();
         let owned;
@@ -166,7 +167,7 @@ impl RoPEAttention {
         };
         let out = sdpa(q, k, v);
         let out = out.swap_dims(1, 2).reshape([b, lq, h * d]);
-        self.out_proj.forward(out)
+        kernels::linear(&self.out_proj, out)
     }
 }
 

@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(feature = "native")]
 use burn::backend::{Autodiff, autodiff::checkpoint::strategy::CheckpointStrategy};
 use burn::backend::{Backend, Cube, Dispatch, Flex, backend_extension, tensor::FloatTensor};
+use burn::nn::Linear;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Tensor, activation, module};
 
@@ -48,6 +49,15 @@ pub trait Sam2Kernels: Backend {
         Self::gelu(x)
     }
 
+    /// `x·w + b` with `w [d_in, d_out]` (burn's `Linear` layout).
+    fn linear_with_bias(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        Self::linear(x, w, Some(b))
+    }
+
     /// `softmax(q·kᵀ/√d)·v` on `[B, H, L, d]`, no mask.
     fn sdpa(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::attention(q, k, v, None, None, AttentionModuleOptions::default())
@@ -67,6 +77,14 @@ impl Sam2Kernels for Flex {
     fn sdpa(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
         flex::attention(q, k, v)
     }
+
+    fn linear_with_bias(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        flex::linear(x, w, b)
+    }
 }
 
 /// The exact GELU: the fast flex kernel when it is on, burn's `gelu` otherwise (and always
@@ -76,6 +94,21 @@ pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
         return activation::gelu(x);
     }
     Tensor::from_dispatch(<Dispatch as Sam2Kernels>::gelu_erf(x.into_dispatch()))
+}
+
+/// A `Linear` layer applied to `x`: the fast flex kernel when it is on (and the layer has a
+/// bias, as all of SAM-2's do), `Linear::forward` otherwise.
+pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    match &layer.bias {
+        Some(bias) if fast_kernels() => {
+            Tensor::from_dispatch(<Dispatch as Sam2Kernels>::linear_with_bias(
+                x.into_dispatch(),
+                layer.weight.val().into_dispatch(),
+                bias.val().into_dispatch(),
+            ))
+        }
+        _ => layer.forward(x),
+    }
 }
 
 /// Scaled dot-product attention on `[B, heads, L, d]`: the fast flex kernel when it is on,
