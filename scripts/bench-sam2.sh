@@ -5,21 +5,49 @@
 # (`sss bench --reference-kernels`).
 # Prints a markdown table for BENCHMARKS.md. Needs the parity venv (tests/parity/venv.sh makes
 # it: torch + sam2 from PyPI, ~5.5 GB, a few minutes the first time).
-# Usage: scripts/bench-sam2.sh [--configs micro,tiny] [--runs 5]
+# `--ops` instead times the single operations the fast flex kernels replace (`sss bench --ops`,
+# with and without them) beside PyTorch's.
+# Usage: scripts/bench-sam2.sh [--configs micro,tiny] [--runs 5] [--ops]
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 configs=micro,tiny
 runs=5
+ops=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --configs) configs="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
+    --ops) ops=1; shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 cargo build -q --release -p sss
+if [ "$ops" = 1 ]; then
+  say "burn (flex) single operations, fast and reference kernels"
+  "$CARGO_TARGET_DIR/release/sss" bench --ops --iters "$runs" | sed -n '/^\[/,$p' > "$out/ops.json"
+  say "PyTorch single operations"
+  bash tests/parity/bench_torch.sh --ops --runs "$runs" --threads 2 > "$out/torch-ops.jsonl"
+  python3 - "$out/ops.json" "$out/torch-ops.jsonl" <<'PY'
+import json, subprocess, sys
+torch = {}
+for line in open(sys.argv[2]):
+    if line.strip().startswith("{"):
+        r = json.loads(line)
+        torch[r["op"]] = r["median_ms"]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+print(f"machine: {cpu}, {subprocess.check_output(['nproc']).decode().strip()} cores")
+print("| operation | burn flex, fast kernels, ms | burn flex, reference, ms | PyTorch CPU ms "
+      "| ratio fast/PyTorch | ratio reference/PyTorch |")
+print("|---|---|---|---|---|---|")
+for r in json.load(open(sys.argv[1])):
+    t = torch[r["op"]]
+    print(f"| {r['op']} | {r['fast_ms']:.1f} | {r['reference_ms']:.1f} | {t:.1f} "
+          f"| {r['fast_ms'] / t:.2f} | {r['reference_ms'] / t:.2f} |")
+PY
+  exit 0
+fi
 say "burn (flex) timings"
 "$CARGO_TARGET_DIR/release/sss" bench --configs "$configs" --iters "$runs" | sed -n '/^\[/,$p' > "$out/burn.json"
 say "burn (flex) timings, reference kernels"

@@ -116,13 +116,39 @@ def bench_config(config, runs):
     return results
 
 
+def bench_ops(runs):
+    """The single operations of `sss bench --ops`, same shapes, in PyTorch."""
+    f = torch.nn.functional
+    hidden = torch.randn(1, 256, 256, 384)
+    x = torch.randn(1, 256, 256, 96)
+    qkv = torch.nn.Linear(96, 288)
+    yield "GELU, stage-1 MLP hidden [1, 256, 256, 384]", timed(lambda: f.gelu(hidden), runs)
+    yield "linear 96 → 288 on [1, 256, 256, 96] (stage-1 qkv)", timed(lambda: qkv(x), runs)
+    for name, q_dims, k_dims in [
+        ("attention, stage-1 windows", [1024, 1, 64, 96], [1024, 1, 64, 96]),
+        ("attention, stage-3 global", [1, 4, 4096, 96], [1, 4, 4096, 96]),
+        ("attention, memory cross-attention", [1, 1, 4096, 256], [1, 1, 28736, 256]),
+    ]:
+        q, k, v = torch.randn(q_dims), torch.randn(k_dims), torch.randn(k_dims)
+        yield (f"{name} q {q_dims} k {k_dims}",
+               timed(lambda: f.scaled_dot_product_attention(q, k, v), runs))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--ops", action="store_true",
+                    help="time the single operations of `sss bench --ops` instead of stages")
     ap.add_argument("--configs", default="micro,tiny")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.ops:
+        with torch.inference_mode():
+            for op, median_ms in bench_ops(args.runs):
+                print(json.dumps({"op": op, "median_ms": round(median_ms, 3), "runs": args.runs}),
+                      flush=True)
+        return
     for config in args.configs.split(","):
         for stage, median_ms in bench_config(config, args.runs):
             line = {"config": config, "stage": stage, "median_ms": round(median_ms, 3),

@@ -1,7 +1,8 @@
 //! `sss bench`: per-slice timings of SAM-2 on the flex CPU backend — the image encoder, the
 //! prompt encoder + mask decoder (one click, multimask), and one propagation step with a full
 //! memory bank (memory attention + heads + memory encoder on cached features) — as medians
-//! after warm-up, printed as a table and as JSON.
+//! after warm-up, printed as a table and as JSON. `--ops` times the single operations the fast
+//! flex kernels replace (`model::kernels`), at Hiera-tiny's shapes, with and without them.
 
 use std::time::Instant;
 
@@ -28,6 +29,10 @@ pub struct Args {
     /// (`model::kernels`), to measure what they bring.
     #[arg(long)]
     pub reference_kernels: bool,
+    /// Time single operations (GELU, linear, attention) at Hiera-tiny's shapes with the fast
+    /// kernels and with burn's reference operations, instead of the model stages.
+    #[arg(long)]
+    pub ops: bool,
 }
 
 /// Median timings of one config, in milliseconds.
@@ -143,7 +148,84 @@ fn bench_config(name: &str, iters: usize, warmup: usize) -> anyhow::Result<Bench
     })
 }
 
+/// One operation timed both ways.
+#[derive(Debug, Serialize)]
+pub struct OpResult {
+    pub op: String,
+    pub fast_ms: f64,
+    pub reference_ms: f64,
+}
+
+/// The operations of `--ops`: each gets fresh inputs once and is timed with the fast kernels on
+/// and off, alternately in the same run.
+fn bench_ops(iters: usize, warmup: usize) -> Vec<OpResult> {
+    use crate::model::kernels;
+    let device = Device::flex();
+    let normal = Distribution::Normal(0.0, 1.0);
+    let random = |dims: [usize; 4]| Tensor::<4>::random(dims, normal, &device);
+    let mut results = Vec::new();
+    let mut time = |op: String, f: &dyn Fn() -> Tensor<4>| {
+        let run = |fast: bool| {
+            kernels::set_fast_kernels(fast);
+            median_ms(iters, warmup, || sync(f()))
+        };
+        let (fast_ms, reference_ms) = (run(true), run(false));
+        results.push(OpResult {
+            op,
+            fast_ms,
+            reference_ms,
+        });
+    };
+    let hidden = random([1, 256, 256, 384]);
+    time(
+        "GELU, stage-1 MLP hidden [1, 256, 256, 384]".into(),
+        &|| kernels::gelu(hidden.clone()),
+    );
+    let x = random([1, 256, 256, 96]);
+    let qkv = burn::nn::LinearConfig::new(96, 288).init(&device);
+    time(
+        "linear 96 → 288 on [1, 256, 256, 96] (stage-1 qkv)".into(),
+        &|| kernels::linear(&qkv, x.clone()),
+    );
+    for (name, q_dims, k_dims) in [
+        (
+            "attention, stage-1 windows",
+            [1024, 1, 64, 96],
+            [1024, 1, 64, 96],
+        ),
+        (
+            "attention, stage-3 global",
+            [1, 4, 4096, 96],
+            [1, 4, 4096, 96],
+        ),
+        (
+            "attention, memory cross-attention",
+            [1, 1, 4096, 256],
+            [1, 1, 28_736, 256],
+        ),
+    ] {
+        let (q, k, v) = (random(q_dims), random(k_dims), random(k_dims));
+        time(format!("{name} q {q_dims:?} k {k_dims:?}"), &|| {
+            kernels::attention(q.clone(), k.clone(), v.clone())
+        });
+    }
+    kernels::set_fast_kernels(true);
+    results
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.ops {
+        let results = bench_ops(args.iters, args.warmup);
+        println!(
+            "{:<75} {:>10} {:>14}",
+            "operation", "fast ms", "reference ms"
+        );
+        for r in &results {
+            println!("{:<75} {:>10.1} {:>14.1}", r.op, r.fast_ms, r.reference_ms);
+        }
+        println!("{}", serde_json::to_string_pretty(&results)?);
+        return Ok(());
+    }
     crate::model::kernels::set_fast_kernels(!args.reference_kernels);
     let mut results = Vec::new();
     for name in &args.configs {
