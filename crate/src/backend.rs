@@ -10,11 +10,11 @@ use serde::Serialize;
 ///
 /// SAM-2 on the CPU allocates and frees tensors of tens to hundreds of MB at every layer. glibc
 /// serves blocks above 32 MB with `mmap` and unmaps them on free, so the next layer's output
-/// lands on fresh pages and pays a page fault per 4 KB: on the Hiera-tiny encoder that was a
-/// quarter of the time (3.5 s → 2.7 s for the trunk without it, BENCHMARKS.md). This makes
-/// glibc serve every block from its heap and keep up to 2 GB of freed memory for reuse, like
-/// the caching allocators of other frameworks. Set `SSS_MALLOC_DEFAULTS=1` to keep glibc's
-/// defaults. Native Linux (glibc) only; elsewhere it does nothing.
+/// lands on fresh pages and pays a page fault per 4 KB: the Hiera-tiny encoder took 2059 ms
+/// with glibc's defaults and takes 1813 ms with this, for 2 % more peak memory (BENCHMARKS.md).
+/// This makes glibc serve every block from its heap and keep up to 2 GB of freed memory for
+/// reuse, like the caching allocators of other frameworks. Set `SSS_MALLOC_DEFAULTS=1` to keep
+/// glibc's defaults. Native Linux (glibc) only; elsewhere it does nothing.
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("SSS_MALLOC_DEFAULTS").is_none() {
