@@ -6,8 +6,7 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Initializer, LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::module::max_pool2d;
-use burn::tensor::ops::{MaxPoolOptions, PadMode};
+use burn::tensor::ops::PadMode;
 use burn::tensor::{Device, Tensor};
 
 use super::common::{ActivationKind, Mlp, Resample, resize};
@@ -37,9 +36,7 @@ impl PatchEmbed {
 
 /// Max-pools a channels-last map `[B, H, W, C]` with kernel = stride (`do_pool`, floor mode).
 fn pool_channels_last(x: Tensor<4>, stride: [usize; 2]) -> Tensor<4> {
-    let x = x.permute([0, 3, 1, 2]);
-    let x = max_pool2d(x, MaxPoolOptions::new(stride));
-    x.permute([0, 2, 3, 1])
+    kernels::max_pool_channels_last(x, stride)
 }
 
 /// `window_partition`: `[B, H, W, C]` → `[B·nW, ws, ws, C]`, zero-padding H and W up to a

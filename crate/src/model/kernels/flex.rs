@@ -3,7 +3,7 @@
 //! vectorises the inner loops; on x86-64 the loops are compiled a second time for AVX-512 and
 //! picked at run time.
 
-use burn::backend::ops::{ActivationOps, ModuleOps};
+use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::{Flex, flex::FlexTensor, flex::Layout};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bytes, DType, Shape};
@@ -148,6 +148,44 @@ pub fn linear(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
     FlexTensor::new(
         Bytes::from_elems(out),
         Layout::contiguous(Shape::from(out_dims)),
+        DType::F32,
+    )
+}
+
+/// Max-pooling of `[B, H, W, C]` with kernel = stride `sh × sw` (floor mode), channels-last:
+/// each output row is the element-wise max of `sh × sw` runs of `C` contiguous values, one task
+/// per output row.
+pub fn max_pool_channels_last(x: FlexTensor, sh: usize, sw: usize) -> FlexTensor {
+    let dims = x.layout().shape().clone();
+    if x.dtype() != DType::F32 || dims.num_dims() != 4 || sh == 0 || sw == 0 {
+        let x = Flex::float_permute(x, &[0, 3, 1, 2]);
+        let x = Flex::max_pool2d(x, [sh, sw], [sh, sw], [0, 0], [1, 1], false);
+        return Flex::float_permute(x, &[0, 2, 3, 1]);
+    }
+    let [b, h, w, c] = [dims[0], dims[1], dims[2], dims[3]];
+    let (ho, wo) = (h / sh, w / sw);
+    let x = contiguous(x);
+    let input = values(&x);
+    let mut out = vec![f32::NEG_INFINITY; b * ho * wo * c];
+    if !out.is_empty() {
+        let task = |_: usize, row: usize, o: &mut [f32]| {
+            let (batch, i) = (row / ho, row % ho);
+            for (j, pixel) in o.chunks_exact_mut(c).enumerate() {
+                for di in 0..sh {
+                    let start = ((batch * h + i * sh + di) * w + j * sw) * c;
+                    for src in input[start..start + sw * c].chunks_exact(c) {
+                        for (m, &v) in pixel.iter_mut().zip(src) {
+                            *m = if v > *m || v.is_nan() { v } else { *m };
+                        }
+                    }
+                }
+            }
+        };
+        for_each_block(&mut out, b * ho * wo * c, wo * c, task);
+    }
+    FlexTensor::new(
+        Bytes::from_elems(out),
+        Layout::contiguous(Shape::from(vec![b, ho, wo, c])),
         DType::F32,
     )
 }

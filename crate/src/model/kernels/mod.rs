@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use burn::backend::{Autodiff, autodiff::checkpoint::strategy::CheckpointStrategy};
 use burn::backend::{Backend, Cube, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::Linear;
-use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::ops::{AttentionModuleOptions, MaxPoolOptions};
 use burn::tensor::{Tensor, activation, module};
 
 static FAST_KERNELS: AtomicBool = AtomicBool::new(true);
@@ -61,6 +61,14 @@ pub trait Sam2Kernels: Backend {
         Self::linear(x, w, Some(b))
     }
 
+    /// Max-pooling of a channels-last map `[B, H, W, C]` with kernel = stride `sh × sw`
+    /// (floor mode), Hiera's query pooling.
+    fn max_pool_channels_last(x: FloatTensor<Self>, sh: usize, sw: usize) -> FloatTensor<Self> {
+        let x = Self::float_permute(x, &[0, 3, 1, 2]);
+        let x = Self::max_pool2d(x, [sh, sw], [sh, sw], [0, 0], [1, 1], false);
+        Self::float_permute(x, &[0, 2, 3, 1])
+    }
+
     /// `softmax(q·kᵀ/√d)·v` on `[B, H, L, d]`, no mask.
     fn sdpa(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::attention(q, k, v, None, None, AttentionModuleOptions::default())
@@ -88,6 +96,10 @@ impl Sam2Kernels for Flex {
     ) -> FloatTensor<Self> {
         flex::linear(x, w, b)
     }
+
+    fn max_pool_channels_last(x: FloatTensor<Self>, sh: usize, sw: usize) -> FloatTensor<Self> {
+        flex::max_pool_channels_last(x, sh, sw)
+    }
 }
 
 /// The exact GELU: the fast flex kernel when it is on, burn's `gelu` otherwise (and always
@@ -112,6 +124,21 @@ pub fn linear<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
         }
         _ => layer.forward(x),
     }
+}
+
+/// Max-pools a channels-last map `[B, H, W, C]` with kernel = stride (floor mode): the fast
+/// flex kernel when it is on (no permutes to channels-first and back), burn's `max_pool2d`
+/// between two permutes otherwise.
+pub fn max_pool_channels_last(x: Tensor<4>, stride: [usize; 2]) -> Tensor<4> {
+    if !fast_kernels() {
+        let x = module::max_pool2d(x.permute([0, 3, 1, 2]), MaxPoolOptions::new(stride));
+        return x.permute([0, 2, 3, 1]);
+    }
+    Tensor::from_dispatch(<Dispatch as Sam2Kernels>::max_pool_channels_last(
+        x.into_dispatch(),
+        stride[0],
+        stride[1],
+    ))
 }
 
 /// Scaled dot-product attention on `[B, heads, L, d]`: the fast flex kernel when it is on,
@@ -282,6 +309,21 @@ mod tests {
             v.swap_dims(2, 3).swap_dims(2, 3),
         );
         assert!(max_abs_diff(&reference_values, &values(strided)) / largest < 1e-5);
+    }
+
+    #[test]
+    fn fast_channels_last_pooling_matches_burn_max_pool() {
+        let device = Device::flex();
+        // Odd sizes (floor mode drops the last row and column), a strided input.
+        let x = Tensor::<4>::random([2, 7, 9, 5], Distribution::Normal(0.0, 1.0), &device);
+        let reference =
+            module::max_pool2d(x.clone().permute([0, 3, 1, 2]), MaxPoolOptions::new([2, 2]))
+                .permute([0, 2, 3, 1]);
+        let fast = max_pool_channels_last(x.clone(), [2, 2]);
+        assert_eq!(fast.dims(), [2, 3, 4, 5]);
+        assert_eq!(values(reference.clone()), values(fast));
+        let strided = max_pool_channels_last(x.swap_dims(1, 2).swap_dims(1, 2), [2, 2]);
+        assert_eq!(values(reference), values(strided));
     }
 
     #[test]
