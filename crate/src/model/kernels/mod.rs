@@ -13,6 +13,8 @@
 //!   time, 2.3× PyTorch's time on Hiera-tiny's global attention. The flex kernel tiles queries
 //!   and keys the same way but with a vectorised exp and reductions, and one task per block of
 //!   query rows instead of per head.
+//! - **Query pooling.** Hiera max-pools channels-last maps; through burn that is two permutes
+//!   (full copies) around `max_pool2d`. The flex kernel pools channels-last directly.
 //!
 //! Every other backend (wgpu, WebGPU) and autodiff (training) keep burn's own operations, so
 //! gradients and the GPU paths are unchanged; `f16` and grouped-head inputs fall back too.
