@@ -190,25 +190,8 @@ impl RopeTables {
 /// `(x[2i], x[2i+1])` is multiplied by `cos + i·sin`. When `L` is a multiple `r` of the table
 /// length, the tables are tiled `r` times (`repeat_freqs_k`).
 pub fn apply_rotary(x: Tensor<4>, tables: &RopeTables) -> Tensor<4> {
-    let [b, h, l, d] = x.dims();
-    let [lt, half] = tables.cos.dims();
-    let reps = l / lt;
-    let (cos, sin) = if reps > 1 {
-        (
-            tables.cos.clone().repeat_dim(0, reps),
-            tables.sin.clone().repeat_dim(0, reps),
-        )
-    } else {
-        (tables.cos.clone(), tables.sin.clone())
-    };
-    let cos = cos.reshape([1, 1, l, half, 1]);
-    let sin = sin.reshape([1, 1, l, half, 1]);
-    let pairs = x.reshape([b, h, l, d / 2, 2]);
-    let re = pairs.clone().narrow(4, 0, 1);
-    let im = pairs.narrow(4, 1, 1);
-    let out_re = re.clone() * cos.clone() - im.clone() * sin.clone();
-    let out_im = re * sin + im * cos;
-    Tensor::cat(vec![out_re, out_im], 4).reshape([b, h, l, d])
+    let rows = x.dims()[2];
+    super::kernels::rotary(x, tables, rows)
 }
 
 #[cfg(test)]

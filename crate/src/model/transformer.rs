@@ -158,13 +158,7 @@ impl RoPEAttention {
             num_k_rope == lq || (self.rope_k_repeat && num_k_rope.is_multiple_of(lq)),
             "RoPEAttention: {num_k_rope} rotated keys for {lq} queries"
         );
-        let k = if num_k_exclude_rope == 0 {
-            apply_rotary(k, tables)
-        } else {
-            let rotated = apply_rotary(k.clone().narrow(2, 0, num_k_rope), tables);
-            let kept = k.narrow(2, num_k_rope, num_k_exclude_rope);
-            Tensor::cat(vec![rotated, kept], 2)
-        };
+        let k = kernels::rotary(k, tables, num_k_rope);
         let out = sdpa(q, k, v);
         let out = out.swap_dims(1, 2).reshape([b, lq, h * d]);
         kernels::linear(&self.out_proj, out)

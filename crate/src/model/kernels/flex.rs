@@ -5,6 +5,8 @@
 
 use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::{Flex, flex::FlexTensor, flex::Layout};
+
+use super::Sam2Kernels;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bytes, DType, Shape};
 
@@ -188,6 +190,48 @@ pub fn max_pool_channels_last(x: FlexTensor, sh: usize, sw: usize) -> FlexTensor
         Layout::contiguous(Shape::from(vec![b, ho, wo, c])),
         DType::F32,
     )
+}
+
+/// The rotary encoding of `x [B, H, L, d]` in one pass: one task per block of rows; row `r`
+/// below `rotated` turns its pairs by table row `r mod Lt`, the rest are copied.
+pub fn rotary(x: FlexTensor, cos: FlexTensor, sin: FlexTensor, rotated: usize) -> FlexTensor {
+    let dims = x.layout().shape().clone();
+    if [&x, &cos, &sin].iter().any(|t| t.dtype() != DType::F32) {
+        return Flex::rotary_reference(x, cos, sin, rotated);
+    }
+    let (l, d) = (dims[2], dims[3]);
+    let lt = cos.layout().shape()[0];
+    let (x, cos, sin) = (contiguous(x), contiguous(cos), contiguous(sin));
+    let (input, cos, sin) = (values(&x), values(&cos), values(&sin));
+    let half = d / 2;
+    let mut out = vec![0f32; input.len()];
+    if !out.is_empty() {
+        const ROWS: usize = 64;
+        let task = |head: usize, block: usize, o: &mut [f32]| {
+            let r0 = block * ROWS;
+            for (i, row) in o.chunks_exact_mut(d).enumerate() {
+                let r = r0 + i;
+                let src = &input[(head * l + r) * d..(head * l + r + 1) * d];
+                if r >= rotated {
+                    row.copy_from_slice(src);
+                    continue;
+                }
+                let t = (r % lt) * half;
+                let (c, s) = (&cos[t..t + half], &sin[t..t + half]);
+                for (((dst, pair), &c), &s) in row
+                    .chunks_exact_mut(2)
+                    .zip(src.chunks_exact(2))
+                    .zip(c)
+                    .zip(s)
+                {
+                    dst[0] = pair[0] * c - pair[1] * s;
+                    dst[1] = pair[0] * s + pair[1] * c;
+                }
+            }
+        };
+        for_each_block(&mut out, l * d, ROWS * d, task);
+    }
+    FlexTensor::new(Bytes::from_elems(out), Layout::contiguous(dims), DType::F32)
 }
 
 fn gemm_parallelism() -> gemm::Parallelism {

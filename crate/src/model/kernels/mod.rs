@@ -26,10 +26,14 @@ mod flex;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use burn::backend::TensorMetadata;
 #[cfg(feature = "native")]
 use burn::backend::{Autodiff, autodiff::checkpoint::strategy::CheckpointStrategy};
 use burn::backend::{Backend, Cube, Dispatch, Flex, backend_extension, tensor::FloatTensor};
 use burn::nn::Linear;
+use burn::tensor::{Shape, Slice};
+
+use super::position_encoding::RopeTables;
 use burn::tensor::ops::{AttentionModuleOptions, MaxPoolOptions};
 use burn::tensor::{Tensor, activation, module};
 
@@ -71,6 +75,63 @@ pub trait Sam2Kernels: Backend {
         Self::float_permute(x, &[0, 2, 3, 1])
     }
 
+    /// 2-D rotary encoding of `x [B, H, L, d]` with tables `cos`, `sin` `[Lt, d/2]`: row `r`
+    /// of the first `rotated` rows turns each pair `(x₂ᵢ, x₂ᵢ₊₁)` by the angle of table row
+    /// `r mod Lt`; the remaining rows pass unchanged (SAM-2's object-pointer keys).
+    fn rotary(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+        rotated: usize,
+    ) -> FloatTensor<Self> {
+        Self::rotary_reference(x, cos, sin, rotated)
+    }
+
+    /// [`Self::rotary`] with burn's operations on every backend (never overridden).
+    fn rotary_reference(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+        rotated: usize,
+    ) -> FloatTensor<Self> {
+        let dims = x.shape();
+        let [b, h, l, d] = [dims[0], dims[1], dims[2], dims[3]];
+        let [lt, half] = [cos.shape()[0], cos.shape()[1]];
+        let rows = |t: FloatTensor<Self>, range: std::ops::Range<usize>| {
+            Self::float_slice(
+                t,
+                &[(0..b).into(), (0..h).into(), range.into(), (0..d).into()],
+            )
+        };
+        let kept = (rotated < l).then(|| rows(x.clone(), rotated..l));
+        let x = rows(x, 0..rotated);
+        let table = |t: FloatTensor<Self>| {
+            let t = Self::float_repeat_dim(t, 0, rotated / lt);
+            Self::float_reshape(t, Shape::new([1, 1, rotated, half, 1]))
+        };
+        let (cos, sin) = (table(cos), table(sin));
+        let pairs = Self::float_reshape(x, Shape::new([b, h, rotated, half, 2]));
+        let part = |i: usize| {
+            let all = |n: usize| Slice::from(0..n);
+            Self::float_slice(
+                pairs.clone(),
+                &[all(b), all(h), all(rotated), all(half), (i..i + 1).into()],
+            )
+        };
+        let (re, im) = (part(0), part(1));
+        let out_re = Self::float_sub(
+            Self::float_mul(re.clone(), cos.clone()),
+            Self::float_mul(im.clone(), sin.clone()),
+        );
+        let out_im = Self::float_add(Self::float_mul(re, sin), Self::float_mul(im, cos));
+        let out = Self::float_cat(vec![out_re, out_im], 4);
+        let out = Self::float_reshape(out, Shape::new([b, h, rotated, d]));
+        match kept {
+            Some(kept) => Self::float_cat(vec![out, kept], 2),
+            None => out,
+        }
+    }
+
     /// `softmax(q·kᵀ/√d)·v` on `[B, H, L, d]`, no mask.
     fn sdpa(q: FloatTensor<Self>, k: FloatTensor<Self>, v: FloatTensor<Self>) -> FloatTensor<Self> {
         Self::attention(q, k, v, None, None, AttentionModuleOptions::default())
@@ -101,6 +162,15 @@ impl Sam2Kernels for Flex {
 
     fn max_pool_channels_last(x: FloatTensor<Self>, sh: usize, sw: usize) -> FloatTensor<Self> {
         flex::max_pool_channels_last(x, sh, sw)
+    }
+
+    fn rotary(
+        x: FloatTensor<Self>,
+        cos: FloatTensor<Self>,
+        sin: FloatTensor<Self>,
+        rotated: usize,
+    ) -> FloatTensor<Self> {
+        flex::rotary(x, cos, sin, rotated)
     }
 }
 
@@ -141,6 +211,29 @@ pub fn max_pool_channels_last(x: Tensor<4>, stride: [usize; 2]) -> Tensor<4> {
         stride[0],
         stride[1],
     ))
+}
+
+/// The 2-D rotary encoding of the first `rotated` rows of `x [B, H, L, d]` (the rest pass
+/// unchanged), with `tables` for `Lt` rows repeated over the rows (SAM-2's memory keys repeat
+/// the image's table per memory frame). The fast flex kernel when it is on: one pass instead
+/// of the reference's repeat, slices, four products and two concatenations.
+pub fn rotary(x: Tensor<4>, tables: &RopeTables, rotated: usize) -> Tensor<4> {
+    let [_, _, l, d] = x.dims();
+    let [lt, half] = tables.cos.dims();
+    assert!(
+        rotated <= l && lt > 0 && rotated.is_multiple_of(lt) && d == 2 * half,
+        "rotary: {rotated} of {l} rows, width {d}, with tables for {lt} rows of {half} pairs"
+    );
+    if rotated == 0 {
+        return x;
+    }
+    let (x, cos, sin) = (x.into_dispatch(), tables.cos.clone(), tables.sin.clone());
+    let (cos, sin) = (cos.into_dispatch(), sin.into_dispatch());
+    Tensor::from_dispatch(if fast_kernels() {
+        <Dispatch as Sam2Kernels>::rotary(x, cos, sin, rotated)
+    } else {
+        <Dispatch as Sam2Kernels>::rotary_reference(x, cos, sin, rotated)
+    })
 }
 
 /// Scaled dot-product attention on `[B, heads, L, d]`: the fast flex kernel when it is on,
@@ -326,6 +419,32 @@ mod tests {
         assert_eq!(values(reference.clone()), values(fast));
         let strided = max_pool_channels_last(x.swap_dims(1, 2).swap_dims(1, 2), [2, 2]);
         assert_eq!(values(reference), values(strided));
+    }
+
+    #[test]
+    fn fast_rotary_matches_the_reference_with_repeated_tables_and_kept_rows() {
+        let device = Device::flex();
+        let tables = RopeTables::square(8, 16, 10000.0, &device);
+        // 3 memory frames of 16 rotated rows, then 5 rows left as they are.
+        let x = Tensor::<4>::random([2, 2, 53, 8], Distribution::Normal(0.0, 1.0), &device);
+        let (x_d, cos, sin) = (
+            x.clone().into_dispatch(),
+            tables.cos.clone().into_dispatch(),
+            tables.sin.clone().into_dispatch(),
+        );
+        let reference = Tensor::<4>::from_dispatch(<Dispatch as Sam2Kernels>::rotary_reference(
+            x_d, cos, sin, 48,
+        ));
+        let fast = rotary(x.clone(), &tables, 48);
+        assert_eq!(values(reference.clone()), values(fast.clone()));
+        assert_eq!(
+            values(fast.narrow(2, 48, 5)),
+            values(x.clone().narrow(2, 48, 5))
+        );
+        // Rotation keeps each pair's length.
+        let norm = |t: Tensor<4>| values((t.clone() * t).sum_dim(3));
+        let (a, b) = (norm(reference.narrow(2, 0, 48)), norm(x.narrow(2, 0, 48)));
+        assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-4));
     }
 
     #[test]
