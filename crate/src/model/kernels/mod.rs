@@ -15,6 +15,8 @@
 //!   query rows instead of per head.
 //! - **Query pooling.** Hiera max-pools channels-last maps; through burn that is two permutes
 //!   (full copies) around `max_pool2d`. The flex kernel pools channels-last directly.
+//! - **Rotary encoding.** Memory attention rotates 28 672 keys per layer; through burn that is
+//!   ten passes (repeat, slices, products, concatenations), in the flex kernel one.
 //!
 //! Every other backend (wgpu, WebGPU) and autodiff (training) keep burn's own operations, so
 //! gradients and the GPU paths are unchanged; `f16` and grouped-head inputs fall back too.
