@@ -418,7 +418,7 @@ fn check_bf16(fx: &Fixture, name: &str, actual: Tensor<4>, expected: Tensor<4>) 
 
 /// With postprocessing, a prompted slice's memory is encoded from its mask binarized at 0.
 /// Logits that agree to about 1e-5 still flip the pixels that lie within that distance of 0
-/// (the tiny fixture has 67 within 1e-4 on its prompted slice), and each flipped pixel moves
+/// (2 of 1 048 576 with the tiny fixture, as this test prints), and each flipped pixel moves
 /// the memory features around it far beyond the tolerance. So that slice's memory is checked by
 /// encoding the reference's own mask through our memory encoder, and the flips are printed.
 fn binarized_slice_memory(

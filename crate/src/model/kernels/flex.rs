@@ -1,14 +1,15 @@
-//! The flex (CPU) implementations of [`super::Sam2Kernels`]: GELU and scaled dot-product
-//! attention on `f32`, split over the cores with rayon (natively) and written so the compiler
-//! vectorises the inner loops; on x86-64 the loops are compiled a second time for AVX-512 and
-//! picked at run time.
+//! The flex (CPU) implementations of [`super::Sam2Kernels`] on `f32`: GELU, linear layers,
+//! scaled dot-product attention, channels-last max-pooling and the rotary encoding. Each splits
+//! its output into blocks that run on all cores with rayon (natively) and is written so the
+//! compiler vectorises the inner loops; on x86-64 the GELU and softmax loops are compiled a
+//! second time for AVX-512 and picked at run time. Other dtypes fall back to burn's operations.
 
 use burn::backend::ops::{ActivationOps, FloatTensorOps, ModuleOps};
 use burn::backend::{Flex, flex::FlexTensor, flex::Layout};
-
-use super::Sam2Kernels;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bytes, DType, Shape};
+
+use super::Sam2Kernels;
 
 /// Query rows per attention task. Tuned on Hiera-tiny's global attention (4 × 4096 tokens):
 /// 64 → 127 ms, 128 → 111 ms, 256 → 98 ms (2 cores, BENCHMARKS.md).
@@ -27,9 +28,11 @@ pub fn gelu(x: FlexTensor) -> FlexTensor {
     let mut x = if dense { x } else { x.to_contiguous() };
     let n = x.layout().num_elements();
     let values: &mut [f32] = &mut x.storage_mut::<f32>()[..n];
-    for_each_chunk(values, GELU_CHUNK, |chunk| {
-        dispatch_simd!(gelu_in_place(chunk))
-    });
+    if n > 0 {
+        for_each_block(values, n, GELU_CHUNK, |_, _, chunk| {
+            dispatch_simd!(gelu_in_place(chunk))
+        });
+    }
     x
 }
 
@@ -364,16 +367,6 @@ fn for_each_block(
             f(i, j, block);
         }
     }
-}
-
-fn for_each_chunk(values: &mut [f32], chunk: usize, f: impl Fn(&mut [f32]) + Send + Sync) {
-    #[cfg(not(target_family = "wasm"))]
-    {
-        use rayon::prelude::*;
-        values.par_chunks_mut(chunk).for_each(f);
-    }
-    #[cfg(target_family = "wasm")]
-    values.chunks_mut(chunk).for_each(f);
 }
 
 /// Calls `$f(args)` from [`simd`] compiled for AVX-512 where the CPU has it, else the baseline

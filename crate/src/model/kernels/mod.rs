@@ -489,6 +489,9 @@ mod tests {
         }
         // The input is left untouched.
         assert_eq!(before, values(x));
+        // An empty tensor stays empty.
+        let empty = Tensor::<2>::zeros([0, 4], &device);
+        assert_eq!(gelu(empty).dims(), [0, 4]);
     }
 
     #[test]
