@@ -262,6 +262,10 @@ fn train_resume_eval_export_segment() {
         );
         let [nx, ny] = [labels.dims[0] as f64, labels.dims[1] as f64];
         assert!((0.0..nx).contains(&x) && (0.0..ny).contains(&y), "{p}");
+        // The point is the object's interior point: on the class itself, also for the
+        // myocardium ring, whose box centre lies in the LV cavity.
+        let at = labels.slice(z)[y as usize * labels.dims[0] + x as usize];
+        assert_eq!(at, class, "GT prompt point {p} is not on class {class}");
     }
 
     let stem = scratch.0.join("export/sss-micro");

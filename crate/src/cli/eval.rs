@@ -26,6 +26,9 @@ use crate::prompt::pcsw::{ClassPrompt, pcsw_prompts_from_labels};
 pub enum SplitPart {
     Test,
     Val,
+    /// The labeled training volumes of `--labeled N` (the fitting check: how well a run
+    /// segments the volumes it was trained on).
+    Labeled,
 }
 
 /// Arguments of `sss eval`.
@@ -40,6 +43,9 @@ pub struct EvalArgs {
     pub dataset: DatasetKind,
     #[arg(long, value_enum, default_value_t = SplitPart::Test)]
     pub split: SplitPart,
+    /// With `--split labeled`: the `--labeled` of the training run.
+    #[arg(long, default_value_t = 0)]
+    pub labeled: usize,
     /// Distances in mm from the voxel spacing (default: voxels, as the ACDC protocol).
     #[arg(long)]
     pub spacing: bool,
@@ -97,10 +103,15 @@ pub struct EvalReport {
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let device = args.device.open()?;
     let (manifest, segmenter) = load_segmenter(&args.weights, &device.device)?;
-    let split = args.dataset.split(&args.data, 0)?;
+    anyhow::ensure!(
+        args.split != SplitPart::Labeled || args.labeled > 0,
+        "--split labeled needs --labeled N (the training run's)"
+    );
+    let split = args.dataset.split(&args.data, args.labeled)?;
     let cases = match args.split {
         SplitPart::Test => split.test,
         SplitPart::Val => split.val,
+        SplitPart::Labeled => split.labeled,
     };
     let cases: Vec<_> = cases
         .into_iter()

@@ -21,8 +21,10 @@ use crate::backend::ComputeDevice;
 use crate::model::Sam2Config;
 use crate::model::import::load_sam2_burnpack;
 use crate::prompt::pcsw::{Connectivity, WindowRule};
+use crate::train::sam2_loss::Sam2LossConfig;
 use crate::train::sss::{
-    LossWeighting, SssTrainConfig, SssTrainer, StepReport, TrainData, TrainVolume,
+    LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig, SssTrainer,
+    StepReport, TrainData, TrainVolume,
 };
 use crate::weights::{self, MANIFEST_VERSION, Manifest, ModelSpec};
 
@@ -41,6 +43,39 @@ impl DeviceArg {
             Self::Flex => Ok(ComputeDevice::flex()),
             Self::Wgpu => ComputeDevice::wgpu(),
         }
+    }
+}
+
+/// The labeled SAM-2 recipe.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecipeArg {
+    Legacy,
+    Official,
+}
+
+/// Which logits the labeled SAM-2 loss sees.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SupervisionArg {
+    /// Official loss after object-score gating.
+    OfficialGated,
+    /// Official loss before gating (default).
+    OfficialUngated,
+    /// BCE + Dice of the selected mask (the earlier recipe).
+    Legacy,
+}
+
+fn parse_mix(text: &str) -> Result<PromptMix, String> {
+    let v: Vec<f64> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match v[..] {
+        [box_and_point, box_only, click] => Ok(PromptMix {
+            box_and_point,
+            box_only,
+            click,
+        }),
+        _ => Err("three weights: box + point, box alone, click".into()),
     }
 }
 
@@ -118,6 +153,36 @@ pub struct TrainArgs {
     /// `L_l + λ·L_u` (the released code) instead of `(L_l + λ·L_u)/2`.
     #[arg(long)]
     pub loss_sum: bool,
+    /// Slices per labeled SAM-2 clip: the prompted one, then the tracked ones (official 8).
+    #[arg(long, default_value_t = 8)]
+    pub clip_frames: usize,
+    /// Correction rounds on a labeled clip's prompted slice (official 7).
+    #[arg(long, default_value_t = 2)]
+    pub corrections: usize,
+    /// Which logits the labeled SAM-2 loss sees (see `MaskSupervision`).
+    #[arg(long, value_enum, default_value_t = SupervisionArg::OfficialUngated)]
+    pub mask_supervision: SupervisionArg,
+    /// Labeled SAM-2 prompt mix: weights of box + point, box alone, click
+    /// (e.g. `0.5,0.25,0.25`).
+    #[arg(long, value_parser = parse_mix, default_value = "0.5,0.25,0.25")]
+    pub prompt_mix: PromptMix,
+    /// SAM-2 losses at the decoder's quarter resolution instead of the image size.
+    #[arg(long)]
+    pub low_res_loss: bool,
+    /// Focal γ of the SAM-2 mask term (official 2; 0 with --focal-alpha -1 is plain BCE).
+    #[arg(long, default_value_t = 2.0)]
+    pub focal_gamma: f64,
+    /// Focal α on foreground pixels (official 0.25; negative turns the weighting off).
+    #[arg(long, default_value_t = 0.25, allow_negative_numbers = true)]
+    pub focal_alpha: f64,
+    /// Weight of the SAM-2 mask (focal) term (official 20).
+    #[arg(long, default_value_t = 20.0)]
+    pub mask_weight: f64,
+    /// The labeled SAM-2 recipe: `legacy` (two slices, exact box + box centre, BCE + Dice at
+    /// a quarter resolution; the default, RESULTS.md) or `official` (SAM-2's training: the
+    /// flags above apply only to it).
+    #[arg(long, value_enum, default_value_t = RecipeArg::Legacy)]
+    pub sam2_recipe: RecipeArg,
     #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
     pub device: DeviceArg,
     #[arg(long, default_value_t = 0)]
@@ -191,6 +256,28 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         LossWeighting::Half
     };
     cfg.freeze_encoders = args.init.is_some() && !args.train_encoders;
+    cfg.sam2_training = if args.sam2_recipe == RecipeArg::Legacy {
+        Sam2TrainConfig::legacy()
+    } else {
+        Sam2TrainConfig {
+            clip_frames: args.clip_frames,
+            correction_rounds: args.corrections,
+            supervision: match args.mask_supervision {
+                SupervisionArg::OfficialGated => MaskSupervision::OfficialGated,
+                SupervisionArg::OfficialUngated => MaskSupervision::OfficialUngated,
+                SupervisionArg::Legacy => MaskSupervision::LegacyBceDice,
+            },
+            prompts: args.prompt_mix,
+            full_resolution_loss: !args.low_res_loss,
+            loss: Sam2LossConfig {
+                focal_gamma: args.focal_gamma,
+                focal_alpha: args.focal_alpha,
+                weight_mask: args.mask_weight,
+                ..Sam2LossConfig::default()
+            },
+            ..Sam2TrainConfig::official()
+        }
+    };
     cfg.validate()?;
     Ok(cfg)
 }
@@ -246,9 +333,16 @@ pub fn run_manifest(cfg: &SssTrainConfig, dataset: DatasetKind, name: String) ->
 }
 
 fn format_report(r: &StepReport) -> String {
+    let terms = match &r.sam2 {
+        Some(t) => format!(
+            " [focal {:.4} dice {:.3} iou {:.3} obj {:.3}]",
+            t.loss_mask, t.loss_dice, t.loss_iou, t.loss_class
+        ),
+        None => String::new(),
+    };
     format!(
-        "loss {:.4} (l: coarse {:.3} mask {:.3} | u: coarse {:.3} mask {:.3} λ {:.2} kept {:.2}, \
-         masks {:.2} of which fg {:.2}) lr {:.2e}",
+        "loss {:.4} (l: coarse {:.3} mask {:.3}{terms} | u: coarse {:.3} mask {:.3} λ {:.2} \
+         kept {:.2}, masks {:.2} of which fg {:.2}) lr {:.2e}",
         r.loss,
         r.labeled_coarse,
         r.labeled_mask,

@@ -72,6 +72,9 @@ impl BackboneFeatures {
 #[derive(Clone, Debug)]
 pub struct SamHeadsOutput {
     pub low_res_multimasks: Tensor<4>,
+    /// `low_res_multimasks` before the object-score gating (training supervises these when
+    /// told to: the gated ones carry no mask gradient where the object score is ≤ 0).
+    pub ungated_low_res_multimasks: Tensor<4>,
     pub high_res_multimasks: Tensor<4>,
     pub ious: Tensor<2>,
     pub low_res_masks: Tensor<4>,
@@ -356,7 +359,8 @@ impl Sam2Base {
         );
         let object_score_logits = dec.object_score_logits;
         let is_obj_appearing = object_score_logits.clone().greater_elem(0.0); // [b, 1]
-        let mut low_res_multimasks = dec.masks;
+        let ungated_low_res_multimasks = dec.masks;
+        let mut low_res_multimasks = ungated_low_res_multimasks.clone();
         let [_, m, h, w] = low_res_multimasks.dims();
         if self.config.pred_obj_scores {
             let absent = is_obj_appearing
@@ -409,6 +413,7 @@ impl Sam2Base {
         };
         SamHeadsOutput {
             low_res_multimasks,
+            ungated_low_res_multimasks,
             high_res_multimasks,
             ious,
             low_res_masks,
@@ -473,6 +478,7 @@ impl Sam2Base {
         };
         SamHeadsOutput {
             low_res_multimasks: low_res_masks.clone(),
+            ungated_low_res_multimasks: low_res_masks.clone(),
             high_res_multimasks: high_res_masks.clone(),
             ious,
             low_res_masks,

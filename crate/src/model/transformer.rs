@@ -345,6 +345,31 @@ mod tests {
         assert!(err < 1e-5, "{err}");
     }
 
+    /// Training differentiates through `sdpa` (burn's attention on the autodiff backend): its
+    /// gradients equal those of the explicit softmax attention (checked while looking for why
+    /// SAM-2's decoder ignored its prompts; it was not this).
+    #[test]
+    fn sdpa_gradients_equal_explicit_attention() {
+        let device = Device::flex().autodiff();
+        let r = |s: [usize; 4]| {
+            Tensor::<4>::random(s, Distribution::Normal(0.0, 1.0), &device).require_grad()
+        };
+        let (q, k, v) = (r([1, 2, 5, 8]), r([1, 2, 7, 8]), r([1, 2, 7, 8]));
+        let w = Tensor::<4>::random([1, 2, 5, 8], Distribution::Normal(0.0, 1.0), &device);
+        let g1 = (sdpa(q.clone(), k.clone(), v.clone()) * w.clone())
+            .sum()
+            .backward();
+        let g2 = (explicit_attention(q.clone(), k.clone(), v.clone()) * w)
+            .sum()
+            .backward();
+        for (name, x) in [("q", &q), ("k", &k), ("v", &v)] {
+            let (a, b) = (x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+            let scale = b.clone().abs().max().into_scalar::<f32>();
+            let err = (a - b).abs().max().into_scalar::<f32>() / scale;
+            assert!(scale > 0.0 && err < 1e-4, "d{name}: relative error {err}");
+        }
+    }
+
     #[test]
     fn attention_downsamples_and_takes_other_kv_width() {
         let device = Device::flex();

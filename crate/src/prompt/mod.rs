@@ -2,3 +2,4 @@
 //! masks of a whole volume into a box and a point on one slice, per class.
 
 pub mod pcsw;
+pub mod point;

@@ -12,9 +12,11 @@
 //!    The **first** window with `C ≥ τ_C` (0.8) wins (the "Judging" step).
 //! 4. On the winning window's largest component: the slice where it has the largest area;
 //!    the component's bounding box on that slice `[x_min, y_min, x_max, y_max]` (inclusive
-//!    pixel indices) and the box centre as the point.
+//!    pixel indices) and the box centre as the point (default here: the component's pixel
+//!    farthest from its edge on that slice, [`PointRule::Interior`]; the box centre of a
+//!    ring or a crescent lies outside it).
 //! 5. Fallback when no window passes: the slice with the most foreground in the whole volume,
-//!    its bounding box and the foreground's centroid. An empty volume gives the box
+//!    its bounding box and the foreground's centroid (default here: the interior point). An empty volume gives the box
 //!    `[0, 0, W, H]` and point `(W/2, H/2)` as released, flagged [`PromptSource::Empty`] so
 //!    callers can skip an absent class.
 //!
@@ -28,6 +30,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use super::point::PointRule;
+use super::point::point_of;
 use crate::{Result, SssError, Volume};
 
 /// Which voxels touch in 3-D connected-component labelling.
@@ -66,6 +70,8 @@ pub struct PcswConfig {
     /// A window passes only if its largest component has at least this many voxels
     /// (0: no minimum, as released).
     pub min_component_voxels: usize,
+    /// The prompt's point: inside the object (default) or the released box centre.
+    pub point: PointRule,
 }
 
 impl Default for PcswConfig {
@@ -76,6 +82,7 @@ impl Default for PcswConfig {
             connectivity: Connectivity::TwentySix,
             rule: WindowRule::FirstPassing,
             min_component_voxels: 0,
+            point: PointRule::Interior,
         }
     }
 }
@@ -360,12 +367,13 @@ pub fn pcsw_prompt(mask: &[bool], dims: [usize; 3], cfg: &PcswConfig) -> Result<
             .collect();
         let k = argmax(&areas);
         let on_slice = &c.components.labels[k * plane..(k + 1) * plane];
-        let [x0, y0, x1, y1] = bounding_box(on_slice.iter().map(|&l| l == c.largest), nx)
+        let object: Vec<bool> = on_slice.iter().map(|&l| l == c.largest).collect();
+        let [x0, y0, x1, y1] = bounding_box(object.iter().copied(), nx)
             .expect("the largest component has voxels on its largest slice");
         return Ok(PcswPrompt {
             slice: c.start + k,
             box_xyxy: [x0 as f32, y0 as f32, x1 as f32, y1 as f32],
-            point: [(x0 + x1) as f32 / 2.0, (y0 + y1) as f32 / 2.0],
+            point: point_of(cfg.point, &object, nx, ny, [x0, y0, x1, y1]),
             source: PromptSource::Window {
                 n: c.n,
                 start: c.start,
@@ -387,10 +395,14 @@ pub fn pcsw_prompt(mask: &[bool], dims: [usize; 3], cfg: &PcswConfig) -> Result<
         sy += (i / nx) as f64;
     }
     let count = areas[k] as f64;
+    let point = match cfg.point {
+        PointRule::Released => [(sx / count) as f32, (sy / count) as f32],
+        PointRule::Interior => point_of(cfg.point, slice, nx, ny, [x0, y0, x1, y1]),
+    };
     Ok(PcswPrompt {
         slice: k,
         box_xyxy: [x0 as f32, y0 as f32, x1 as f32, y1 as f32],
-        point: [(sx / count) as f32, (sy / count) as f32],
+        point,
         source: PromptSource::Fallback,
     })
 }
@@ -455,6 +467,14 @@ pub fn pcsw_prompts_from_probabilities(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The released settings, point rule included (the reference values use it).
+    fn released() -> PcswConfig {
+        PcswConfig {
+            point: PointRule::Released,
+            ..PcswConfig::default()
+        }
+    }
 
     /// A mask of `dims` with the listed `(x, y, z)` voxels set.
     fn mask_of(dims: [usize; 3], voxels: &[(usize, usize, usize)]) -> Vec<bool> {
@@ -556,7 +576,7 @@ mod tests {
     #[test]
     fn tube_is_found_by_the_first_passing_window() {
         let (m, dims) = tube_volume();
-        let p = pcsw_prompt(&m, dims, &PcswConfig::default()).unwrap();
+        let p = pcsw_prompt(&m, dims, &released()).unwrap();
         assert_eq!(p.source, PromptSource::Window { n: 4, start: 2 });
         assert_eq!(p.slice, 4);
         assert_eq!(p.box_xyxy, [2.0, 4.0, 4.0, 6.0]);
@@ -571,7 +591,7 @@ mod tests {
         let (m, dims) = tube_volume();
         let cfg = PcswConfig {
             rule: WindowRule::Best,
-            ..Default::default()
+            ..released()
         };
         let p = pcsw_prompt(&m, dims, &cfg).unwrap();
         assert_eq!(p.source, PromptSource::Window { n: 5, start: 3 });
@@ -590,7 +610,7 @@ mod tests {
             v.extend([(0, 0, z), (1, 0, z), (6, 6, z), (7, 6, z)]);
         }
         v.push((0, 1, 2));
-        let p = pcsw_prompt(&mask_of(dims, &v), dims, &PcswConfig::default()).unwrap();
+        let p = pcsw_prompt(&mask_of(dims, &v), dims, &released()).unwrap();
         assert_eq!(p.source, PromptSource::Fallback);
         assert_eq!(p.slice, 2);
         assert_eq!(p.box_xyxy, [0.0, 0.0, 7.0, 6.0]);
@@ -604,12 +624,12 @@ mod tests {
     fn connectivity_six_vs_twenty_six() {
         let dims = [6, 6, 4];
         let m = mask_of(dims, &[(1, 1, 0), (2, 2, 1), (3, 3, 2), (4, 4, 3)]);
-        let p26 = pcsw_prompt(&m, dims, &PcswConfig::default()).unwrap();
+        let p26 = pcsw_prompt(&m, dims, &released()).unwrap();
         assert_eq!(p26.source, PromptSource::Window { n: 2, start: 0 });
         assert_eq!((p26.slice, p26.box_xyxy), (0, [1.0, 1.0, 1.0, 1.0]));
         let six = PcswConfig {
             connectivity: Connectivity::Six,
-            ..Default::default()
+            ..released()
         };
         let p6 = pcsw_prompt(&m, dims, &six).unwrap();
         assert_eq!(p6.source, PromptSource::Fallback);
@@ -617,7 +637,7 @@ mod tests {
         // A minimum component size turns the 26-connected pass into a fallback too.
         let min = PcswConfig {
             min_component_voxels: 3,
-            ..Default::default()
+            ..released()
         };
         assert_eq!(
             pcsw_prompt(&m, dims, &min).unwrap().source,
@@ -625,7 +645,7 @@ mod tests {
         );
         let min4 = PcswConfig {
             min_component_voxels: 4,
-            ..Default::default()
+            ..released()
         };
         assert_eq!(
             pcsw_prompt(&m, dims, &min4).unwrap().source,
@@ -677,7 +697,7 @@ mod tests {
             for (conn, e) in [(Connectivity::TwentySix, e26), (Connectivity::Six, e6)] {
                 let cfg = PcswConfig {
                     connectivity: conn,
-                    ..Default::default()
+                    ..released()
                 };
                 let p = pcsw_prompt(&m, dims, &cfg).unwrap();
                 assert_eq!(
@@ -693,7 +713,7 @@ mod tests {
     #[test]
     fn empty_volume_gives_the_released_placeholder_flagged() {
         let dims = [10, 6, 5];
-        let p = pcsw_prompt(&vec![false; 300], dims, &PcswConfig::default()).unwrap();
+        let p = pcsw_prompt(&vec![false; 300], dims, &released()).unwrap();
         assert_eq!(p.source, PromptSource::Empty);
         assert!(p.is_empty());
         assert_eq!(p.slice, 0);
@@ -706,7 +726,7 @@ mod tests {
         // S = 1: no window length fits, as in the released code.
         let dims = [4, 4, 1];
         let m = mask_of(dims, &square(1, 1, 2, 3, 0));
-        let p = pcsw_prompt(&m, dims, &PcswConfig::default()).unwrap();
+        let p = pcsw_prompt(&m, dims, &released()).unwrap();
         assert_eq!(p.source, PromptSource::Fallback);
         assert_eq!(p.box_xyxy, [1.0, 1.0, 2.0, 3.0]);
         assert_eq!(p.point, [1.5, 2.0]);
@@ -723,7 +743,7 @@ mod tests {
             [1.0; 3],
         )
         .unwrap();
-        let ps = pcsw_prompts_from_labels(&labels, &[1, 2], &PcswConfig::default()).unwrap();
+        let ps = pcsw_prompts_from_labels(&labels, &[1, 2], &released()).unwrap();
         assert_eq!(ps[0].class, 1);
         assert!(ps[0].prompt.is_empty());
         assert_eq!(ps[1].prompt.source, PromptSource::Window { n: 4, start: 2 });
@@ -734,18 +754,15 @@ mod tests {
             probs[i] = if t { 0.3 } else { 0.5 };
             probs[v + i] = if t { 0.7 } else { 0.5 };
         }
-        let ps =
-            pcsw_prompts_from_probabilities(&probs, dims, &[0, 1], &PcswConfig::default()).unwrap();
+        let ps = pcsw_prompts_from_probabilities(&probs, dims, &[0, 1], &released()).unwrap();
         assert!(ps[0].prompt.is_empty());
         assert_eq!(ps[1].prompt.slice, 4);
-        assert!(
-            pcsw_prompts_from_probabilities(&probs, dims, &[2], &PcswConfig::default()).is_err()
-        );
+        assert!(pcsw_prompts_from_probabilities(&probs, dims, &[2], &released()).is_err());
     }
 
     #[test]
     fn bad_input_is_an_error() {
-        let cfg = PcswConfig::default();
+        let cfg = released();
         assert!(pcsw_prompt(&[true; 5], [2, 2, 2], &cfg).is_err());
         assert!(pcsw_prompt(&[], [0, 2, 2], &cfg).is_err());
         assert!(connected_components(&[true; 3], [2, 2, 1], Connectivity::Six).is_err());
@@ -758,7 +775,7 @@ mod tests {
             connectivity: Connectivity::Six,
             rule: WindowRule::Best,
             min_component_voxels: 12,
-            ..Default::default()
+            ..released()
         };
         let json = serde_json::to_string(&cfg).unwrap();
         assert!(json.contains("\"six\"") && json.contains("\"best\""));
@@ -766,7 +783,7 @@ mod tests {
         // Missing fields take the released defaults.
         assert_eq!(
             serde_json::from_str::<PcswConfig>("{}").unwrap(),
-            PcswConfig::default()
+            released()
         );
     }
     /// The worst case at ACDC scale (128×128×20): two equal tubes, so every window is scanned
@@ -781,7 +798,7 @@ mod tests {
         }
         let m = mask_of(dims, &v);
         let t = std::time::Instant::now();
-        let p = pcsw_prompt(&m, dims, &PcswConfig::default()).unwrap();
+        let p = pcsw_prompt(&m, dims, &released()).unwrap();
         let elapsed = t.elapsed();
         eprintln!("PCSW worst case on 128×128×20: {elapsed:?}");
         assert_eq!(p.source, PromptSource::Fallback);

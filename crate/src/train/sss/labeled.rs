@@ -1,0 +1,227 @@
+//! The labeled half of an SSS step: the coarse head's `(CE + Dice)/2` on every slice of a
+//! labeled clip, and SAM-2 trained on the same clip as official SAM-2 trains video
+//! (simulated prompts and correction clicks on the first slice, memory tracking through the
+//! rest, the official loss on every decoder step; `docs/sam2-training.md`).
+
+use burn::tensor::{Int, Tensor, TensorData};
+use rand::RngExt;
+
+use super::SssTrainer;
+use super::clip::{
+    ClipOutput, Corrections, IGNORE, clip_forward, clip_slices, downsample_labels, mask_tensor,
+    step_rng, weak_clip,
+};
+use super::config::MaskSupervision;
+use super::prompts::sample_labeled_prompts;
+use super::unlabeled::bce_mean;
+use crate::predictor::sss::normalise;
+use crate::train::losses::{bce_dice_loss, ce_dice_loss};
+use crate::train::sam2_loss::{Sam2LossTerms, Sam2StepInputs, sam2_step_loss, upsample_bilinear};
+use crate::{Result, SssError};
+
+/// Mask logits are clamped to this in the legacy BCE + Dice (absent objects carry SAM-2's
+/// −1024).
+const LOGIT_CLAMP: f32 = 32.0;
+
+/// The labeled loss of one step.
+pub(super) struct LabeledTerms {
+    /// The coarse head's `(CE + Dice)/2`.
+    pub coarse: Tensor<1>,
+    /// The SAM-2 loss as optimised (weighted sum of its terms, averaged over frames).
+    pub mask: Tensor<1>,
+    /// Its named terms, unweighted and averaged over frames (official recipes).
+    pub sam2: Option<Sam2LossTerms>,
+    /// The weighted SAM-2 loss of each frame.
+    pub per_frame: Vec<Tensor<1>>,
+    pub objects: usize,
+    pub frames: usize,
+}
+
+impl SssTrainer {
+    /// The labeled loss of `step` (its clip, view and prompts drawn from the step's RNG).
+    pub(super) fn labeled_loss(&self, step: usize) -> Result<LabeledTerms> {
+        let cfg = &self.cfg;
+        let t = &cfg.sam2_training;
+        let (s, low) = (cfg.sam2.image_size, cfg.low_res());
+        let factor = s / low;
+        let mut rng = step_rng(cfg.seed, step, 1);
+        let v = rng.random_range(0..self.data.labeled.len());
+        let vol = &self.data.labeled[v];
+        let labels = vol
+            .labels
+            .as_ref()
+            .ok_or_else(|| SssError::InvalidInput(format!("{} has no labels", vol.id)))?;
+        let nz = vol.image.num_slices();
+        let with_fg: Vec<usize> = (0..nz)
+            .filter(|&z| labels.slice(z).iter().any(|&l| l > 0))
+            .collect();
+        let z = if with_fg.is_empty() {
+            rng.random_range(0..nz)
+        } else {
+            with_fg[rng.random_range(0..with_fg.len())]
+        };
+        let reverse = t.reverse_prob > 0.0 && rng.random::<f64>() < t.reverse_prob;
+        let slices = clip_slices(z, nz, t.clip_frames, reverse);
+        let clip = weak_clip(vol, slices, &cfg.weak, &mut rng)?;
+        let frames = clip.frames();
+        let images = normalise(self.tensor4(clip.images.clone(), [frames, 3, s, s]));
+        let enc = self.student.net.encode(images);
+        let plane = s * s;
+        let low_labels: Vec<u8> = (0..frames)
+            .flat_map(|f| downsample_labels(&clip.labels[f * plane..(f + 1) * plane], s, factor))
+            .collect();
+        let label_tensor: Tensor<3, Int> = Tensor::from_data(
+            TensorData::new(
+                low_labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(),
+                [frames, low, low],
+            ),
+            &self.device,
+        );
+        let coarse = ce_dice_loss(enc.coarse_logits, label_tensor, Some(i64::from(IGNORE)));
+        let prompts =
+            sample_labeled_prompts(&clip.labels[..plane], s, cfg.num_classes, t, &mut rng);
+        let n = prompts.len();
+        let mut terms = LabeledTerms {
+            coarse,
+            mask: Tensor::zeros([1], &self.device),
+            sam2: None,
+            per_frame: Vec::new(),
+            objects: n,
+            frames,
+        };
+        if n == 0 {
+            return Ok(terms);
+        }
+        // Per frame and object, the target at the image size; per frame the valid pixels.
+        let targets: Vec<Vec<Vec<bool>>> = (0..frames)
+            .map(|f| {
+                let frame = &clip.labels[f * plane..(f + 1) * plane];
+                prompts
+                    .classes
+                    .iter()
+                    .map(|&c| frame.iter().map(|&l| l == c).collect())
+                    .collect()
+            })
+            .collect();
+        let valid: Vec<Vec<bool>> = (0..frames)
+            .map(|f| {
+                clip.labels[f * plane..(f + 1) * plane]
+                    .iter()
+                    .map(|&l| l != IGNORE)
+                    .collect()
+            })
+            .collect();
+        let legacy = t.supervision == MaskSupervision::LegacyBceDice;
+        let corrections = (!legacy && t.correction_rounds > 0).then(|| Corrections {
+            rounds: t.correction_rounds,
+            targets: &targets[0],
+            valid: &valid[0],
+            from_gt_prob: t.correction_from_gt_prob,
+            rng: &mut rng,
+        });
+        let ungated = t.supervision == MaskSupervision::OfficialUngated;
+        let out = clip_forward(
+            &self.student.net.sam,
+            &enc.features,
+            &prompts,
+            ungated,
+            corrections,
+        )?;
+        if legacy {
+            terms.mask = self.legacy_mask_loss(out, &low_labels, &prompts.classes, low);
+            return Ok(terms);
+        }
+        let mut total: Option<Sam2LossTerms> = None;
+        for (f, steps) in out.steps.into_iter().enumerate() {
+            let (target, valid, size) = if t.full_resolution_loss {
+                let tg: Vec<f32> = targets[f]
+                    .iter()
+                    .flat_map(|o| o.iter().map(|&b| f32::from(u8::from(b))))
+                    .collect();
+                let va: Vec<f32> = (0..n)
+                    .flat_map(|_| valid[f].iter().map(|&b| f32::from(u8::from(b))))
+                    .collect();
+                (tg, va, s)
+            } else {
+                let frame = &low_labels[f * low * low..(f + 1) * low * low];
+                let tg: Vec<f32> = prompts
+                    .classes
+                    .iter()
+                    .flat_map(|&c| frame.iter().map(move |&l| f32::from(u8::from(l == c))))
+                    .collect();
+                let va: Vec<f32> = (0..n)
+                    .flat_map(|_| frame.iter().map(|&l| f32::from(u8::from(l != IGNORE))))
+                    .collect();
+                (tg, va, low)
+            };
+            let present: Vec<f32> = target
+                .chunks(size * size)
+                .map(|o| f32::from(u8::from(o.iter().any(|&v| v > 0.0))))
+                .collect();
+            let target = mask_tensor(target, n, [size, size], &self.device);
+            let valid = mask_tensor(valid, n, [size, size], &self.device);
+            let present: Tensor<2> =
+                Tensor::from_data(TensorData::new(present, [n, 1]), &self.device);
+            let mut frame_terms: Option<Sam2LossTerms> = None;
+            for step in steps {
+                let logits = upsample_bilinear(step.multimasks, [size, size]);
+                let step_terms = sam2_step_loss(
+                    Sam2StepInputs {
+                        logits,
+                        pred_ious: step.ious,
+                        object_scores: step.object_scores,
+                        targets: target.clone(),
+                        valid: valid.clone(),
+                        present: present.clone(),
+                    },
+                    &t.loss,
+                );
+                frame_terms = Some(match frame_terms {
+                    None => step_terms,
+                    Some(acc) => acc.add(step_terms),
+                });
+            }
+            let frame_terms = frame_terms.expect("every frame has a decoder step");
+            terms.per_frame.push(frame_terms.weighted(&t.loss));
+            total = Some(match total {
+                None => frame_terms,
+                Some(acc) => acc.add(frame_terms),
+            });
+        }
+        let total = total.expect("a clip has frames").div(frames as f64);
+        terms.mask = total.weighted(&t.loss);
+        terms.sam2 = Some(total);
+        Ok(terms)
+    }
+
+    /// The earlier recipe: BCE + Dice of the selected mask logits clamped to ±32 at the
+    /// decoder's resolution against nearest-downsampled labels, plus the object-score BCE.
+    fn legacy_mask_loss(
+        &self,
+        out: ClipOutput,
+        low_labels: &[u8],
+        classes: &[u8],
+        low: usize,
+    ) -> Tensor<1> {
+        let [frames, n] = out.object_scores.dims();
+        let lp = low * low;
+        let mut targets = vec![0f32; frames * n * lp];
+        let mut present = vec![0f32; frames * n];
+        for f in 0..frames {
+            for (o, &class) in classes.iter().enumerate() {
+                let dst = &mut targets[(f * n + o) * lp..(f * n + o + 1) * lp];
+                for (t, &l) in dst.iter_mut().zip(&low_labels[f * lp..(f + 1) * lp]) {
+                    if l == class {
+                        *t = 1.0;
+                        present[f * n + o] = 1.0;
+                    }
+                }
+            }
+        }
+        let targets = self.tensor4(targets, [frames, n, low, low]);
+        let present = self.tensor4(present, [frames, n, 1, 1]);
+        let logits = out.mask_logits.clamp(-LOGIT_CLAMP, LOGIT_CLAMP);
+        bce_dice_loss(logits, targets)
+            + bce_mean(out.object_scores.reshape([frames, n, 1, 1]), present)
+    }
+}
