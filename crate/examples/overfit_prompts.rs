@@ -75,7 +75,6 @@ fn main() {
         cfg.sam_heads.transformer_num_heads, cfg.sam_heads.transformer_mlp_dim
     );
     let s = 128;
-    let s = 128;
     let low = s / 4;
     let make = |z: usize, class: u8| {
         let input = model_input(&map.map_slice(img.slice(z)), [ny, nx], s, &device);

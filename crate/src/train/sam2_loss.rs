@@ -67,7 +67,7 @@ impl Sam2LossTerms {
     }
 
     /// Term-wise sum.
-    pub fn add(self, other: Self) -> Self {
+    pub fn plus(self, other: Self) -> Self {
         Self {
             loss_mask: self.loss_mask + other.loss_mask,
             loss_dice: self.loss_dice + other.loss_dice,
@@ -77,7 +77,7 @@ impl Sam2LossTerms {
     }
 
     /// Every term divided by `d`.
-    pub fn div(self, d: f64) -> Self {
+    pub fn divided_by(self, d: f64) -> Self {
         Self {
             loss_mask: self.loss_mask / d,
             loss_dice: self.loss_dice / d,

@@ -178,17 +178,17 @@ impl SssTrainer {
                 );
                 frame_terms = Some(match frame_terms {
                     None => step_terms,
-                    Some(acc) => acc.add(step_terms),
+                    Some(acc) => acc.plus(step_terms),
                 });
             }
             let frame_terms = frame_terms.expect("every frame has a decoder step");
             terms.per_frame.push(frame_terms.weighted(&t.loss));
             total = Some(match total {
                 None => frame_terms,
-                Some(acc) => acc.add(frame_terms),
+                Some(acc) => acc.plus(frame_terms),
             });
         }
-        let total = total.expect("a clip has frames").div(frames as f64);
+        let total = total.expect("a clip has frames").divided_by(frames as f64);
         terms.mask = total.weighted(&t.loss);
         terms.sam2 = Some(total);
         Ok(terms)
