@@ -214,7 +214,7 @@ mod tests {
     use burn::tensor::{Device, Distribution};
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().convert::<f32>().to_vec().unwrap()
+        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
     }
 
     #[test]
@@ -225,8 +225,9 @@ mod tests {
             let ours = values(upsample_bilinear(x.clone(), [oh, ow]));
             let burn = values(interpolate(
                 x,
-                [oh, ow],
-                InterpolateOptions::new(InterpolateMode::Bilinear).with_align_corners(false),
+                InterpolateOptions::new(InterpolateMode::Bilinear)
+                    .with_output_size([oh, ow])
+                    .with_align_corners(false),
             ));
             assert_eq!(ours.len(), burn.len());
             let worst = ours

@@ -376,8 +376,8 @@ pub(crate) fn tiny_run(
                 }
             }
         }
-        let image = Volume::new(image, [n, n, nz], [1.0; 3]).unwrap();
-        let labels = with_labels.then(|| Volume::new(labels, [n, n, nz], [1.0; 3]).unwrap());
+        let image = crate::Volume::new(image, [n, n, nz], [1.0; 3]).unwrap();
+        let labels = with_labels.then(|| crate::Volume::new(labels, [n, n, nz], [1.0; 3]).unwrap());
         TrainVolume::new(format!("v{i}"), image, labels, &rule).unwrap()
     };
     let mut sam2 = Sam2Config::micro();
