@@ -38,7 +38,7 @@ pub enum Command {
     /// Time the SAM-2 stages per slice on the CPU (flex).
     Bench(bench::Args),
     /// Train SSS (SAM-2 + coarse head, DFE, PCSW, EMA teacher) on an ACDC/BHSD-layout dataset.
-    Train(train::TrainArgs),
+    Train(Box<train::TrainArgs>),
     /// Dice, Jaccard, HD95 and ASD of SSS weights on a dataset's test or validation volumes.
     Eval(eval::EvalArgs),
     /// Segment one scan with SSS weights: a label map in its geometry and the prompts.

@@ -136,6 +136,12 @@ pub struct TrainArgs {
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// SAM-2's own parts (prompt encoder, mask decoder, memory) learn at this multiple of --lr.
+    #[arg(long, default_value_t = 1.0)]
+    pub sam2_lr_scale: f64,
+    /// The image encoder (shared with the coarse head) learns at this multiple of --lr.
+    #[arg(long, default_value_t = 1.0)]
+    pub encoder_lr_scale: f64,
     /// Linear learning-rate warm-up steps (then poly decay 0.9).
     #[arg(long, default_value_t = 20)]
     pub lr_warmup: usize,
@@ -232,6 +238,8 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
     cfg.seed = args.seed;
     cfg.learning_rate = args.lr;
     cfg.weight_decay = args.weight_decay;
+    cfg.sam2_lr_scale = args.sam2_lr_scale;
+    cfg.image_encoder_lr_scale = args.encoder_lr_scale;
     cfg.lr_warmup = args.lr_warmup;
     cfg.supervised_warmup = args
         .supervised_warmup

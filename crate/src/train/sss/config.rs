@@ -184,6 +184,18 @@ pub struct SssTrainConfig {
     /// The SAM-2 branch's labeled recipe (runs saved before it existed read as legacy).
     #[serde(default = "Sam2TrainConfig::legacy")]
     pub sam2_training: Sam2TrainConfig,
+    /// Learning rate of SAM-2's own parts (prompt encoder, mask decoder, memory) as a
+    /// multiple of `learning_rate` (official SAM-2 trains its parts at their own rates).
+    #[serde(default = "one")]
+    pub sam2_lr_scale: f64,
+    /// Learning rate of the image encoder (shared by the coarse head and SAM-2) as a multiple
+    /// of `learning_rate` (official: `vision_lr` 0.6 × `base_lr`).
+    #[serde(default = "one")]
+    pub image_encoder_lr_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl SssTrainConfig {
@@ -217,6 +229,8 @@ impl SssTrainConfig {
             strong: StrongConfig::default(),
             freeze_encoders: false,
             sam2_training: Sam2TrainConfig::default(),
+            sam2_lr_scale: 1.0,
+            image_encoder_lr_scale: 1.0,
         }
     }
 
@@ -251,6 +265,12 @@ impl SssTrainConfig {
         }
         if self.prompt_refresh == 0 {
             return bad("--prompt-refresh must be positive");
+        }
+        if [self.sam2_lr_scale, self.image_encoder_lr_scale]
+            .iter()
+            .any(|s| !s.is_finite() || *s < 0.0)
+        {
+            return bad("learning-rate scales must be finite and non-negative");
         }
         let t = &self.sam2_training;
         if t.clip_frames < 2 {
