@@ -104,6 +104,7 @@ fn brain_ct_dataset_in_bhsd_layout() {
         let (expected_image, expected_labels) = brain_ct_case(case, 3);
         assert_eq!(image.data, expected_image.data);
         assert_eq!(label.dims, expected_labels.dims);
+        assert_eq!(label.data.len(), expected_labels.data.len());
         assert!(
             label
                 .data

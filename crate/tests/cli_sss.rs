@@ -75,7 +75,10 @@ fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
     assert_eq!(a.len(), b.len());
     a.iter()
         .zip(b)
-        .flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "parameter sizes");
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
         .fold(0.0f32, f32::max)
 }
 
@@ -276,6 +279,8 @@ fn train_resume_eval_export_segment() {
     assert!(load_sss(&m, bytes, &Device::flex()).is_ok());
     // f16 on disk: the exported parameters are the run's rounded to f16.
     let (run, exported) = (parameters(&full.join("model.json")), parameters(&manifest));
+    let sizes = |p: &[Vec<f32>]| p.iter().map(Vec::len).collect::<Vec<_>>();
+    assert_eq!(sizes(&run), sizes(&exported), "exported parameter shapes");
     for (x, y) in run.iter().flatten().zip(exported.iter().flatten()) {
         assert!((x - y).abs() <= 1e-3 * x.abs().max(1e-2), "{x} vs {y}");
     }

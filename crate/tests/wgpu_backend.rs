@@ -32,6 +32,7 @@ fn slice_net_on_wgpu_matches_flex() {
         .into_data()
         .try_to_vec::<f32>()
         .unwrap();
+    assert_eq!(y_cpu.len(), y_gpu.len(), "wgpu and flex output sizes");
     let max_err = y_cpu
         .iter()
         .zip(&y_gpu)
@@ -102,6 +103,7 @@ fn sam2_image_predictor_on_wgpu_matches_flex() {
     let (masks_cpu, iou_cpu, obj_cpu) = run(&Device::flex());
     let (masks_gpu, iou_gpu, obj_gpu) = run(&gpu.device);
     let max_err = |a: &[f32], b: &[f32]| {
+        assert_eq!(a.len(), b.len(), "wgpu and flex output sizes");
         a.iter()
             .zip(b)
             .map(|(x, y)| (x - y).abs())

@@ -18,7 +18,7 @@ use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
 use crate::predictor::sss::SegmentMode;
-use crate::prompt::pcsw::{ClassPrompt, pcsw_prompts_from_labels};
+use crate::prompt::pcsw::{ClassPrompt, PointRule, pcsw_prompts_from_labels};
 
 /// Which part of the split to evaluate.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -29,6 +29,13 @@ pub enum SplitPart {
     /// The labeled training volumes of `--labeled N` (the fitting check: how well a run
     /// segments the volumes it was trained on).
     Labeled,
+}
+
+/// A PCSW point rule.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PointArg {
+    Interior,
+    Released,
 }
 
 /// Arguments of `sss eval`.
@@ -56,6 +63,10 @@ pub struct EvalArgs {
     /// (how good SAM-2 propagation is when the prompts are right).
     #[arg(long, conflicts_with = "coarse_only")]
     pub gt_prompts: bool,
+    /// The prompt point rule (default: the weights' own): `interior`, or `released` (the box
+    /// centre, which the legacy training recipe prompts with).
+    #[arg(long, value_enum)]
+    pub pcsw_point: Option<PointArg>,
     /// Leave a class absent from both masks of a volume out of its means (BHSD).
     #[arg(long)]
     pub skip_both_empty: bool,
@@ -102,7 +113,15 @@ pub struct EvalReport {
 /// Runs the command.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let device = args.device.open()?;
-    let (manifest, segmenter) = load_segmenter(&args.weights, &device.device)?;
+    let (manifest, mut segmenter) = load_segmenter(&args.weights, &device.device)?;
+    if let Some(point) = args.pcsw_point {
+        let mut pcsw = *segmenter.pcsw_config();
+        pcsw.point = match point {
+            PointArg::Interior => PointRule::Interior,
+            PointArg::Released => PointRule::Released,
+        };
+        segmenter.set_pcsw_config(pcsw);
+    }
     anyhow::ensure!(
         args.split != SplitPart::Labeled || args.labeled > 0,
         "--split labeled needs --labeled N (the training run's)"

@@ -138,6 +138,11 @@ impl SssSegmenter {
         &self.pcsw
     }
 
+    /// Replaces the PCSW settings (e.g. the point rule, to compare prompt forms).
+    pub fn set_pcsw_config(&mut self, pcsw: PcswConfig) {
+        self.pcsw = pcsw;
+    }
+
     fn image_size(&self) -> usize {
         self.net.sam.config().image_size
     }
