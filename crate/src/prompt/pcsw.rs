@@ -780,11 +780,13 @@ mod tests {
         let json = serde_json::to_string(&cfg).unwrap();
         assert!(json.contains("\"six\"") && json.contains("\"best\""));
         assert_eq!(serde_json::from_str::<PcswConfig>(&json).unwrap(), cfg);
-        // Missing fields take the released defaults.
+        // Missing fields take the defaults: the released ones, but for the interior point
+        // (so weights saved before the point rule existed are prompted inside the object).
         assert_eq!(
             serde_json::from_str::<PcswConfig>("{}").unwrap(),
-            released()
+            PcswConfig::default()
         );
+        assert_eq!(PcswConfig::default().point, PointRule::Interior);
     }
     /// The worst case at ACDC scale (128×128×20): two equal tubes, so every window is scanned
     /// and fails, then the fallback.
