@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): the fitting check of the SAM-2 branch (RESULTS.md). Any correct
 # promptable segmenter fits the volumes it is trained on: one labeled cardiac phantom patient
-# (its two frames), micro SAM-2 at 128², supervised only, then `sss eval --split labeled
+# (its two frames), SAM-2 (micro-wide) at 128², supervised only, then `sss eval --split labeled
 # --gt-prompts` on those same volumes — one ground-truth prompt per class on one slice (PCSW
 # on the labels), SAM-2 propagated through the whole volume, as the product does. The target
-# is ≥ 0.90 Dice per class (RV / Myo / LV) within 1,000 steps.
+# is ≥ 0.90 Dice per class (RV / Myo / LV) within 1,000 steps. CONFIG (default micro-wide)
+# names the SAM-2 config; rows of RESULTS.md before 2026-11-29 20:30 used CONFIG=micro.
 #
 # Usage: scripts/fit-check.sh OUT_DIR [sss train flags ...]     (STEPS, default 1000)
 # Writes OUT_DIR/run (train.log: every step's loss terms, JSON lines) and OUT_DIR/eval.json.
@@ -22,7 +23,7 @@ data="${FIT_DATA:-results/data/fit-cardiac}"
 if [ ! -f "$out/run/model.json" ]; then
   rm -rf "$out/run"
   start=$(date +%s)
-  "$sss" train --data "$data" --dataset acdc --labeled 1 --config micro --image-size 128 \
+  "$sss" train --data "$data" --dataset acdc --labeled 1 --config "${CONFIG:-micro-wide}" --image-size 128 \
     --steps "$steps" --checkpoint-every "$steps" --supervised-only --no-dfe --seed 1 \
     --log-every 50 --out "$out/run" "$@"
   echo "trained in $(( $(date +%s) - start )) s"

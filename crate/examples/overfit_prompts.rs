@@ -12,7 +12,8 @@
 //! is used, on the slice with the most of CLASS. Flags: `multi` (every slice and class with
 //! foreground), `pair=A,B` (classes A and B of that slice), `freeze-encoder`, `focal` (the
 //! official SAM-2 loss instead of BCE + Dice), `lr=X` (Adam, default 1e-3), `heads=N`,
-//! `mlp=N` (the mask decoder's transformer).
+//! `mlp=N` (the mask decoder's transformer), `dmodel=N` (the SAM heads' width, `neck.d_model`;
+//! the mask features the hypernetwork reads have `N / 8` channels).
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Device, Tensor, TensorData, activation};
@@ -57,6 +58,13 @@ fn main() {
     for f in &flags {
         if let Some(h) = f.strip_prefix("heads=") {
             cfg.sam_heads.transformer_num_heads = h.parse().unwrap();
+        }
+        if let Some(d) = f.strip_prefix("dmodel=") {
+            let d: usize = d.parse().unwrap();
+            cfg.neck.d_model = d;
+            cfg.neck.num_pos_feats = d;
+            cfg.memory_attention.d_model = d;
+            cfg.memory_encoder.in_dim = d;
         }
         if let Some(h) = f.strip_prefix("mlp=") {
             cfg.sam_heads.transformer_mlp_dim = h.parse().unwrap();

@@ -5,7 +5,6 @@
 use burn::module::Module;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
-#[cfg(feature = "native")]
 use burn::{
     module::{ModuleMapper, Param},
     tensor::{DType, Tensor},
@@ -138,10 +137,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// Casts every float parameter of a module to `dtype`.
-#[cfg(feature = "native")]
 struct CastFloats(DType);
 
-#[cfg(feature = "native")]
 impl ModuleMapper for CastFloats {
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let dtype = self.0;
@@ -149,13 +146,17 @@ impl ModuleMapper for CastFloats {
     }
 }
 
+/// The module with every float parameter cast to `dtype` (f16 rounds them).
+pub fn cast_floats<M: Module>(module: M, dtype: DType) -> M {
+    module.map(&mut CastFloats(dtype))
+}
+
 /// Serialises a module's parameters to burnpack bytes in `dtype` (f16 halves the download).
 ///
 /// Reads tensors back synchronously: native only, never from the page.
 #[cfg(feature = "native")]
 pub fn encode_module<M: Module>(module: M, dtype: DType) -> Result<Vec<u8>> {
-    let module = module.map(&mut CastFloats(dtype));
-    let bytes = module
+    let bytes = cast_floats(module, dtype)
         .into_record()
         .into_bytes()
         .map_err(|e| SssError::Weights(format!("cannot serialise the weights ({e})")))?;

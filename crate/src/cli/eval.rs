@@ -18,7 +18,9 @@ use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
 use crate::predictor::sss::SegmentMode;
-use crate::prompt::pcsw::{ClassPrompt, PointRule, pcsw_prompts_from_labels};
+use crate::prompt::pcsw::{
+    ClassPrompt, PointRule, pcsw_prompts_from_labels, slice_prompts_from_labels,
+};
 
 /// Which part of the split to evaluate.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -63,6 +65,10 @@ pub struct EvalArgs {
     /// (how good SAM-2 propagation is when the prompts are right).
     #[arg(long, conflicts_with = "coarse_only")]
     pub gt_prompts: bool,
+    /// Diagnostic: SAM-2 alone on every slice, each prompted with its ground-truth box and
+    /// point per class, no memory or propagation (how good the mask decoder is by itself).
+    #[arg(long, conflicts_with_all = ["coarse_only", "gt_prompts"])]
+    pub gt_prompts_every_slice: bool,
     /// The prompt point rule (default: the weights' own): `interior`, or `released` (the box
     /// centre, which the legacy training recipe prompts with).
     #[arg(long, value_enum)]
@@ -101,6 +107,9 @@ pub struct EvalReport {
     pub mode: SegmentMode,
     /// Prompts from the ground truth (`--gt-prompts`) rather than the coarse head.
     pub gt_prompts: bool,
+    /// Every slice prompted from the ground truth, SAM-2 without memory
+    /// (`--gt-prompts-every-slice`).
+    pub gt_prompts_every_slice: bool,
     pub split: SplitPart,
     pub units: &'static str,
     pub class_names: Vec<String>,
@@ -150,7 +159,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let start = Instant::now();
         let prepared = segmenter.prepare(&image)?;
         let coarse = segmenter.coarse(&prepared)?;
-        let prompts = if args.gt_prompts {
+        let prompts = if args.gt_prompts_every_slice {
+            slice_prompts_from_labels(&labels, &classes, segmenter.pcsw_config())
+        } else if args.gt_prompts {
             pcsw_prompts_from_labels(&labels, &classes, segmenter.pcsw_config())?
         } else {
             segmenter.auto_prompts(&coarse, image.dims)?
@@ -161,7 +172,12 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let metrics = match mode {
             SegmentMode::CoarseOnly => coarse_metrics.clone(),
             SegmentMode::Full => {
-                let full = image.with_data(segmenter.propagate(&prepared, &prompts)?)?;
+                let full = if args.gt_prompts_every_slice {
+                    segmenter.prompted_slices(&prepared, &prompts)?
+                } else {
+                    segmenter.propagate(&prepared, &prompts)?
+                };
+                let full = image.with_data(full)?;
                 evaluate_volume(&full, &labels, &classes, spacing)?
             }
         };
@@ -243,6 +259,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             weights: args.weights.display().to_string(),
             mode,
             gt_prompts: args.gt_prompts,
+            gt_prompts_every_slice: args.gt_prompts_every_slice,
             split: args.split,
             units,
             class_names: names,

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod export;
 pub mod import_sam2;
 pub mod phantom;
+pub mod pretrain;
 pub mod segment;
 pub mod sss_data;
 pub mod sss_weights;
@@ -37,6 +38,9 @@ pub enum Command {
     ImportSam2(import_sam2::Args),
     /// Time the SAM-2 stages per slice on the CPU (flex).
     Bench(bench::Args),
+    /// Promptable pretraining of SAM-2 on procedural 3-D scenes: foundation weights for
+    /// `sss train --init`.
+    Pretrain(Box<pretrain::PretrainArgs>),
     /// Train SSS (SAM-2 + coarse head, DFE, PCSW, EMA teacher) on an ACDC/BHSD-layout dataset.
     Train(Box<train::TrainArgs>),
     /// Dice, Jaccard, HD95 and ASD of SSS weights on a dataset's test or validation volumes.
@@ -79,6 +83,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::TrainSliceNet(args) => train_slice_net::run(&args),
         Command::ImportSam2(args) => import_sam2::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Pretrain(args) => pretrain::run(&args),
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Segment(args) => segment::run(&args),

@@ -19,12 +19,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::sss_data::{DatasetKind, read_case};
 use crate::backend::ComputeDevice;
 use crate::model::Sam2Config;
-use crate::model::import::load_sam2_burnpack;
+use crate::model::import::{load_sam2_burnpack, load_sam2_checkpoint};
 use crate::prompt::pcsw::{Connectivity, WindowRule};
 use crate::train::sam2_loss::Sam2LossConfig;
 use crate::train::sss::{
     LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig, SssTrainer,
-    StepReport, TrainData, TrainVolume,
+    StepReport, TrainData, TrainPoint, TrainVolume,
 };
 use crate::weights::{self, MANIFEST_VERSION, Manifest, ModelSpec};
 
@@ -50,7 +50,16 @@ impl DeviceArg {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecipeArg {
     Legacy,
+    Simple,
     Official,
+}
+
+/// Where a simulated click lands (see `TrainPoint`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrainPointArg {
+    BoxCentre,
+    Interior,
+    Uniform,
 }
 
 /// Which logits the labeled SAM-2 loss sees.
@@ -79,6 +88,17 @@ fn parse_mix(text: &str) -> Result<PromptMix, String> {
     }
 }
 
+fn parse_scale_range(text: &str) -> Result<[f32; 2], String> {
+    let v: Vec<f32> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f32>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match v[..] {
+        [lo, hi] if lo > 0.0 && lo <= hi && hi.is_finite() => Ok([lo, hi]),
+        _ => Err("two scales LO,HI with 0 < LO <= HI, e.g. 0.5,2.0".into()),
+    }
+}
+
 /// PCSW's connected-component neighbourhood.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConnectivityArg {
@@ -86,6 +106,96 @@ pub enum ConnectivityArg {
     Six,
     #[value(name = "26")]
     TwentySix,
+}
+
+/// The SAM-2 branch's labeled recipe (`sss train` and `sss pretrain` share it).
+#[derive(Args, Debug, Clone)]
+pub struct RecipeArgs {
+    /// Slices per labeled SAM-2 clip: the prompted one, then the tracked ones (official 8).
+    #[arg(long, default_value_t = 8)]
+    pub clip_frames: usize,
+    /// Correction rounds on a labeled clip's prompted slice (official 7).
+    #[arg(long, default_value_t = 2)]
+    pub corrections: usize,
+    /// Which logits the labeled SAM-2 loss sees (see `MaskSupervision`).
+    #[arg(long, value_enum, default_value_t = SupervisionArg::OfficialUngated)]
+    pub mask_supervision: SupervisionArg,
+    /// Labeled SAM-2 prompt mix: weights of box + point, box alone, click
+    /// (e.g. `0.5,0.25,0.25`).
+    #[arg(long, value_parser = parse_mix, default_value = "0.5,0.25,0.25")]
+    pub prompt_mix: PromptMix,
+    /// SAM-2 losses at the decoder's quarter resolution instead of the image size (the
+    /// official recipe's default is the image size).
+    #[arg(long, conflicts_with = "full_res_loss")]
+    pub low_res_loss: bool,
+    /// SAM-2 losses at the image size, the logits upsampled (the legacy recipe's default is
+    /// the decoder's quarter resolution).
+    #[arg(long)]
+    pub full_res_loss: bool,
+    /// Focal γ of the SAM-2 mask term (official 2; 0 with --focal-alpha -1 is plain BCE).
+    #[arg(long, default_value_t = 2.0)]
+    pub focal_gamma: f64,
+    /// Focal α on foreground pixels (official 0.25; negative turns the weighting off).
+    #[arg(long, default_value_t = 0.25, allow_negative_numbers = true)]
+    pub focal_alpha: f64,
+    /// Weight of the SAM-2 mask (focal) term (official 20).
+    #[arg(long, default_value_t = 20.0)]
+    pub mask_weight: f64,
+    /// The labeled SAM-2 recipe: `simple` (the default: two slices, exact box + interior
+    /// point, BCE + Dice at the image size), `legacy` (the same with the box centre and the
+    /// loss at a quarter resolution, the earlier default) or `official` (SAM-2's training:
+    /// the flags above apply only to it). RESULTS.md, "the fitting check".
+    #[arg(long, value_enum, default_value_t = RecipeArg::Simple)]
+    pub sam2_recipe: RecipeArg,
+    /// Where a simulated click lands in its object: `box-centre` (the legacy recipe's
+    /// default), `interior` (the point farthest from the edge, as PCSW prompts at inference)
+    /// or `uniform` (the official recipe's default).
+    #[arg(long, value_enum)]
+    pub train_point: Option<TrainPointArg>,
+    /// At most N objects per clip, drawn from those on its first slice (official
+    /// `max_num_objects` 3; 0: all, one per class).
+    #[arg(long, default_value_t = 0)]
+    pub max_objects: usize,
+}
+
+impl RecipeArgs {
+    /// The recipe these flags ask for.
+    pub fn sam2_training(&self) -> Sam2TrainConfig {
+        let mut recipe = match self.sam2_recipe {
+            RecipeArg::Legacy => Sam2TrainConfig::legacy(),
+            RecipeArg::Simple => Sam2TrainConfig::simple(),
+            RecipeArg::Official => Sam2TrainConfig {
+                clip_frames: self.clip_frames,
+                correction_rounds: self.corrections,
+                supervision: match self.mask_supervision {
+                    SupervisionArg::OfficialGated => MaskSupervision::OfficialGated,
+                    SupervisionArg::OfficialUngated => MaskSupervision::OfficialUngated,
+                    SupervisionArg::Legacy => MaskSupervision::LegacyBceDice,
+                },
+                prompts: self.prompt_mix,
+                full_resolution_loss: !self.low_res_loss,
+                loss: Sam2LossConfig {
+                    focal_gamma: self.focal_gamma,
+                    focal_alpha: self.focal_alpha,
+                    weight_mask: self.mask_weight,
+                    ..Sam2LossConfig::default()
+                },
+                ..Sam2TrainConfig::official()
+            },
+        };
+        recipe.max_objects = self.max_objects;
+        if self.full_res_loss {
+            recipe.full_resolution_loss = true;
+        }
+        if let Some(point) = self.train_point {
+            recipe.point = match point {
+                TrainPointArg::BoxCentre => TrainPoint::BoxCentre,
+                TrainPointArg::Interior => TrainPoint::Interior,
+                TrainPointArg::Uniform => TrainPoint::Uniform,
+            };
+        }
+        recipe
+    }
 }
 
 /// Arguments of `sss train`.
@@ -99,16 +209,22 @@ pub struct TrainArgs {
     /// Labeled subjects (ACDC patients, BHSD scans); the rest of the training set is unlabeled.
     #[arg(long)]
     pub labeled: usize,
-    /// SAM-2 configuration (micro, tiny, small, base_plus, large).
-    #[arg(long, default_value = "micro")]
+    /// SAM-2 configuration (micro-wide, micro, tiny, small, base_plus, large).
+    #[arg(long, default_value = "micro-wide")]
     pub config: String,
     /// Image size (default: the config's; micro 256).
     #[arg(long)]
     pub image_size: Option<usize>,
-    /// Initial SAM-2 weights (a burnpack of `sss import-sam2`, its `.config.json` beside it,
-    /// which replaces --config); freezes the image and prompt encoders unless --train-encoders.
+    /// Initial SAM-2 weights: an official SAM-2 / SAM-2.1 checkpoint (`.pt`, converted on the
+    /// fly; --config names its size), or a burnpack of `sss import-sam2` or `sss pretrain`
+    /// with its `.config.json` beside it (which replaces --config). Freezes the image and
+    /// prompt encoders unless --train-encoders.
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// Width of SAM-2's heads and memory attention (`neck.d_model`; default: the config's,
+    /// micro 32); the mask decoder reads `N / 8` feature channels per pixel.
+    #[arg(long)]
+    pub sam2_width: Option<usize>,
     /// Train the encoders even with --init.
     #[arg(long)]
     pub train_encoders: bool,
@@ -136,11 +252,12 @@ pub struct TrainArgs {
     /// Peak learning rate (AdamW).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    /// SAM-2's own parts (prompt encoder, mask decoder, memory) learn at this multiple of --lr.
-    #[arg(long, default_value_t = 1.0)]
+    /// SAM-2's own parts (prompt encoder, mask decoder, memory) learn at this multiple of --lr
+    /// (at the coarse head's 1e-3 SAM-2's decoder learns to ignore its prompt; RESULTS.md).
+    #[arg(long, default_value_t = 0.2)]
     pub sam2_lr_scale: f64,
     /// The image encoder (shared with the coarse head) learns at this multiple of --lr.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 0.2)]
     pub encoder_lr_scale: f64,
     /// Linear learning-rate warm-up steps (then poly decay 0.9).
     #[arg(long, default_value_t = 20)]
@@ -159,40 +276,23 @@ pub struct TrainArgs {
     /// `L_l + λ·L_u` (the released code) instead of `(L_l + λ·L_u)/2`.
     #[arg(long)]
     pub loss_sum: bool,
-    /// Slices per labeled SAM-2 clip: the prompted one, then the tracked ones (official 8).
-    #[arg(long, default_value_t = 8)]
-    pub clip_frames: usize,
-    /// Correction rounds on a labeled clip's prompted slice (official 7).
-    #[arg(long, default_value_t = 2)]
-    pub corrections: usize,
-    /// Which logits the labeled SAM-2 loss sees (see `MaskSupervision`).
-    #[arg(long, value_enum, default_value_t = SupervisionArg::OfficialUngated)]
-    pub mask_supervision: SupervisionArg,
-    /// Labeled SAM-2 prompt mix: weights of box + point, box alone, click
-    /// (e.g. `0.5,0.25,0.25`).
-    #[arg(long, value_parser = parse_mix, default_value = "0.5,0.25,0.25")]
-    pub prompt_mix: PromptMix,
-    /// SAM-2 losses at the decoder's quarter resolution instead of the image size.
-    #[arg(long)]
-    pub low_res_loss: bool,
-    /// Focal γ of the SAM-2 mask term (official 2; 0 with --focal-alpha -1 is plain BCE).
-    #[arg(long, default_value_t = 2.0)]
-    pub focal_gamma: f64,
-    /// Focal α on foreground pixels (official 0.25; negative turns the weighting off).
-    #[arg(long, default_value_t = 0.25, allow_negative_numbers = true)]
-    pub focal_alpha: f64,
-    /// Weight of the SAM-2 mask (focal) term (official 20).
-    #[arg(long, default_value_t = 20.0)]
-    pub mask_weight: f64,
-    /// The labeled SAM-2 recipe: `legacy` (two slices, exact box + box centre, BCE + Dice at
-    /// a quarter resolution; the default, RESULTS.md) or `official` (SAM-2's training: the
-    /// flags above apply only to it).
-    #[arg(long, value_enum, default_value_t = RecipeArg::Legacy)]
-    pub sam2_recipe: RecipeArg,
+    #[command(flatten)]
+    pub recipe: RecipeArgs,
     #[arg(long, value_enum, default_value_t = DeviceArg::Flex)]
     pub device: DeviceArg,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The weak view's random scale range `LO,HI` (UniMatch-V2's 0.5,2.0; `1,1` keeps the
+    /// fitted size, only crop, flip and rot90 remain).
+    #[arg(long, value_parser = parse_scale_range, default_value = "0.5,2.0")]
+    pub weak_scale: [f32; 2],
+    /// No weak view at all: no rescaling, crop jitter, flips or quarter turns (for the
+    /// fitting check; the labeled slices are only resized to the model's input).
+    #[arg(long)]
+    pub no_weak_aug: bool,
+    /// Weight of the coarse head's labeled loss.
+    #[arg(long, default_value_t = 1.0)]
+    pub coarse_weight: f64,
     /// Total optimisation steps.
     #[arg(long, default_value_t = 1000)]
     pub steps: usize,
@@ -217,19 +317,26 @@ pub struct TrainArgs {
 /// Builds the configuration from the arguments.
 fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
     let mut sam2 = match &args.init {
-        // `sss import-sam2` writes the model's configuration beside its weights.
-        Some(init) => {
+        Some(init) if !is_checkpoint(init) => {
+            // `sss import-sam2` and `sss pretrain` write the model's configuration beside its
+            // weights.
             let path = init.with_extension("config.json");
             let text = std::fs::read_to_string(&path).with_context(|| {
-                format!("reading {} (written by sss import-sam2)", path.display())
+                format!(
+                    "reading {} (written beside the weights by sss import-sam2 or sss pretrain)",
+                    path.display()
+                )
             })?;
             serde_json::from_str::<Sam2Config>(&text)
                 .with_context(|| format!("{} is not a SAM-2 config", path.display()))?
         }
-        None => Sam2Config::by_name(&args.config)?,
+        _ => Sam2Config::by_name(&args.config)?,
     };
     if let Some(size) = args.image_size {
         sam2.image_size = size;
+    }
+    if let Some(width) = args.sam2_width {
+        sam2 = sam2.with_hidden_dim(width);
     }
     sam2.validate()?;
     let classes = args.dataset.classes().len();
@@ -241,6 +348,13 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
     cfg.sam2_lr_scale = args.sam2_lr_scale;
     cfg.image_encoder_lr_scale = args.encoder_lr_scale;
     cfg.lr_warmup = args.lr_warmup;
+    cfg.weak.scale_range = args.weak_scale;
+    if args.no_weak_aug {
+        cfg.weak.scale_range = [1.0, 1.0];
+        cfg.weak.flip_p = 0.0;
+        cfg.weak.rot90_p = 0.0;
+    }
+    cfg.coarse_weight = args.coarse_weight;
     cfg.supervised_warmup = args
         .supervised_warmup
         .unwrap_or(cfg.supervised_warmup.min(args.steps / 5));
@@ -264,30 +378,30 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         LossWeighting::Half
     };
     cfg.freeze_encoders = args.init.is_some() && !args.train_encoders;
-    cfg.sam2_training = if args.sam2_recipe == RecipeArg::Legacy {
-        Sam2TrainConfig::legacy()
-    } else {
-        Sam2TrainConfig {
-            clip_frames: args.clip_frames,
-            correction_rounds: args.corrections,
-            supervision: match args.mask_supervision {
-                SupervisionArg::OfficialGated => MaskSupervision::OfficialGated,
-                SupervisionArg::OfficialUngated => MaskSupervision::OfficialUngated,
-                SupervisionArg::Legacy => MaskSupervision::LegacyBceDice,
-            },
-            prompts: args.prompt_mix,
-            full_resolution_loss: !args.low_res_loss,
-            loss: Sam2LossConfig {
-                focal_gamma: args.focal_gamma,
-                focal_alpha: args.focal_alpha,
-                weight_mask: args.mask_weight,
-                ..Sam2LossConfig::default()
-            },
-            ..Sam2TrainConfig::official()
-        }
-    };
+    cfg.sam2_training = args.recipe.sam2_training();
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// True for an official PyTorch checkpoint (`.pt` / `.pth`), false for a burnpack.
+fn is_checkpoint(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("pt") || e.eq_ignore_ascii_case("pth"))
+}
+
+/// The SAM-2 weights `--init` names, in a model of `config` (whose image size may differ
+/// from the weights': position embeddings are resized).
+fn load_init(
+    path: &Path,
+    config: &Sam2Config,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<crate::model::sam2_base::Sam2Base> {
+    let model = if is_checkpoint(path) {
+        load_sam2_checkpoint(path, config, device)
+    } else {
+        load_sam2_burnpack(path, config, device)
+    };
+    model.with_context(|| format!("loading --init {}", path.display()))
 }
 
 /// Reads the labeled and unlabeled training volumes of the split.
@@ -383,7 +497,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     } else {
         let cfg = config_of(args)?;
         let init = match &args.init {
-            Some(path) => Some(load_sam2_burnpack(path, &cfg.sam2, &device.device)?),
+            Some(path) => Some(load_init(path, &cfg.sam2, &device.device)?),
             None => None,
         };
         SssTrainer::new(cfg, data, &device.device, init)?
@@ -402,7 +516,47 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         cfg.ema,
         cfg.supervised_only
     );
-    let log_path = args.out.join("train.log");
+    let finished = run_steps(
+        &mut trainer,
+        &args.out,
+        &LoopOptions {
+            checkpoint_every: args.checkpoint_every,
+            log_every: args.log_every,
+            stop_after: args.stop_after,
+        },
+    )?;
+    if !finished {
+        return Ok(());
+    }
+    let manifest = run_manifest(
+        &cfg,
+        args.dataset,
+        format!("SSS run {}", run_name(&args.out)),
+    );
+    let bytes = weights::encode_module(trainer.final_net(), DType::F32)?;
+    let path = weights::write_export(&args.out.join("model"), manifest, &bytes, DType::F32)?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// How [`run_steps`] logs and checkpoints.
+pub(super) struct LoopOptions {
+    pub checkpoint_every: usize,
+    pub log_every: usize,
+    /// Stop after this many steps of this invocation, without a final checkpoint.
+    pub stop_after: Option<usize>,
+}
+
+/// Runs the trainer to its last step: every report to `OUT/train.log`, a progress bar on a
+/// terminal (log lines otherwise), checkpoints in `OUT/checkpoint/`. False when
+/// `stop_after` ended it early.
+pub(super) fn run_steps(
+    trainer: &mut SssTrainer,
+    out: &Path,
+    opts: &LoopOptions,
+) -> anyhow::Result<bool> {
+    let steps = trainer.cfg.steps;
+    let log_path = out.join("train.log");
     let mut log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -410,7 +564,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", log_path.display()))?;
     let interactive = std::io::stdout().is_terminal();
     let bar = interactive.then(|| {
-        let bar = ProgressBar::new(cfg.steps as u64).with_style(
+        let bar = ProgressBar::new(steps as u64).with_style(
             ProgressStyle::with_template("{bar:25} {pos}/{len} · {per_sec} · ETA {eta} · {msg}")
                 .expect("a valid template"),
         );
@@ -420,10 +574,10 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let first = trainer.step;
     let mut run_steps = 0usize;
-    while trainer.step < cfg.steps {
-        if args.stop_after.is_some_and(|n| run_steps >= n) {
+    while trainer.step < steps {
+        if opts.stop_after.is_some_and(|n| run_steps >= n) {
             log::info!("stopping after {run_steps} steps (--stop-after)");
-            return Ok(());
+            return Ok(false);
         }
         let report = trainer.train_step()?;
         run_steps += 1;
@@ -439,14 +593,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
                 bar.set_message(format_report(&report));
                 bar.inc(1);
             }
-            None if report.step.is_multiple_of(args.log_every.max(1))
-                || trainer.step == cfg.steps =>
-            {
-                let eta = (cfg.steps - trainer.step) as f64 / rate.max(1e-9);
+            None if report.step.is_multiple_of(opts.log_every.max(1)) || trainer.step == steps => {
+                let eta = (steps - trainer.step) as f64 / rate.max(1e-9);
                 println!(
                     "step {}/{} {} · {:.3} it/s · ETA {:.0} s",
                     trainer.step,
-                    cfg.steps,
+                    steps,
                     format_report(&report),
                     rate,
                     eta
@@ -454,8 +606,8 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
             }
             None => {}
         }
-        if trainer.step.is_multiple_of(args.checkpoint_every.max(1)) || trainer.step == cfg.steps {
-            trainer.save_checkpoint(&args.out)?;
+        if trainer.step.is_multiple_of(opts.checkpoint_every.max(1)) || trainer.step == steps {
+            trainer.save_checkpoint(out)?;
         }
     }
     if let Some(bar) = &bar {
@@ -467,15 +619,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         "trained {ran} steps in {elapsed:.1} s ({:.2} s/step)",
         elapsed / ran.max(1) as f64
     );
-    let manifest = run_manifest(
-        &cfg,
-        args.dataset,
-        format!("SSS run {}", run_name(&args.out)),
-    );
-    let bytes = weights::encode_module(trainer.final_net(), DType::F32)?;
-    let path = weights::write_export(&args.out.join("model"), manifest, &bytes, DType::F32)?;
-    println!("wrote {}", path.display());
-    Ok(())
+    Ok(true)
 }
 
 fn run_name(dir: &Path) -> String {

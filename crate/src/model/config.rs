@@ -183,10 +183,11 @@ pub struct Sam2Config {
 }
 
 /// The names `Sam2Config::by_name` accepts.
-pub const CONFIG_NAMES: [&str; 5] = ["tiny", "small", "base_plus", "large", "micro"];
+pub const CONFIG_NAMES: [&str; 6] = ["tiny", "small", "base_plus", "large", "micro", "micro-wide"];
 
 impl Sam2Config {
-    /// The official configuration by name (`tiny`, `small`, `base_plus`/`b+`, `large`) or `micro`.
+    /// The official configuration by name (`tiny`, `small`, `base_plus`/`b+`, `large`),
+    /// `micro` or `micro-wide`.
     pub fn by_name(name: &str) -> Result<Self> {
         match name {
             "tiny" | "t" => Ok(Self::tiny()),
@@ -194,6 +195,7 @@ impl Sam2Config {
             "base_plus" | "b+" | "base-plus" => Ok(Self::base_plus()),
             "large" | "l" => Ok(Self::large()),
             "micro" => Ok(Self::micro()),
+            "micro-wide" => Ok(Self::micro_wide()),
             other => Err(SssError::InvalidInput(format!(
                 "unknown SAM-2 config `{other}`; expected one of {}",
                 CONFIG_NAMES.join(", ")
@@ -293,6 +295,26 @@ impl Sam2Config {
             ..cfg.memory_encoder
         };
         cfg
+    }
+
+    /// `micro`'s Hiera trunk with SAM heads and memory attention 128 wide (official 256):
+    /// the size the product trains. At micro's 32 the mask decoder's hypernetwork reads 4
+    /// channels per pixel, too few to carve a ring and a crescent out of one neighbourhood
+    /// (RESULTS.md, "the fitting check": the masks nest instead).
+    pub fn micro_wide() -> Self {
+        let mut cfg = Self::micro().with_hidden_dim(128);
+        cfg.name = "micro-wide".into();
+        cfg
+    }
+
+    /// The same model with the SAM heads and memory attention `d` wide (`neck.d_model`, the
+    /// official 256); the mask decoder's hypernetwork then reads `d / 8` channels per pixel.
+    pub fn with_hidden_dim(mut self, d: usize) -> Self {
+        self.neck.d_model = d;
+        self.neck.num_pos_feats = d;
+        self.memory_attention.d_model = d;
+        self.memory_encoder.in_dim = d;
+        self
     }
 
     /// The same model with the flags of the original SAM-2.0 YAML files (`configs/sam2/`):

@@ -162,7 +162,9 @@ pub fn load_sam2_burnpack_bytes(
         .load_from(&mut store)
         .map_err(|e| SssError::Weights(format!("cannot read the burnpack weights: {e}")))?;
     check_applied(&result, "the burnpack weights", config)?;
-    Ok(model)
+    // A burnpack keeps its tensors' dtype (f16 for `sss pretrain`'s foundation weights);
+    // parameters are f32 in memory.
+    Ok(crate::weights::cast_floats(model, burn::tensor::DType::F32))
 }
 
 /// Loads a burnpack file into a model of `config`.
@@ -181,6 +183,35 @@ pub fn load_sam2_burnpack(
 mod tests {
     use super::*;
     use burn::tensor::Tensor;
+
+    #[test]
+    fn f16_burnpack_loads_into_an_f32_model() {
+        use burn::tensor::DType;
+        let device = Device::flex();
+        let cfg = Sam2Config::micro();
+        let model = Sam2Base::new(&cfg, &device).unwrap();
+        let half = crate::weights::cast_floats(model.clone(), DType::F16);
+        let dir = std::env::temp_dir().join(format!("sss-import-f16-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = save_sam2_burnpack(&half, &dir.join("micro-f16")).unwrap();
+        let f32_size = save_sam2_burnpack(&model, &dir.join("micro-f32")).unwrap();
+        let (small, large) = (
+            std::fs::metadata(&path).unwrap().len(),
+            std::fs::metadata(&f32_size).unwrap().len(),
+        );
+        assert!(small * 10 < large * 6, "f16 {small} bytes vs f32 {large}");
+        let loaded = load_sam2_burnpack(&path, &cfg, &device).unwrap();
+        let a: Tensor<2> = model.sam_mask_decoder.iou_token.weight.val();
+        let b: Tensor<2> = loaded.sam_mask_decoder.iou_token.weight.val();
+        assert_eq!(b.dtype(), DType::F32);
+        let rounded = a.clone().cast(DType::F16).cast(DType::F32);
+        assert_eq!((rounded - b.clone()).abs().max().into_scalar::<f32>(), 0.0);
+        assert!(
+            (a - b).abs().max().into_scalar::<f32>() > 0.0,
+            "f16 must round something"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
 
     #[test]
     fn burnpack_round_trip_restores_every_weight() {

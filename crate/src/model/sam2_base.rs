@@ -862,4 +862,63 @@ mod tests {
             .unwrap();
         assert_eq!(out.maskmem_features.unwrap().dims(), [1, 16, 16, 16]);
     }
+
+    #[test]
+    fn objects_in_a_batch_do_not_see_each_other() {
+        // Training and propagation put one object per batch row; each row's masks must be
+        // what that object alone gets (the image predictor runs objects one at a time).
+        let device = Device::flex();
+        device.seed(3);
+        let mut cfg = Sam2Config::micro();
+        cfg.image_size = 128;
+        let model = Sam2Base::new(&cfg, &device).unwrap();
+        let img = Tensor::<4>::random([1, 3, 128, 128], Distribution::Normal(0.0, 1.0), &device);
+        let feats = model.forward_image(img);
+        let top = model.image_embedding_without_memory(&feats);
+        let prompts: [[f32; 6]; 3] = [
+            [10.0, 12.0, 60.0, 70.0, 30.0, 40.0],
+            [50.0, 20.0, 90.0, 50.0, 70.0, 35.0],
+            [20.0, 80.0, 120.0, 120.0, 64.0, 100.0],
+        ];
+        let point_prompt = |rows: &[[f32; 6]]| PointPrompt {
+            coords: Tensor::from_data(
+                TensorData::new(
+                    rows.iter().flatten().copied().collect::<Vec<_>>(),
+                    [rows.len(), 3, 2],
+                ),
+                &device,
+            ),
+            labels: Tensor::from_data(
+                TensorData::new([2i64, 3, 1].repeat(rows.len()), [rows.len(), 3]),
+                &device,
+            ),
+        };
+        let n = prompts.len();
+        let high_res = feats.expand_batch(n).high_res();
+        let together = model.forward_sam_heads(
+            top.clone().repeat_dim(0, n),
+            Some(&point_prompt(&prompts)),
+            None,
+            high_res,
+            false,
+        );
+        for (o, row) in prompts.iter().enumerate() {
+            let alone = model.forward_sam_heads(
+                top.clone(),
+                Some(&point_prompt(std::slice::from_ref(row))),
+                None,
+                feats.high_res(),
+                false,
+            );
+            let batched = together.low_res_multimasks.clone().narrow(0, o, 1);
+            let diff = (batched - alone.low_res_multimasks.clone())
+                .abs()
+                .max()
+                .into_scalar::<f32>();
+            assert!(
+                diff < 1e-4,
+                "object {o}: batched and alone differ by {diff}"
+            );
+        }
+    }
 }

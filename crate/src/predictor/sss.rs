@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::data::intensity::IntensityRule;
 use crate::model::common::{Resample, resize};
 use crate::model::sss::SssNet;
-use crate::predictor::image::{IMG_MEAN, IMG_STD};
+use crate::predictor::image::{IMG_MEAN, IMG_STD, ImagePredictor, ImagePrompt};
 use crate::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
 use crate::prompt::pcsw::{ClassPrompt, PcswConfig, pcsw_prompts_from_probabilities};
 use crate::weights::{self, Manifest, ModelSpec};
@@ -364,6 +364,48 @@ impl SssSegmenter {
                 let logits = read_back(out.masks_at(prepared.hw()))?;
                 write_slice_labels(&mut labels, prepared.hw(), out.slice, &logits, &class_of);
             }
+        }
+        Ok(labels)
+    }
+
+    /// SAM-2 on each prompted slice alone, as an image predictor (no memory, no propagation):
+    /// every prompt's slice gets its class from that prompt's single mask, the label map's
+    /// other slices stay background. Several prompts may share a slice (one per class).
+    /// `sss eval --gt-prompts-every-slice` scores the mask decoder this way, apart from
+    /// memory propagation.
+    pub fn prompted_slices(
+        &self,
+        prepared: &PreparedVolume,
+        prompts: &[ClassPrompt],
+    ) -> Result<Vec<u8>> {
+        let mut labels = vec![0u8; prepared.voxels()];
+        let mut predictor = ImagePredictor::new(self.net.sam.clone());
+        let hw = prepared.hw();
+        let mut slices: Vec<usize> = prompts.iter().map(|p| p.prompt.slice).collect();
+        slices.sort_unstable();
+        slices.dedup();
+        for z in slices {
+            let on_slice: Vec<ClassPrompt> = prompts
+                .iter()
+                .filter(|p| p.prompt.slice == z)
+                .copied()
+                .collect();
+            self.check_prompts(&on_slice, prepared.dims)?;
+            predictor.set_image(prepared.inputs[z].clone(), hw)?;
+            let mut class_of = Vec::new();
+            let mut logits = Vec::new();
+            for p in on_slice.iter().filter(|p| !p.prompt.is_empty()) {
+                let prompt = ImagePrompt {
+                    points: vec![p.prompt.point],
+                    labels: vec![1],
+                    box_xyxy: Some(p.prompt.box_xyxy),
+                    mask_input: None,
+                };
+                let out = predictor.predict(&prompt, false)?;
+                logits.extend(read_back(out.masks)?);
+                class_of.push(p.class);
+            }
+            write_slice_labels(&mut labels, hw, z, &logits, &class_of);
         }
         Ok(labels)
     }

@@ -425,6 +425,38 @@ pub fn pcsw_prompts_from_labels(
         .collect()
 }
 
+/// A prompt for every (slice, class) of a label map where the class is present: the slice's
+/// box of the class and its point by `cfg.point` (source [`PromptSource::User`]). Not PCSW
+/// (which picks one slice per class): the diagnostic "SAM-2 prompted on every slice, no
+/// memory" of `sss eval --gt-prompts-every-slice`, and the shape of a user who boxes each slice.
+pub fn slice_prompts_from_labels(
+    labels: &Volume<u8>,
+    classes: &[u8],
+    cfg: &PcswConfig,
+) -> Vec<ClassPrompt> {
+    let [nx, ny, nz] = labels.dims;
+    let plane = nx * ny;
+    let mut prompts = Vec::new();
+    for z in 0..nz {
+        let slice = &labels.data[z * plane..(z + 1) * plane];
+        for &class in classes {
+            let object: Vec<bool> = slice.iter().map(|&l| l == class).collect();
+            if let Some(b) = bounding_box(object.iter().copied(), nx) {
+                prompts.push(ClassPrompt {
+                    class,
+                    prompt: PcswPrompt {
+                        slice: z,
+                        box_xyxy: b.map(|v| v as f32),
+                        point: point_of(cfg.point, &object, nx, ny, b),
+                        source: PromptSource::User,
+                    },
+                });
+            }
+        }
+    }
+    prompts
+}
+
 /// One prompt per class from coarse probabilities laid out `[class][z][y][x]` (class `c`'s
 /// volume is `probs[c·V .. (c+1)·V]`, `V = nx·ny·nz`); class `c` is foreground where its
 /// probability is above `cfg.threshold`. `classes` picks the channels (usually all but

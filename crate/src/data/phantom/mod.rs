@@ -8,9 +8,11 @@
 pub mod brain_ct;
 pub mod cardiac;
 mod random;
+pub mod scenes;
 
 pub use brain_ct::{brain_ct_case, brain_ct_lesion_types};
 pub use cardiac::{cardiac_case, cardiac_frame, cardiac_info};
+pub use scenes::{SceneSize, scene};
 
 use crate::Volume;
 

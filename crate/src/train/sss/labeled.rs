@@ -25,7 +25,7 @@ const LOGIT_CLAMP: f32 = 32.0;
 
 /// The labeled loss of one step.
 pub(super) struct LabeledTerms {
-    /// The coarse head's `(CE + Dice)/2`.
+    /// The coarse head's `(CE + Dice)/2`, times `coarse_weight`.
     pub coarse: Tensor<1>,
     /// The SAM-2 loss as optimised (weighted sum of its terms, averaged over frames).
     pub mask: Tensor<1>,
@@ -77,7 +77,8 @@ impl SssTrainer {
             ),
             &self.device,
         );
-        let coarse = ce_dice_loss(enc.coarse_logits, label_tensor, Some(i64::from(IGNORE)));
+        let coarse = ce_dice_loss(enc.coarse_logits, label_tensor, Some(i64::from(IGNORE)))
+            * cfg.coarse_weight;
         let prompts =
             sample_labeled_prompts(&clip.labels[..plane], s, cfg.num_classes, t, &mut rng);
         let n = prompts.len();
@@ -128,7 +129,11 @@ impl SssTrainer {
             corrections,
         )?;
         if legacy {
-            terms.mask = self.legacy_mask_loss(out, &low_labels, &prompts.classes, low);
+            terms.mask = if t.full_resolution_loss {
+                self.legacy_mask_loss(out, &clip.labels, &prompts.classes, s)
+            } else {
+                self.legacy_mask_loss(out, &low_labels, &prompts.classes, low)
+            };
             return Ok(terms);
         }
         let mut total: Option<Sam2LossTerms> = None;
@@ -194,23 +199,24 @@ impl SssTrainer {
         Ok(terms)
     }
 
-    /// The earlier recipe: BCE + Dice of the selected mask logits clamped to ±32 at the
-    /// decoder's resolution against nearest-downsampled labels, plus the object-score BCE.
+    /// The earlier recipe: BCE + Dice of the selected mask logits clamped to ±32 against
+    /// `labels` of `size`² per frame (the decoder's resolution and nearest-downsampled labels,
+    /// or the image size with the logits upsampled bilinearly), plus the object-score BCE.
     fn legacy_mask_loss(
         &self,
         out: ClipOutput,
-        low_labels: &[u8],
+        labels: &[u8],
         classes: &[u8],
-        low: usize,
+        size: usize,
     ) -> Tensor<1> {
         let [frames, n] = out.object_scores.dims();
-        let lp = low * low;
-        let mut targets = vec![0f32; frames * n * lp];
+        let plane = size * size;
+        let mut targets = vec![0f32; frames * n * plane];
         let mut present = vec![0f32; frames * n];
         for f in 0..frames {
             for (o, &class) in classes.iter().enumerate() {
-                let dst = &mut targets[(f * n + o) * lp..(f * n + o + 1) * lp];
-                for (t, &l) in dst.iter_mut().zip(&low_labels[f * lp..(f + 1) * lp]) {
+                let dst = &mut targets[(f * n + o) * plane..(f * n + o + 1) * plane];
+                for (t, &l) in dst.iter_mut().zip(&labels[f * plane..(f + 1) * plane]) {
                     if l == class {
                         *t = 1.0;
                         present[f * n + o] = 1.0;
@@ -218,9 +224,10 @@ impl SssTrainer {
                 }
             }
         }
-        let targets = self.tensor4(targets, [frames, n, low, low]);
+        let targets = self.tensor4(targets, [frames, n, size, size]);
         let present = self.tensor4(present, [frames, n, 1, 1]);
         let logits = out.mask_logits.clamp(-LOGIT_CLAMP, LOGIT_CLAMP);
+        let logits = upsample_bilinear(logits, [size, size]);
         bce_dice_loss(logits, targets)
             + bce_mean(out.object_scores.reshape([frames, n, 1, 1]), present)
     }

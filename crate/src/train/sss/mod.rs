@@ -57,7 +57,9 @@ use serde::Serialize;
 pub use clip::{
     ClipOutput, DecoderStep, TrainVolume, clip_forward, clip_slices, downsample_labels, step_rng,
 };
-pub use config::{LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig};
+pub use config::{
+    LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig, TrainPoint,
+};
 pub use prompts::{ObjectPrompts, box_and_centre, coarse_component_prompt, ground_truth_prompts};
 pub use unlabeled::{CachedPrompts, PromptCache};
 
@@ -552,18 +554,23 @@ mod tests {
             .collect()
     }
 
-    /// The fast form of the fitting check (RESULTS.md): SAM-2 trained from scratch (default
-    /// recipe) on one small labeled volume with two squares, then each square segmented from
-    /// its own ground-truth prompt and propagated through the slices. Measured 2026-11-29:
-    /// loss 3.25 → 0.60, Dice 0.62 / 0.45 (after 150 steps: 0.48 / 0.04, the second object not
-    /// yet learned). The bound is far below the 0.90: it says that SAM-2 learns each
-    /// prompted object, not that it fits (RESULTS.md says how far that is).
+    /// The fast form of the fitting check (RESULTS.md): SAM-2 (micro-wide at 64², the
+    /// default recipe and learning rates) trained from scratch on one small labeled volume
+    /// with two squares, no weak view, then each square segmented from its own ground-truth
+    /// prompt and propagated through the slices. Measured 2026-11-29: loss 2.91 → 0.011,
+    /// Dice 1.00 / 0.98 (with micro's 32-wide heads and the legacy recipe the loss stayed
+    /// near 0.6 and Dice 0.62 / 0.45; with the default weak view 0.62 / 0.15).
     #[test]
     fn sam2_fits_one_labeled_volume() {
         let (mut cfg, data) = tiny_run(1, 0, FIT_STEPS);
+        cfg.sam2 = Sam2Config::micro_wide();
+        cfg.sam2.image_size = 64;
+        // As the full check (`scripts/fit-check.sh --no-weak-aug`): fitting, not invariance.
+        cfg.weak.scale_range = [1.0, 1.0];
+        cfg.weak.flip_p = 0.0;
+        cfg.weak.rot90_p = 0.0;
         cfg.supervised_only = true;
         cfg.dfe = false;
-        cfg.learning_rate = FIT_LR;
         let mut trainer = SssTrainer::new(cfg, data, &Device::flex(), None).unwrap();
         let mut losses = Vec::new();
         while trainer.step < trainer.cfg.steps {
@@ -574,7 +581,7 @@ mod tests {
         let dice = fitted_dice(&trainer, &[1, 2]);
         println!("SAM-2 labeled loss {first:.3} -> {last:.3}; fitted Dice {dice:?}");
         assert!(
-            last < 0.5 * first,
+            last < 0.05 * first,
             "the SAM-2 loss fell from {first} to {last}"
         );
         for (class, d) in dice.iter().enumerate() {
@@ -583,6 +590,6 @@ mod tests {
     }
 
     const FIT_STEPS: usize = 400;
-    const FIT_LR: f64 = 3e-4;
-    const FIT_DICE: f64 = 0.3;
+    /// The target for the fitting check.
+    const FIT_DICE: f64 = 0.9;
 }

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use rand::RngExt;
 use rand::rngs::SmallRng;
 
-use super::config::{PromptMix, Sam2TrainConfig};
+use super::config::{PromptMix, Sam2TrainConfig, TrainPoint};
 use crate::model::prompt_encoder::PointPrompt;
 use crate::prompt::pcsw::{Connectivity, connected_components};
 use crate::prompt::point::interior_point;
@@ -168,7 +168,8 @@ fn noisy_box(b: [f32; 4], size: usize, t: &Sam2TrainConfig, rng: &mut SmallRng) 
 }
 
 /// Simulated prompts of a labeled clip's first frame: one object per class present in the
-/// `[s][s]` label map, all with the same prompt kind. The legacy mix (exact box, box centre)
+/// `[s][s]` label map, all with the same prompt kind, the click where `t.point` puts it.
+/// The legacy mix with [`TrainPoint::BoxCentre`] (exact box, box centre)
 /// reproduces the earlier recipe.
 pub fn sample_labeled_prompts(
     labels: &[u8],
@@ -178,18 +179,28 @@ pub fn sample_labeled_prompts(
     rng: &mut SmallRng,
 ) -> ObjectPrompts {
     let kind = PromptKind::sample(&t.prompts, rng);
-    let legacy = t.prompts == PromptMix::LEGACY;
     let mut prompts = ObjectPrompts::default();
-    for class in 1..num_classes as u8 {
+    let mut classes: Vec<u8> = (1..num_classes as u8)
+        .filter(|c| labels.contains(c))
+        .collect();
+    if t.max_objects > 0 {
+        while classes.len() > t.max_objects {
+            classes.remove(rng.random_range(0..classes.len()));
+        }
+    }
+    for class in classes {
         let mask: Vec<bool> = labels.iter().map(|&l| l == class).collect();
         let Some((exact, centre)) = box_and_centre(&mask, size) else {
             continue;
         };
         let b = noisy_box(exact, size, t, rng);
-        let inside = if legacy {
-            centre
-        } else {
-            uniform_pixel(&mask, size, rng).expect("a non-empty mask")
+        let inside = match t.point {
+            TrainPoint::BoxCentre => centre,
+            TrainPoint::Interior => {
+                let [x, y] = interior_point(&mask, size, size).expect("a non-empty mask");
+                [x as f32, y as f32]
+            }
+            TrainPoint::Uniform => uniform_pixel(&mask, size, rng).expect("a non-empty mask"),
         };
         prompts.classes.push(class);
         prompts.points.push(match kind {

@@ -1,0 +1,188 @@
+//! `sss pretrain` and `sss train --init` end to end, at a 64-pixel image size so that they run
+//! in seconds:
+//!
+//! - a pretraining run stopped after 2 of 4 steps and resumed finishes, logs every step once
+//!   and writes the foundation weights (f16 burnpack, config, provenance) whose weights load
+//!   and differ from a fresh model's;
+//! - `sss train --init` starts from those foundation weights, and from an official SAM-2
+//!   checkpoint (the seeded micro parity fixture, converted on the fly).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use burn::tensor::{Device, Tensor};
+use sss::model::Sam2Config;
+use sss::model::import::load_sam2_burnpack;
+use sss::model::sam2_base::Sam2Base;
+
+struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("sss-cli-pretrain-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sss(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
+        .args(args)
+        .output()
+        .expect("the sss binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "sss {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn pretrain_args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "pretrain",
+        "--out",
+        path(out),
+        "--image-size",
+        "64",
+        "--scenes",
+        "3",
+        "--slices",
+        "3,4",
+        "--steps",
+        "4",
+        "--checkpoint-every",
+        "2",
+        "--log-every",
+        "1",
+        "--lr-warmup",
+        "1",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+fn train_on_phantom(data: &Path, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "train",
+        "--data",
+        path(data),
+        "--dataset",
+        "acdc",
+        "--labeled",
+        "1",
+        "--image-size",
+        "64",
+        "--steps",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--supervised-only",
+        "--no-dfe",
+        "--out",
+        path(out),
+    ];
+    args.extend_from_slice(extra);
+    sss(&args);
+    assert!(
+        out.join("model.json").exists(),
+        "no model in {}",
+        out.display()
+    );
+}
+
+#[test]
+fn pretrain_resumes_and_its_foundation_starts_a_training_run() {
+    let scratch = ScratchDir::new("all");
+    let run = scratch.0.join("pretrain");
+    sss(&pretrain_args(&run, &["--stop-after", "2"]));
+    assert!(
+        !run.join("foundation.bpk").exists(),
+        "an interrupted run must not write foundation weights"
+    );
+    sss(&pretrain_args(&run, &["--resume"]));
+    let log = std::fs::read_to_string(run.join("train.log")).unwrap();
+    let steps: Vec<u64> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [0, 1, 2, 3],
+        "each step logged once across the resume"
+    );
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["labeled_coarse"].as_f64().unwrap(), 0.0, "no coarse loss");
+        let mask = v["labeled_mask"].as_f64().unwrap();
+        assert!(mask.is_finite() && mask > 0.0, "mask loss {mask}");
+    }
+
+    let bpk = run.join("foundation.bpk");
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("foundation.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["weights_dtype"], "f16");
+    assert_eq!(info["steps"], 4);
+    let bytes = std::fs::read(&bpk).unwrap();
+    assert_eq!(
+        info["weights_sha256"].as_str().unwrap(),
+        sss::weights::sha256_hex(&bytes)
+    );
+    let config: Sam2Config =
+        serde_json::from_str(&std::fs::read_to_string(run.join("foundation.config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config.image_size, 64);
+    let device = Device::flex();
+    let loaded = load_sam2_burnpack(&bpk, &config, &device).unwrap();
+    device.seed(0);
+    let fresh = Sam2Base::new(&config, &device).unwrap();
+    let a: Tensor<2> = loaded.sam_mask_decoder.iou_token.weight.val();
+    let b: Tensor<2> = fresh.sam_mask_decoder.iou_token.weight.val();
+    assert!(
+        (a - b).abs().max().into_scalar::<f32>() > 0.0,
+        "the foundation weights are trained, not a fresh model"
+    );
+
+    let data = scratch.0.join("data");
+    sss(&[
+        "phantom",
+        "--task",
+        "cardiac",
+        "--cases",
+        "5",
+        "--seed",
+        "3",
+        "--out",
+        path(&data),
+    ]);
+    train_on_phantom(
+        &data,
+        &scratch.0.join("from-foundation"),
+        &["--init", path(&bpk), "--train-encoders"],
+    );
+    let fixture =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/parity/fixtures/micro/weights.pt");
+    train_on_phantom(
+        &data,
+        &scratch.0.join("from-checkpoint"),
+        &["--init", path(&fixture), "--config", "micro"],
+    );
+}
