@@ -1,31 +1,15 @@
 //! `sss phantom` end to end: the binary writes datasets in ACDC's and BHSD's layouts, and what
 //! it writes reads back as exactly the phantom the library generates.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 
+use common::ScratchDir;
 use sss::data::nifti_io::read_nifti;
 use sss::data::phantom::cardiac::Phase;
 use sss::data::phantom::{brain_ct_case, cardiac_frame, cardiac_info};
-
-/// A fresh scratch directory for one test, removed when dropped.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("sss-cli-phantom-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn sss(args: &[&str], out: &Path) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sss"))
@@ -39,7 +23,7 @@ fn sss(args: &[&str], out: &Path) -> std::process::Output {
 
 #[test]
 fn cardiac_dataset_in_acdc_layout() {
-    let scratch = ScratchDir::new("cardiac");
+    let scratch = ScratchDir::new("cli-phantom", "cardiac");
     let out = sss(
         &[
             "--task",
@@ -83,7 +67,7 @@ fn cardiac_dataset_in_acdc_layout() {
 
 #[test]
 fn brain_ct_dataset_in_bhsd_layout() {
-    let scratch = ScratchDir::new("brain");
+    let scratch = ScratchDir::new("cli-phantom", "brain");
     let out = sss(
         &["--task", "brain-ct", "--cases", "2", "--seed", "3"],
         &scratch.0,
@@ -126,7 +110,7 @@ fn brain_ct_dataset_in_bhsd_layout() {
 
 #[test]
 fn bad_arguments_fail_with_a_message() {
-    let scratch = ScratchDir::new("bad");
+    let scratch = ScratchDir::new("cli-phantom", "bad");
     let out = sss(&["--task", "cardiac", "--cases", "0"], &scratch.0);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);

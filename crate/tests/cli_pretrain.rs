@@ -7,49 +7,15 @@
 //! - `sss train --init` starts from those foundation weights, and from an official SAM-2
 //!   checkpoint (the seeded micro parity fixture, converted on the fly).
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use burn::tensor::{Device, Tensor};
+use common::{ScratchDir, path, sss};
 use sss::model::Sam2Config;
 use sss::model::import::load_sam2_burnpack;
 use sss::model::sam2_base::Sam2Base;
-
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("sss-cli-pretrain-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn sss(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
-        .args(args)
-        .output()
-        .expect("the sss binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "sss {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 fn pretrain_args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
@@ -106,7 +72,7 @@ fn train_on_phantom(data: &Path, out: &Path, extra: &[&str]) {
 
 #[test]
 fn pretrain_resumes_and_its_foundation_starts_a_training_run() {
-    let scratch = ScratchDir::new("all");
+    let scratch = ScratchDir::new("cli-pretrain", "all");
     let run = scratch.0.join("pretrain");
     sss(&pretrain_args(&run, &["--stop-after", "2"]));
     assert!(

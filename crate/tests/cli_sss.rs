@@ -11,48 +11,16 @@
 //!   `--use-prompts` it segments only the classes of a corrected prompts file, and refuses a
 //!   prompt off the scan, saying why.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
+use common::{ScratchDir, path, sss};
 use sss::data::nifti_io::read_nifti;
 use sss::weights::{load_sss, read_export};
-
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("sss-cli-sss-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn sss(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
-        .args(args)
-        .output()
-        .expect("the sss binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "sss {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// Every float parameter, flattened, in visiting order.
 struct Floats(Vec<Vec<f32>>);
@@ -92,7 +60,7 @@ fn parameters(manifest: &Path) -> Vec<Vec<f32>> {
 
 #[test]
 fn train_resume_eval_export_segment() {
-    let scratch = ScratchDir::new("all");
+    let scratch = ScratchDir::new("cli-sss", "all");
     let data = scratch.0.join("data");
     sss(&[
         "phantom",

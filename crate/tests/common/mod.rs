@@ -1,0 +1,44 @@
+//! Helpers the CLI tests share: a scratch directory removed when dropped, and a runner of the
+//! `sss` binary that fails the test with its output when the command fails.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A fresh scratch directory `sss-<suite>-<pid>-<name>` in the temporary directory.
+pub struct ScratchDir(pub PathBuf);
+
+impl ScratchDir {
+    pub fn new(suite: &str, name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("sss-{suite}-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Self(dir)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `sss ARGS`, asserts that it succeeded and returns its stdout.
+pub fn sss(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
+        .args(args)
+        .output()
+        .expect("the sss binary runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "sss {args:?} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// A path as the `&str` a command line takes.
+pub fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
