@@ -193,7 +193,10 @@ impl SssTrainer {
         device.seed(cfg.seed);
         let mut student = SssStudent::new(&cfg, &device)?;
         if let Some(sam) = init {
-            student.net.sam = sam.to_device(&device);
+            // Into the student's own (tracked) parameters: weights loaded on a plain device
+            // and moved with `to_device` stay untracked, and were silently never trained.
+            let bytes = crate::weights::encode_module(sam, burn::tensor::DType::F32)?;
+            student.net.sam = crate::weights::decode_into(student.net.sam, bytes)?;
         }
         if cfg.freeze_encoders {
             student.net.sam.image_encoder = student.net.sam.image_encoder.no_grad();
@@ -590,6 +593,60 @@ mod tests {
     }
 
     const FIT_STEPS: usize = 400;
+    #[test]
+    fn sam2_loaded_with_init_is_trained() {
+        // `--init` weights are loaded on a plain (non-autodiff) device; the trainer must still
+        // train them, the mask decoder included (a run once kept them fixed, silently). The
+        // control: the same steps from a fresh model move the same weights.
+        let moved = |with_init: bool| {
+            let (mut cfg, data) = tiny_run(1, 0, 2);
+            cfg.supervised_only = true;
+            cfg.dfe = false;
+            let plain = Device::flex();
+            plain.seed(9);
+            let init = Sam2Base::new(&cfg.sam2, &plain).unwrap();
+            let before = read(init.sam_mask_decoder.mask_tokens.weight.val()).unwrap();
+            let mut trainer =
+                SssTrainer::new(cfg, data, &plain, with_init.then_some(init)).unwrap();
+            let start = read(
+                trainer
+                    .student
+                    .net
+                    .sam
+                    .sam_mask_decoder
+                    .mask_tokens
+                    .weight
+                    .val(),
+            );
+            let start = start.unwrap();
+            if with_init {
+                assert_eq!(start, before, "the trainer starts from the given weights");
+            }
+            trainer.train_step().unwrap();
+            trainer.train_step().unwrap();
+            let after = read(
+                trainer
+                    .student
+                    .net
+                    .sam
+                    .sam_mask_decoder
+                    .mask_tokens
+                    .weight
+                    .val(),
+            );
+            let after = after.unwrap();
+            assert_eq!(start.len(), after.len());
+            start.iter().zip(&after).filter(|(a, b)| a != b).count()
+        };
+        let fresh = moved(false);
+        assert!(fresh > 0, "control: a fresh model's mask tokens move");
+        let loaded = moved(true);
+        assert!(
+            loaded > 0,
+            "the --init weights were not trained ({fresh} moved without)"
+        );
+    }
+
     /// The target for the fitting check.
     const FIT_DICE: f64 = 0.9;
 }
