@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
-use common::{ScratchDir, path, sss};
+use common::{ScratchDir, cardiac_phantom, path, sss};
 use sss::model::Sam2Config;
 use sss::model::import::load_sam2_burnpack;
 use sss::model::sam2_base::Sam2Base;
@@ -128,17 +128,7 @@ fn pretrain_resumes_and_its_foundation_starts_a_training_run() {
     );
 
     let data = scratch.0.join("data");
-    sss(&[
-        "phantom",
-        "--task",
-        "cardiac",
-        "--cases",
-        "5",
-        "--seed",
-        "3",
-        "--out",
-        path(&data),
-    ]);
+    cardiac_phantom(&data, 5);
     train_on_phantom(
         &data,
         &scratch.0.join("from-foundation"),

@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use common::{ScratchDir, path, sss};
+use common::{ScratchDir, cardiac_phantom, path, sss};
 use sss::data::nifti_io::read_nifti;
 use sss::weights::{load_sss, read_export};
 
@@ -62,17 +62,7 @@ fn parameters(manifest: &Path) -> Vec<Vec<f32>> {
 fn train_resume_eval_export_segment() {
     let scratch = ScratchDir::new("cli-sss", "all");
     let data = scratch.0.join("data");
-    sss(&[
-        "phantom",
-        "--task",
-        "cardiac",
-        "--cases",
-        "6",
-        "--seed",
-        "3",
-        "--out",
-        path(&data),
-    ]);
+    cardiac_phantom(&data, 6);
     let train_args = |out: &Path, extra: &[&str]| -> Vec<String> {
         let mut args = vec![
             "train",

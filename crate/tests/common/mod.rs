@@ -42,3 +42,19 @@ pub fn sss(args: &[&str]) -> String {
 pub fn path(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Writes `cases` cardiac phantom patients of seed 3 to `out` (ACDC layout).
+pub fn cardiac_phantom(out: &Path, cases: usize) {
+    let cases = cases.to_string();
+    sss(&[
+        "phantom",
+        "--task",
+        "cardiac",
+        "--cases",
+        &cases,
+        "--seed",
+        "3",
+        "--out",
+        path(out),
+    ]);
+}

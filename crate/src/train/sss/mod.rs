@@ -608,33 +608,15 @@ mod tests {
             let before = read(init.sam_mask_decoder.mask_tokens.weight.val()).unwrap();
             let mut trainer =
                 SssTrainer::new(cfg, data, &plain, with_init.then_some(init)).unwrap();
-            let start = read(
-                trainer
-                    .student
-                    .net
-                    .sam
-                    .sam_mask_decoder
-                    .mask_tokens
-                    .weight
-                    .val(),
-            );
-            let start = start.unwrap();
+            let tokens =
+                |t: &SssTrainer| read(t.student.net.sam.sam_mask_decoder.mask_tokens.weight.val());
+            let start = tokens(&trainer).unwrap();
             if with_init {
                 assert_eq!(start, before, "the trainer starts from the given weights");
             }
             trainer.train_step().unwrap();
             trainer.train_step().unwrap();
-            let after = read(
-                trainer
-                    .student
-                    .net
-                    .sam
-                    .sam_mask_decoder
-                    .mask_tokens
-                    .weight
-                    .val(),
-            );
-            let after = after.unwrap();
+            let after = tokens(&trainer).unwrap();
             assert_eq!(start.len(), after.len());
             start.iter().zip(&after).filter(|(a, b)| a != b).count()
         };
