@@ -5,17 +5,22 @@
 //!   and writes the foundation weights (f16 burnpack, config, provenance) whose weights load
 //!   and differ from a fresh model's;
 //! - `sss train --init` starts from those foundation weights, and from an official SAM-2
-//!   checkpoint (the seeded micro parity fixture, converted on the fly).
+//!   checkpoint (the seeded micro parity fixture, converted on the fly);
+//! - `sss train` without `--init` starts from the built-in foundation weights (at learning
+//!   rate 0 its SAM-2 equals them exactly) and says so in the manifest; `--from-scratch`
+//!   starts from a fresh model.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
-use common::{ScratchDir, cardiac_phantom, path, sss};
+use common::{ScratchDir, cardiac_phantom, float_params, max_abs_diff, path, sss};
 use sss::model::Sam2Config;
 use sss::model::import::load_sam2_burnpack;
 use sss::model::sam2_base::Sam2Base;
+use sss::train::foundation;
+use sss::weights::{load_sss, read_export};
 
 fn pretrain_args<'a>(out: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
@@ -141,4 +146,36 @@ fn pretrain_resumes_and_its_foundation_starts_a_training_run() {
         &scratch.0.join("from-checkpoint"),
         &["--init", path(&fixture), "--config", "micro"],
     );
+}
+
+#[test]
+fn train_starts_from_the_built_in_foundation_unless_from_scratch() {
+    let scratch = ScratchDir::new("cli-pretrain", "default-start");
+    let data = scratch.0.join("data");
+    cardiac_phantom(&data, 5);
+    let (default, fresh) = (scratch.0.join("default"), scratch.0.join("fresh"));
+    train_on_phantom(&data, &default, &["--lr", "0"]);
+    train_on_phantom(&data, &fresh, &["--lr", "0", "--from-scratch"]);
+    let device = Device::flex();
+    let mut config = foundation::config().unwrap();
+    config.image_size = 64;
+    let expected = float_params(&foundation::load(&config, &device).unwrap());
+    let sam2_of = |run: &Path, start: &str| {
+        let (manifest, bytes) = read_export(&run.join("model.json")).unwrap();
+        assert!(
+            manifest.provenance.contains(start),
+            "{}: {}",
+            run.display(),
+            manifest.provenance
+        );
+        float_params(&load_sss(&manifest, bytes, &device).unwrap().sam)
+    };
+    let from_default = sam2_of(&default, "SAM-2 started from foundation micro-wide-128");
+    assert_eq!(
+        max_abs_diff(&from_default, &expected),
+        0.0,
+        "SAM-2 of a default run at lr 0 is the foundation"
+    );
+    let from_scratch = sam2_of(&fresh, "SAM-2 started from a fresh model");
+    assert!(max_abs_diff(&from_scratch, &expected) > 0.01);
 }

@@ -16,46 +16,14 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Tensor};
-use common::{ScratchDir, cardiac_phantom, path, sss};
+use burn::tensor::Device;
+use common::{ScratchDir, cardiac_phantom, float_params, max_abs_diff, path, sss};
 use sss::data::nifti_io::read_nifti;
 use sss::weights::{load_sss, read_export};
 
-/// Every float parameter, flattened, in visiting order.
-struct Floats(Vec<Vec<f32>>);
-
-impl ModuleVisitor for Floats {
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.0.push(
-            param
-                .val()
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec()
-                .unwrap(),
-        );
-    }
-}
-
-/// The largest absolute difference between two runs' parameters.
-fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .flat_map(|(x, y)| {
-            assert_eq!(x.len(), y.len(), "parameter sizes");
-            x.iter().zip(y).map(|(p, q)| (p - q).abs())
-        })
-        .fold(0.0f32, f32::max)
-}
-
 fn parameters(manifest: &Path) -> Vec<Vec<f32>> {
     let (manifest, bytes) = read_export(manifest).unwrap();
-    let net = load_sss(&manifest, bytes, &Device::flex()).unwrap();
-    let mut floats = Floats(Vec::new());
-    net.visit(&mut floats);
-    floats.0
+    float_params(&load_sss(&manifest, bytes, &Device::flex()).unwrap())
 }
 
 #[test]

@@ -21,6 +21,7 @@ use crate::backend::ComputeDevice;
 use crate::model::Sam2Config;
 use crate::model::import::{load_sam2_burnpack, load_sam2_checkpoint};
 use crate::prompt::pcsw::{Connectivity, WindowRule};
+use crate::train::foundation;
 use crate::train::sam2_loss::Sam2LossConfig;
 use crate::train::sss::{
     LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig, SssTrainer,
@@ -111,9 +112,15 @@ pub enum ConnectivityArg {
 /// The SAM-2 branch's labeled recipe (`sss train` and `sss pretrain` share it).
 #[derive(Args, Debug, Clone)]
 pub struct RecipeArgs {
-    /// Slices per labeled SAM-2 clip: the prompted one, then the tracked ones (official 8).
-    #[arg(long, default_value_t = 8)]
-    pub clip_frames: usize,
+    /// Slices per labeled SAM-2 clip: the prompted one, then the tracked ones (the recipe's
+    /// own when not given: `simple` and `legacy` 2, `official` 8).
+    #[arg(long)]
+    pub clip_frames: Option<usize>,
+    /// Probability that a labeled clip runs towards lower slice indices (the product
+    /// propagates both ways; the recipe's own when not given: `simple` and `legacy` 0,
+    /// `official` 0.5).
+    #[arg(long)]
+    pub reverse_prob: Option<f64>,
     /// Correction rounds on a labeled clip's prompted slice (official 7).
     #[arg(long, default_value_t = 2)]
     pub corrections: usize,
@@ -165,7 +172,6 @@ impl RecipeArgs {
             RecipeArg::Legacy => Sam2TrainConfig::legacy(),
             RecipeArg::Simple => Sam2TrainConfig::simple(),
             RecipeArg::Official => Sam2TrainConfig {
-                clip_frames: self.clip_frames,
                 correction_rounds: self.corrections,
                 supervision: match self.mask_supervision {
                     SupervisionArg::OfficialGated => MaskSupervision::OfficialGated,
@@ -184,6 +190,12 @@ impl RecipeArgs {
             },
         };
         recipe.max_objects = self.max_objects;
+        if let Some(frames) = self.clip_frames {
+            recipe.clip_frames = frames;
+        }
+        if let Some(p) = self.reverse_prob {
+            recipe.reverse_prob = p;
+        }
         if self.full_res_loss {
             recipe.full_resolution_loss = true;
         }
@@ -218,9 +230,14 @@ pub struct TrainArgs {
     /// Initial SAM-2 weights: an official SAM-2 / SAM-2.1 checkpoint (`.pt`, converted on the
     /// fly; --config names its size), or a burnpack of `sss import-sam2` or `sss pretrain`
     /// with its `.config.json` beside it (which replaces --config). Freezes the image and
-    /// prompt encoders unless --train-encoders.
+    /// prompt encoders unless --train-encoders. Without it, SAM-2 starts from the built-in
+    /// foundation weights (micro-wide, `crate/assets/foundation/`) when the config is
+    /// theirs, every part trained; other configs start from a fresh model.
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// Start SAM-2 from a fresh (seeded random) model instead of the foundation weights.
+    #[arg(long, conflicts_with = "init")]
+    pub from_scratch: bool,
     /// Width of SAM-2's heads and memory attention (`neck.d_model`; default: the config's,
     /// micro 32); the mask decoder reads `N / 8` feature channels per pixel.
     #[arg(long)]
@@ -378,6 +395,15 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         LossWeighting::Half
     };
     cfg.freeze_encoders = args.init.is_some() && !args.train_encoders;
+    cfg.start = match &args.init {
+        Some(path) => Some(format!("--init {}", path.display())),
+        None if !args.from_scratch && foundation::fits(&cfg.sam2) => Some(format!(
+            "foundation {} (sha256 {})",
+            foundation::NAME,
+            foundation::sha256()
+        )),
+        None => None,
+    };
     cfg.sam2_training = args.recipe.sam2_training();
     cfg.validate()?;
     Ok(cfg)
@@ -450,7 +476,11 @@ pub fn run_manifest(cfg: &SssTrainConfig, dataset: DatasetKind, name: String) ->
         weights_file: String::new(),
         weights_sha256: String::new(),
         weights_dtype: String::new(),
-        provenance: std::env::args().collect::<Vec<_>>().join(" "),
+        provenance: format!(
+            "{}; SAM-2 started from {}",
+            std::env::args().collect::<Vec<_>>().join(" "),
+            cfg.start.as_deref().unwrap_or("a fresh model")
+        ),
     }
 }
 
@@ -498,8 +528,19 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
         let cfg = config_of(args)?;
         let init = match &args.init {
             Some(path) => Some(load_init(path, &cfg.sam2, &device.device)?),
+            None if cfg.start.is_some() => Some(foundation::load(&cfg.sam2, &device.device)?),
             None => None,
         };
+        match &cfg.start {
+            Some(start) => log::info!("SAM-2 starts from {start}"),
+            None if args.from_scratch => log::info!("SAM-2 starts from a fresh model"),
+            None => log::info!(
+                "SAM-2 starts from a fresh model: the built-in foundation weights ({}) are \
+                 micro-wide and do not fit config {} (give --init for official weights)",
+                foundation::NAME,
+                cfg.sam2.name
+            ),
+        }
         SssTrainer::new(cfg, data, &device.device, init)?
     };
     let cfg = trainer.cfg.clone();

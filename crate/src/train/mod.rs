@@ -1,12 +1,13 @@
 //! SSS training (native only): augmentations, DFE, losses, the weak-to-strong loop, and the
 //! supervised slice network;
 //! `sss` is the SSS loop, `ema` its teacher, `checkpoint` its resumable state, `sam2_loss` the
-//! official SAM-2 training loss.
+//! official SAM-2 training loss, `foundation` the built-in weights training starts from.
 
 pub mod augment;
 pub mod checkpoint;
 pub mod dfe;
 pub mod ema;
+pub mod foundation;
 pub mod losses;
 pub mod sam2_loss;
 pub mod slice_net;

@@ -1,9 +1,39 @@
-//! Helpers the CLI tests share: a scratch directory removed when dropped, and a runner of the
-//! `sss` binary that fails the test with its output when the command fails.
+//! Helpers the CLI tests share: a scratch directory removed when dropped, a runner of the
+//! `sss` binary that fails the test with its output when the command fails, and a module's
+//! float parameters for comparing weights.
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::Tensor;
+
+/// Every float parameter of a module, flattened, in visiting order.
+pub fn float_params<M: Module>(module: &M) -> Vec<Vec<f32>> {
+    struct Floats(Vec<Vec<f32>>);
+    impl ModuleVisitor for Floats {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let values = param.val().into_data().convert::<f32>();
+            self.0.push(values.try_to_vec().unwrap());
+        }
+    }
+    let mut floats = Floats(Vec::new());
+    module.visit(&mut floats);
+    floats.0
+}
+
+/// The largest absolute difference between two modules' parameters (same structure).
+pub fn max_abs_diff(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    assert_eq!(a.len(), b.len(), "parameter counts");
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| {
+            assert_eq!(x.len(), y.len(), "parameter sizes");
+            x.iter().zip(y).map(|(p, q)| (p - q).abs())
+        })
+        .fold(0.0f32, f32::max)
+}
 
 /// A fresh scratch directory `sss-<suite>-<pid>-<name>` in the temporary directory.
 pub struct ScratchDir(pub PathBuf);

@@ -239,6 +239,10 @@ pub struct SssTrainConfig {
     /// are instances, not classes).
     #[serde(default = "one")]
     pub coarse_weight: f64,
+    /// Where SAM-2's weights started (provenance only): the built-in foundation with its
+    /// sha256, the `--init` file, or `None` for a fresh model.
+    #[serde(default)]
+    pub start: Option<String>,
 }
 
 fn one() -> f64 {
@@ -279,6 +283,7 @@ impl SssTrainConfig {
             sam2_lr_scale: 0.2,
             image_encoder_lr_scale: 0.2,
             coarse_weight: 1.0,
+            start: None,
         }
     }
 
@@ -323,6 +328,9 @@ impl SssTrainConfig {
         let t = &self.sam2_training;
         if t.clip_frames < 2 {
             return bad("--clip-frames must be at least 2 (a prompted and a tracked slice)");
+        }
+        if !(0.0..=1.0).contains(&t.reverse_prob) {
+            return bad("--reverse-prob must be in [0, 1]");
         }
         let m = t.prompts;
         if [m.box_and_point, m.box_only, m.click]
