@@ -4,7 +4,9 @@
 //! - a run interrupted after 3 of 6 steps (checkpoints every 2) and resumed ends with the same
 //!   weights as an uninterrupted run: every parameter equal within 1e-6 (absolute); so does a
 //!   run killed with SIGKILL once its step-2 checkpoint is written;
-//! - `eval` writes JSON with finite Dice in [0, 1] and a CSV row per volume and class;
+//! - `eval` writes JSON and a CSV row per volume and class; the JSON's per-class Dice and
+//!   Jaccard (full pipeline and coarse head) equal an independent recomputation to 1e-9, and
+//!   its summaries their means;
 //! - `export` writes f16 weights that load through the page's loader (`weights::load_sss`);
 //! - `eval --gt-prompts` prompts from the labels (every prompt on a slice holding its class);
 //! - `segment` writes a label map with the input's shape and affine, and the prompts; with
@@ -19,11 +21,61 @@ use std::process::{Command, Stdio};
 use burn::tensor::Device;
 use common::{ScratchDir, cardiac_phantom, float_params, max_abs_diff, path, sss};
 use sss::data::nifti_io::read_nifti;
+use sss::metrics::{class_mask, dc, jc};
+use sss::predictor::sss::{SegmentMode, SssSegmenter};
 use sss::weights::{load_sss, read_export};
 
 fn parameters(manifest: &Path) -> Vec<Vec<f32>> {
     let (manifest, bytes) = read_export(manifest).unwrap();
     float_params(&load_sss(&manifest, bytes, &Device::flex()).unwrap())
+}
+
+/// `sss eval`'s report recomputed without it: every volume it lists segmented through the
+/// library (`SssSegmenter::segment`, full pipeline and coarse head) and scored with medpy's
+/// Dice and Jaccard (`metrics::dc`, `jc`); each class must match to 1e-9, and the summaries
+/// must be the means over volumes and classes.
+fn recompute_eval(report: &serde_json::Value, run: &Path, data: &Path) {
+    let (manifest, bytes) = read_export(&run.join("model.json")).unwrap();
+    let segmenter = SssSegmenter::load(&manifest, bytes, &Device::flex()).unwrap();
+    let volumes = report["volumes"].as_array().unwrap();
+    let (mut full_sum, mut coarse_sum) = (0.0f64, 0.0f64);
+    for v in volumes {
+        let id = v["id"].as_str().unwrap();
+        let patient = id.split('_').next().unwrap();
+        let image = read_nifti(data.join(format!("{patient}/{id}.nii.gz"))).unwrap();
+        let gt = read_nifti(data.join(format!("{patient}/{id}_gt.nii.gz"))).unwrap();
+        let truth: Vec<u8> = gt.data.iter().map(|&x| x.round() as u8).collect();
+        let seg = segmenter.segment(&image, SegmentMode::Full).unwrap();
+        for (key, labels, sum) in [
+            ("classes", &seg.labels.data, &mut full_sum),
+            ("coarse_classes", &seg.coarse.data, &mut coarse_sum),
+        ] {
+            let reported = v[key].as_array().unwrap();
+            assert_eq!(reported.len(), 3, "{id} {key}");
+            for (c, class) in reported.iter().zip(1u8..) {
+                assert_eq!(c["class"].as_u64(), Some(u64::from(class)), "{id} {key}");
+                let (p, g) = (class_mask(labels, class), class_mask(&truth, class));
+                let (dice, jaccard) = (dc(&p, &g).unwrap(), jc(&p, &g).unwrap());
+                for (name, value) in [("dice", dice), ("jaccard", jaccard)] {
+                    let got = c[name].as_f64().unwrap();
+                    assert!(
+                        (got - value).abs() <= 1e-9,
+                        "{id} {key} class {class} {name}: reported {got}, recomputed {value}"
+                    );
+                }
+                *sum += dice;
+            }
+        }
+    }
+    let n = 3.0 * volumes.len() as f64;
+    for (key, sum) in [("summary", full_sum), ("coarse_summary", coarse_sum)] {
+        let got = report[key]["dice"].as_f64().unwrap();
+        assert!(
+            (got - sum / n).abs() <= 1e-9,
+            "{key} Dice {got}, mean of the volumes' {}",
+            sum / n
+        );
+    }
 }
 
 #[test]
@@ -156,6 +208,7 @@ fn train_resume_eval_export_segment() {
         (0.0..=1.0).contains(&coarse_dice),
         "coarse mean Dice {coarse_dice}"
     );
+    recompute_eval(&report, &full, &data);
     assert_eq!(report["gt_prompts"], false);
 
     // The diagnostic with ground-truth prompts: the prompts are PCSW's on the labels.

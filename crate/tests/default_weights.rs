@@ -1,13 +1,15 @@
 //! The page's default weights (`web/assets/weights/`) load through the loaders the wasm build
 //! uses (`SssSegmenter::load` → `weights::load_sss`, `SliceSegmenter::load`), their sha256
-//! matches the manifest, and they segment a cardiac phantom the training never saw (the page's
-//! demo scan: seed 2026, patient 1) clearly better than chance. The thresholds sit well below
-//! what was measured (printed) and far above what wrong or untrained weights give (≈ 0).
+//! matches the manifest, and they segment the page's demo scan (`web/assets/demo/demo.nii.gz`,
+//! a cardiac phantom no training saw) as well as measured, less a stated margin: each
+//! prompted class appears inside its prompt's box on the prompted slice, and the mean Dice of
+//! the full pipeline and the coarse head against `demo_gt.nii.gz` stay within `MARGIN` of the
+//! values measured when the weights were made (printed by the test).
 
 use std::path::PathBuf;
 
 use burn::tensor::Device;
-use sss::data::phantom::cardiac::cardiac_case;
+use sss::data::nifti_io::read_nifti;
 use sss::metrics::evaluate_volume;
 use sss::predictor::slice::SliceSegmenter;
 use sss::predictor::sss::{SegmentMode, SssSegmenter};
@@ -16,6 +18,22 @@ use sss::weights::read_export;
 fn weights(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../web/assets/weights/{name}.json"))
 }
+
+/// The demo scan and its labels, as the page loads them.
+fn demo() -> (sss::Volume<f32>, sss::Volume<u8>) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web/assets/demo");
+    let image = read_nifti(dir.join("demo.nii.gz")).unwrap();
+    let gt = read_nifti(dir.join("demo_gt.nii.gz")).unwrap();
+    let labels = gt.with_data(gt.data.iter().map(|&v| v.round() as u8).collect());
+    (image, labels.unwrap())
+}
+
+/// Mean Dice of the default weights on the demo scan, measured by this test when they were
+/// made (`cargo test -p sss --test default_weights -- --nocapture`), and how far below that
+/// the test lets them fall (flex kernels and thread counts change the last bits of logits).
+const FULL_MEASURED: f64 = 0.3016;
+const COARSE_MEASURED: f64 = 0.4308;
+const MARGIN: f64 = 0.05;
 
 fn mean_dice(pred: &sss::Volume<u8>, gt: &sss::Volume<u8>) -> f64 {
     let m = evaluate_volume(pred, gt, &[1, 2, 3], None).unwrap();
@@ -28,16 +46,37 @@ fn default_sss_weights_load_and_segment_the_demo_phantom() {
     manifest.verify(&bytes).unwrap();
     let device = Device::flex();
     let segmenter = SssSegmenter::load(&manifest, bytes, &device).unwrap();
-    let (image, gt) = cardiac_case(0, 2026);
+    let (image, gt) = demo();
     let seg = segmenter.segment(&image, SegmentMode::Full).unwrap();
     assert_eq!(seg.labels.dims, image.dims);
     assert_eq!(seg.prompts.len(), 3, "one PCSW prompt per class");
+    let [nx, ny, _] = image.dims;
+    for p in seg.prompts.iter().filter(|p| !p.prompt.is_empty()) {
+        let [x0, y0, x1, y1] = p.prompt.box_xyxy.map(|v| v as usize);
+        let plane = &seg.labels.data[p.prompt.slice * nx * ny..(p.prompt.slice + 1) * nx * ny];
+        let inside = (y0..=y1.min(ny - 1))
+            .flat_map(|y| (x0..=x1.min(nx - 1)).map(move |x| plane[y * nx + x]))
+            .filter(|&l| l == p.class)
+            .count();
+        assert!(
+            inside > 0,
+            "class {} absent from its prompt's box {p:?}",
+            p.class
+        );
+    }
     let (full, coarse) = (mean_dice(&seg.labels, &gt), mean_dice(&seg.coarse, &gt));
     println!(
-        "default SSS weights on the demo phantom: mean Dice full {full:.3}, coarse {coarse:.3}"
+        "default SSS weights on the demo scan: mean Dice full {full:.4}, coarse {coarse:.4} \
+         (measured {FULL_MEASURED} and {COARSE_MEASURED}, margin {MARGIN})"
     );
-    assert!(coarse > 0.3, "coarse head mean Dice {coarse}");
-    assert!(full > 0.1, "full pipeline mean Dice {full}");
+    assert!(
+        coarse >= COARSE_MEASURED - MARGIN,
+        "coarse head mean Dice {coarse}"
+    );
+    assert!(
+        full >= FULL_MEASURED - MARGIN,
+        "full pipeline mean Dice {full}"
+    );
 }
 
 #[test]
