@@ -15,7 +15,11 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
   cargo clippy -p sss --lib --target wasm32-unknown-unknown --no-default-features --features web \
   -- -D warnings
 say "cargo test"
+# The wgpu tests must run here (setup.sh installs lavapipe): a missing adapter fails them.
+export SSS_REQUIRE_WGPU=1
 cargo test -p sss 2>&1 | tee "${TMPDIR:-/tmp}/sss-cargo-test.log"
+say "parity fixture sets compared"
+cargo test -q -p sss --test parity parity_fixture_sets -- --nocapture 2>&1 | grep "parity fixture set"
 
 bash scripts/build-web.sh
 bash scripts/demo-data.sh

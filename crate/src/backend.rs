@@ -66,10 +66,15 @@ impl ComputeDevice {
     }
 
     /// A native wgpu device on the default adapter (a software one where no GPU exists).
+    /// The runtime is set up once per process (a second set-up fails with "Service already
+    /// initialized"); later calls get the same device, or the same error.
     #[cfg(all(feature = "native", not(target_family = "wasm")))]
     pub fn wgpu() -> crate::Result<Self> {
-        let device = Device::wgpu_options()
-            .init()
+        static WGPU: std::sync::OnceLock<std::result::Result<Device, String>> =
+            std::sync::OnceLock::new();
+        let device = WGPU
+            .get_or_init(|| Device::wgpu_options().init().map_err(|e| e.to_string()))
+            .clone()
             .map_err(|e| crate::SssError::Device(format!("no usable wgpu adapter: {e}")))?;
         Ok(Self {
             device,

@@ -174,16 +174,36 @@ impl Fixture {
     }
 }
 
-/// Runs `f` on every available fixture set.
+/// The fixture sets compared when present. `micro` is committed and required; `tiny` is made
+/// on demand (`tests/parity/make_fixtures.sh --config tiny`, official tiny-sized weights).
+const FIXTURE_SETS: [(&str, bool); 2] = [("micro", true), ("tiny", false)];
+
+/// Runs `f` on every available fixture set; a missing required set fails the test.
 fn for_each_fixture(stage: &str, f: impl Fn(&Fixture)) {
-    let mut ran = 0;
-    for config in ["micro", "tiny"] {
-        if let Some(fx) = Fixture::load(config) {
-            f(&fx);
-            ran += 1;
+    for (config, required) in FIXTURE_SETS {
+        match Fixture::load(config) {
+            Some(fx) => f(&fx),
+            None if required => panic!("parity_{stage}: the {config} fixture set is missing"),
+            None => {}
         }
     }
-    assert!(ran > 0, "parity_{stage}: no fixtures found");
+}
+
+/// Says which fixture sets the parity tests compare (`scripts/test.sh` prints it).
+#[test]
+fn parity_fixture_sets() {
+    for (config, required) in FIXTURE_SETS {
+        let present = Fixture::load(config).is_some();
+        println!(
+            "parity fixture set {config}: {}",
+            if present {
+                "present, compared by every parity test"
+            } else {
+                "absent, not compared"
+            }
+        );
+        assert!(present || !required, "the {config} fixture set is required");
+    }
 }
 
 const PROMPT_CASES: [&str; 5] = ["point1", "points", "box", "box_point", "points_mask"];

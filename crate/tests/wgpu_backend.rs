@@ -1,19 +1,31 @@
-//! The slice model on burn's native wgpu backend gives the flex CPU backend's answer. Where no
-//! wgpu adapter exists (no GPU and no software Vulkan), the test says so and skips.
+//! The slice model and SAM-2's image predictor on burn's native wgpu backend give the flex CPU
+//! backend's answer. Where no wgpu adapter exists (no GPU and no software Vulkan), a test says
+//! so and passes without comparing, unless `SSS_REQUIRE_WGPU=1` (set by `scripts/test.sh`,
+//! which installs lavapipe): then a missing adapter fails the test.
 
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use sss::backend::ComputeDevice;
 use sss::model::slice_net::SliceNetConfig;
 use sss::weights::{decode_into, encode_module};
 
+/// The wgpu device, or `None` (said on stdout) where none exists and none is required.
+fn wgpu_or_skip(test: &str) -> Option<ComputeDevice> {
+    match ComputeDevice::wgpu() {
+        Ok(device) => Some(device),
+        Err(e) if std::env::var_os("SSS_REQUIRE_WGPU").is_some_and(|v| v == "1") => {
+            panic!("{test}: SSS_REQUIRE_WGPU=1 but {e} (install mesa-vulkan-drivers)")
+        }
+        Err(e) => {
+            println!("SKIPPED {test}: {e} (install mesa-vulkan-drivers)");
+            None
+        }
+    }
+}
+
 #[test]
 fn slice_net_on_wgpu_matches_flex() {
-    let gpu = match ComputeDevice::wgpu() {
-        Ok(device) => device,
-        Err(e) => {
-            println!("SKIPPED slice_net_on_wgpu_matches_flex: {e} (install mesa-vulkan-drivers)");
-            return;
-        }
+    let Some(gpu) = wgpu_or_skip("slice_net_on_wgpu_matches_flex") else {
+        return;
     };
     let cpu = Device::flex();
     let config = SliceNetConfig::new().with_width(8);
@@ -54,14 +66,8 @@ fn sam2_image_predictor_on_wgpu_matches_flex() {
     use sss::model::import::load_sam2_checkpoint;
     use sss::predictor::{ImagePredictor, ImagePrompt};
 
-    let gpu = match ComputeDevice::wgpu() {
-        Ok(device) => device,
-        Err(e) => {
-            println!(
-                "SKIPPED sam2_image_predictor_on_wgpu_matches_flex: {e} (install mesa-vulkan-drivers)"
-            );
-            return;
-        }
+    let Some(gpu) = wgpu_or_skip("sam2_image_predictor_on_wgpu_matches_flex") else {
+        return;
     };
     let checkpoint = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/parity/fixtures/micro/weights.pt");
