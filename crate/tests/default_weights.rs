@@ -84,3 +84,46 @@ fn slice_net_weights_still_load() {
     let (manifest, bytes) = read_export(&weights("slice-net-cardiac")).unwrap();
     assert!(SliceSegmenter::load(manifest, bytes, &Device::flex()).is_ok());
 }
+
+/// One flipped byte in the weights file: `sss segment` refuses the weights in words (the
+/// sha256 check), writes nothing, and the unflipped copy still segments.
+#[test]
+fn a_flipped_byte_in_the_weights_is_refused_by_its_sha256() {
+    let dir = std::env::temp_dir().join(format!("sss-flipped-weights-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for ext in ["json", "bpk"] {
+        std::fs::copy(
+            weights("sss-cardiac").with_extension(ext),
+            dir.join(format!("sss-cardiac.{ext}")),
+        )
+        .unwrap();
+    }
+    let scan = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web/assets/demo/demo.nii.gz");
+    let segment = |out: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sss"))
+            .arg("segment")
+            .arg(&scan)
+            .arg("--weights")
+            .arg(dir.join("sss-cardiac.json"))
+            .arg("-o")
+            .arg(dir.join(out))
+            .output()
+            .unwrap()
+    };
+    assert!(segment("intact.nii.gz").status.success());
+    let bpk = dir.join("sss-cardiac.bpk");
+    let mut bytes = std::fs::read(&bpk).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&bpk, bytes).unwrap();
+    let out = segment("flipped.nii.gz");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "flipped weights were accepted");
+    assert!(
+        stderr.contains("does not match its manifest (sha256"),
+        "{stderr}"
+    );
+    assert!(!dir.join("flipped.nii.gz").exists(), "nothing is written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
