@@ -19,7 +19,7 @@ use super::train::DeviceArg;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
 use crate::predictor::sss::SegmentMode;
 use crate::prompt::pcsw::{
-    ClassPrompt, PointRule, pcsw_prompts_from_labels, slice_prompts_from_labels,
+    ClassPrompt, PointRule, SliceRule, pcsw_prompts_from_labels, slice_prompts_from_labels,
 };
 
 /// Which part of the split to evaluate.
@@ -38,6 +38,24 @@ pub enum SplitPart {
 pub enum PointArg {
     Interior,
     Released,
+}
+
+/// A PCSW slice rule (`SliceRule`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SliceArg {
+    /// Released: the largest area in the first passing window.
+    MaxArea,
+    /// The area-weighted median slice of the largest 3-D component.
+    ComponentMedian,
+}
+
+impl SliceArg {
+    pub fn rule(self) -> SliceRule {
+        match self {
+            SliceArg::MaxArea => SliceRule::MaxArea,
+            SliceArg::ComponentMedian => SliceRule::ComponentMedian,
+        }
+    }
 }
 
 /// Arguments of `sss eval`.
@@ -73,6 +91,10 @@ pub struct EvalArgs {
     /// centre, which the legacy training recipe prompts with).
     #[arg(long, value_enum)]
     pub pcsw_point: Option<PointArg>,
+    /// The prompt slice rule (default: the weights' own): `max-area` (released) or
+    /// `component-median`.
+    #[arg(long, value_enum)]
+    pub pcsw_slice: Option<SliceArg>,
     /// Leave a class absent from both masks of a volume out of its means (BHSD).
     #[arg(long)]
     pub skip_both_empty: bool,
@@ -129,6 +151,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             PointArg::Interior => PointRule::Interior,
             PointArg::Released => PointRule::Released,
         };
+        segmenter.set_pcsw_config(pcsw);
+    }
+    if let Some(slice) = args.pcsw_slice {
+        let mut pcsw = *segmenter.pcsw_config();
+        pcsw.slice = slice.rule();
         segmenter.set_pcsw_config(pcsw);
     }
     anyhow::ensure!(

@@ -290,6 +290,10 @@ pub struct TrainArgs {
     /// PCSW: the best passing window instead of the first (released rule).
     #[arg(long)]
     pub pcsw_best_window: bool,
+    /// PCSW's prompt slice, for unlabeled clips and in the run's weights: `component-median`
+    /// (the default, chosen on the validation split, RESULTS.md) or `max-area` (released).
+    #[arg(long, value_enum, default_value_t = super::eval::SliceArg::ComponentMedian)]
+    pub pcsw_slice: super::eval::SliceArg,
     /// `L_l + λ·L_u` (the released code) instead of `(L_l + λ·L_u)/2`.
     #[arg(long)]
     pub loss_sum: bool,
@@ -384,6 +388,7 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         ConnectivityArg::Six => Connectivity::Six,
         ConnectivityArg::TwentySix => Connectivity::TwentySix,
     };
+    cfg.pcsw_config.slice = args.pcsw_slice.rule();
     if args.pcsw_best_window {
         cfg.pcsw_config.rule = WindowRule::Best;
     }

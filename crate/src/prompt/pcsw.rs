@@ -45,6 +45,22 @@ pub enum Connectivity {
     TwentySix,
 }
 
+/// Which slice carries the prompt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SliceRule {
+    /// Released: the winning window's largest component, on the slice where it is largest.
+    /// The first window that passes starts at the lowest slice, so the prompt sits in the
+    /// volume's first `N` slices, and a false blob at the volume's end can win on area.
+    #[default]
+    MaxArea,
+    /// Not in the release (a documented switch): the largest 3-D connected component of the
+    /// whole mask (the physical constraint without windows), on its area-weighted median
+    /// slice. Its middle is what the coarse head is surest of, and propagation from there
+    /// runs half as far each way.
+    ComponentMedian,
+}
+
 /// Which passing window supplies the prompt.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -72,6 +88,8 @@ pub struct PcswConfig {
     pub min_component_voxels: usize,
     /// The prompt's point: inside the object (default) or the released box centre.
     pub point: PointRule,
+    /// The prompt's slice (released: the largest area in the winning window).
+    pub slice: SliceRule,
 }
 
 impl Default for PcswConfig {
@@ -83,6 +101,7 @@ impl Default for PcswConfig {
             rule: WindowRule::FirstPassing,
             min_component_voxels: 0,
             point: PointRule::Interior,
+            slice: SliceRule::MaxArea,
         }
     }
 }
@@ -97,6 +116,8 @@ pub enum PromptSource {
     Fallback,
     /// No foreground anywhere: the released full-slice box; the class is probably absent.
     Empty,
+    /// [`SliceRule::ComponentMedian`]: the median slice of the volume's largest component.
+    Component,
     /// Given or corrected by a person (the page, `sss segment --use-prompts`).
     User,
 }
@@ -316,6 +337,9 @@ pub fn pcsw_prompt(mask: &[bool], dims: [usize; 3], cfg: &PcswConfig) -> Result<
             source: PromptSource::Empty,
         });
     }
+    if cfg.slice == SliceRule::ComponentMedian {
+        return component_median_prompt(mask, dims, cfg);
+    }
     let mut chosen: Option<Candidate> = None;
     'search: for n in window_lengths(s) {
         for start in 0..=s - n {
@@ -404,6 +428,48 @@ pub fn pcsw_prompt(mask: &[bool], dims: [usize; 3], cfg: &PcswConfig) -> Result<
         box_xyxy: [x0 as f32, y0 as f32, x1 as f32, y1 as f32],
         point,
         source: PromptSource::Fallback,
+    })
+}
+
+/// [`SliceRule::ComponentMedian`]: the largest 3-D component of a non-empty mask, its
+/// area-weighted median slice (the first slice where the cumulative area reaches half), and
+/// its box and point there.
+fn component_median_prompt(
+    mask: &[bool],
+    dims: [usize; 3],
+    cfg: &PcswConfig,
+) -> Result<PcswPrompt> {
+    let [nx, ny, _] = dims;
+    let plane = nx * ny;
+    let components = connected_components(mask, dims, cfg.connectivity)?;
+    let largest = components
+        .largest()
+        .ok_or_else(|| SssError::InvalidInput("PCSW: a non-empty mask has a component".into()))?;
+    let areas: Vec<usize> = components
+        .labels
+        .chunks(plane)
+        .map(|sl| sl.iter().filter(|&&l| l == largest).count())
+        .collect();
+    let total: usize = areas.iter().sum();
+    let mut cumulative = 0;
+    let k = areas
+        .iter()
+        .position(|&a| {
+            cumulative += a;
+            2 * cumulative >= total
+        })
+        .expect("the cumulative area reaches the total");
+    let object: Vec<bool> = components.labels[k * plane..(k + 1) * plane]
+        .iter()
+        .map(|&l| l == largest)
+        .collect();
+    let [x0, y0, x1, y1] = bounding_box(object.iter().copied(), nx)
+        .expect("the median slice of a component holds some of it");
+    Ok(PcswPrompt {
+        slice: k,
+        box_xyxy: [x0 as f32, y0 as f32, x1 as f32, y1 as f32],
+        point: point_of(cfg.point, &object, nx, ny, [x0, y0, x1, y1]),
+        source: PromptSource::Component,
     })
 }
 
@@ -525,6 +591,39 @@ mod tests {
             }
         }
         v
+    }
+
+    /// An object through slices 2–8 (largest on slice 5) with a large false blob on slice 1
+    /// touching it, as a coarse head smears at the end of an organ: the released rule
+    /// prompts the blob's slice (largest area in the first passing window), the
+    /// component-median rule the slice where the component's cumulative area passes half.
+    #[test]
+    fn component_median_prompts_the_middle_of_the_largest_component() {
+        let dims = [20, 20, 10];
+        let mut voxels = square(6, 6, 14, 14, 1);
+        for (z, half) in [(2, 1), (3, 2), (4, 2), (5, 3), (6, 2), (7, 1), (8, 1)] {
+            voxels.extend(square(12 - half, 12 - half, 12 + half, 12 + half, z));
+        }
+        // A separate small blob elsewhere: not the largest component.
+        voxels.extend(square(0, 0, 1, 1, 9));
+        let mask = mask_of(dims, &voxels);
+        let released = pcsw_prompt(&mask, dims, &PcswConfig::default()).unwrap();
+        assert_eq!(released.slice, 1, "{released:?}");
+        let cfg = PcswConfig {
+            slice: SliceRule::ComponentMedian,
+            ..PcswConfig::default()
+        };
+        let p = pcsw_prompt(&mask, dims, &cfg).unwrap();
+        // Areas 81, 9, 25, 25, 49, 25, 9, 9 on slices 1-8 (232): the cumulative area reaches
+        // half (116) on slice 4 (81 + 9 + 25 + 25 = 140).
+        assert_eq!(p.slice, 4, "{p:?}");
+        assert_eq!(p.box_xyxy, [10.0, 10.0, 14.0, 14.0]);
+        assert_eq!(p.source, PromptSource::Component);
+        let [x, y] = p.point;
+        assert!(
+            (10.0..=14.0).contains(&x) && (10.0..=14.0).contains(&y),
+            "{p:?}"
+        );
     }
 
     #[test]
