@@ -112,6 +112,13 @@ fn pretrain_resumes_and_its_foundation_starts_a_training_run() {
             .unwrap();
     assert_eq!(info["weights_dtype"], "f16");
     assert_eq!(info["steps"], 4);
+    let command = info["command"].as_str().unwrap();
+    assert!(
+        command.contains("--stop-after 2")
+            && command.contains(", then ")
+            && command.contains("--resume"),
+        "the provenance names both invocations: {command}"
+    );
     let bytes = std::fs::read(&bpk).unwrap();
     assert_eq!(
         info["weights_sha256"].as_str().unwrap(),

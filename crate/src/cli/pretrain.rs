@@ -83,12 +83,15 @@ fn parse_slices(text: &str) -> Result<[usize; 2], String> {
 
 /// The scene pool's settings, saved beside the checkpoints so that `--resume` rebuilds the
 /// same pool.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 struct PoolSettings {
     scenes: usize,
     scene_seed: u64,
     side: usize,
     slices: [usize; 2],
+    /// Every invocation of the run (the first, then each `--resume`), for the provenance.
+    #[serde(default)]
+    commands: Vec<String>,
 }
 
 /// What `foundation.json` says about the weights.
@@ -103,13 +106,14 @@ pub struct FoundationInfo {
     pub seed: u64,
     /// Mean labeled SAM-2 loss over the last 10 % of the steps.
     pub final_mask_loss: f64,
+    /// Every invocation that made the weights (the first, then each `--resume`).
     pub command: String,
     pub weights_sha256: String,
     pub weights_dtype: String,
 }
 
 /// The scene pool as training volumes (instance labels, MRI-style percentile intensities).
-fn scene_pool(pool: PoolSettings) -> anyhow::Result<TrainData> {
+fn scene_pool(pool: &PoolSettings) -> anyhow::Result<TrainData> {
     anyhow::ensure!(pool.scenes > 0, "--scenes must be at least 1");
     let rule = IntensityRule::Percentiles {
         low: 0.5,
@@ -119,7 +123,10 @@ fn scene_pool(pool: PoolSettings) -> anyhow::Result<TrainData> {
         side: pool.side,
         slices: pool.slices,
     };
+    // Scenes are independent and seeded by their index: generated in parallel, in order.
+    use rayon::prelude::*;
     let labeled = (0..pool.scenes)
+        .into_par_iter()
         .map(|i| {
             let (image, labels) = scene(i, pool.scene_seed, size);
             Ok(TrainVolume::new(
@@ -171,24 +178,26 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let pool_path = args.out.join("pretrain.json");
-    let pool = if args.resume {
+    let mut pool = if args.resume {
         let text = std::fs::read_to_string(&pool_path)
             .with_context(|| format!("reading {} to resume", pool_path.display()))?;
         serde_json::from_str(&text)
             .with_context(|| format!("{} is damaged", pool_path.display()))?
     } else {
-        let pool = PoolSettings {
+        PoolSettings {
             scenes: args.scenes,
             scene_seed: args.scene_seed,
             side: args.image_size,
             slices: args.slices,
-        };
-        std::fs::write(&pool_path, serde_json::to_string_pretty(&pool)?)
-            .with_context(|| format!("writing {}", pool_path.display()))?;
-        pool
+            commands: Vec::new(),
+        }
     };
+    pool.commands
+        .push(std::env::args().collect::<Vec<_>>().join(" "));
+    std::fs::write(&pool_path, serde_json::to_string_pretty(&pool)?)
+        .with_context(|| format!("writing {}", pool_path.display()))?;
     let started = std::time::Instant::now();
-    let data = scene_pool(pool)?;
+    let data = scene_pool(&pool)?;
     log::info!(
         "{} scenes of {}² × {}–{} slices generated in {:.1} s",
         pool.scenes,
@@ -216,7 +225,7 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<()> {
     if !finished {
         return Ok(());
     }
-    let path = write_foundation(&trainer, pool, &args.out)?;
+    let path = write_foundation(&trainer, &pool, &args.out)?;
     println!("wrote {}", path.display());
     Ok(())
 }
@@ -224,7 +233,7 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<()> {
 /// Writes `foundation.bpk` (f16), `foundation.config.json` and `foundation.json` into `out`.
 fn write_foundation(
     trainer: &SssTrainer,
-    pool: PoolSettings,
+    pool: &PoolSettings,
     out: &Path,
 ) -> anyhow::Result<PathBuf> {
     let sam = trainer.final_net().sam;
@@ -247,7 +256,7 @@ fn write_foundation(
         scene_seed: pool.scene_seed,
         seed: cfg.seed,
         final_mask_loss: final_mask_loss(&out.join("train.log"), cfg.steps)?,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: pool.commands.join(", then "),
         weights_sha256: weights::sha256_hex(&bytes),
         weights_dtype: "f16".into(),
     };
