@@ -902,25 +902,22 @@ mod tests {
         assert!(evaluate_volume(&a, &b, &[1], None).is_err());
     }
 
-    /// A 128×128×20 pair (the ACDC scale) must take milliseconds, not seconds.
+    /// A 128×128×20 pair (the ACDC scale) against medpy's values (timings belong in
+    /// benchmarks, not in tests).
     #[test]
-    fn acdc_sized_volume_is_fast() {
+    fn acdc_sized_volume_matches_medpy() {
         let dims = [128, 128, 20];
         let gt = cuboid(dims, [30, 40, 2], [90, 100, 17]);
         let pred = cuboid(dims, [35, 38, 3], [95, 97, 18]);
-        let t = std::time::Instant::now();
         let h = hd95(&pred, &gt, dims, Some([1.5, 1.5, 5.0]))
             .unwrap()
             .unwrap();
         let a = asd(&pred, &gt, dims, Some([1.5, 1.5, 5.0]))
             .unwrap()
             .unwrap();
-        let elapsed = t.elapsed();
-        eprintln!("hd95 {h:.3} asd {a:.3} on 128×128×20 in {elapsed:?}");
         // medpy 0.5.2 on the same boxes (`[z][y][x]` slices 2:18, 40:101, 30:91 and 3:19,
         // 38:98, 35:96, voxelspacing (5, 1.5, 1.5)): hd95 7.5, asd 4.973809855021971.
         assert!(close(h, 7.5));
         assert!((a - 4.973809855021971).abs() < 1e-9);
-        assert!(elapsed.as_secs_f64() < 2.0, "took {elapsed:?}");
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! - a run interrupted after 3 of 6 steps (checkpoints every 2) and resumed ends with the same
 //!   weights as an uninterrupted run: every parameter equal within 1e-6 (absolute); so does a
-//!   run killed with SIGKILL once its step-2 checkpoint is written;
+//!   run killed with SIGKILL while its step-4 checkpoint is half-written (a test-only hook
+//!   holds the writer there);
 //! - `eval` writes JSON and a CSV row per volume and class; the JSON's per-class Dice and
 //!   Jaccard (full pipeline and coarse head) equal an independent recomputation to 1e-9, and
 //!   its summaries their means;
@@ -142,22 +143,29 @@ fn train_resume_eval_export_segment() {
     let max_diff = max_abs_diff(&a, &b);
     assert!(max_diff <= 1e-6, "resumed run differs by {max_diff}");
 
-    // Killed with SIGKILL once the step-2 checkpoint is on disk, then resumed.
+    // Killed with SIGKILL while the step-4 checkpoint is half-written (the step-2 one is
+    // complete), then resumed: the test hook holds the writer and says so in a marker file.
     let killed = scratch.0.join("killed");
+    let marker = scratch.0.join("held");
     let mut child = Command::new(env!("CARGO_BIN_EXE_sss"))
         .args(train_args(&killed, &[]))
+        .env("SSS_TEST_HOLD_CHECKPOINT", &marker)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let state = killed.join("checkpoint/state.json");
-    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"step\": 2")) {
+    while !marker.exists() {
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the run ended before it could be killed"
+            "the run ended without holding in a checkpoint write"
         );
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    assert!(
+        killed.join("checkpoint.tmp/student.bpk").exists()
+            && !killed.join("checkpoint.tmp/state.json").exists(),
+        "held mid-write"
+    );
     child.kill().unwrap(); // SIGKILL on Unix
     let status = child.wait().unwrap();
     #[cfg(unix)]

@@ -920,9 +920,9 @@ mod tests {
         assert_eq!(PcswConfig::default().point, PointRule::Interior);
     }
     /// The worst case at ACDC scale (128×128×20): two equal tubes, so every window is scanned
-    /// and fails, then the fallback.
+    /// and fails, then the fallback (timings belong in benchmarks, not in tests).
     #[test]
-    fn acdc_sized_worst_case_is_fast() {
+    fn acdc_sized_worst_case_falls_back() {
         let dims = [128, 128, 20];
         let mut v = Vec::new();
         for z in 0..20 {
@@ -930,11 +930,7 @@ mod tests {
             v.extend(square(80, 80, 110, 110, z));
         }
         let m = mask_of(dims, &v);
-        let t = std::time::Instant::now();
         let p = pcsw_prompt(&m, dims, &released()).unwrap();
-        let elapsed = t.elapsed();
-        eprintln!("PCSW worst case on 128×128×20: {elapsed:?}");
         assert_eq!(p.source, PromptSource::Fallback);
-        assert!(elapsed.as_secs_f64() < 5.0, "took {elapsed:?}");
     }
 }

@@ -94,6 +94,7 @@ impl SssTrainer {
             std::fs::write(&path, bytes).map_err(io(&path))
         };
         write("student.bpk", &module_bytes(self.student.clone())?)?;
+        hold_for_kill_test(dir.exists());
         write("teacher.bpk", &module_bytes(self.teacher.clone())?)?;
         let optim = self
             .optim
@@ -168,6 +169,21 @@ impl SssTrainer {
         trainer.step = state.step;
         trainer.prompt_cache = state.prompt_cache;
         Ok(trainer)
+    }
+}
+
+/// Test-only hook for the CLI tests' SIGKILL case: with `SSS_TEST_HOLD_CHECKPOINT=MARKER`
+/// in the environment, a checkpoint written while a previous one exists stops half-written
+/// (its student saved, nothing else), creates `MARKER` and waits there to be killed, so that
+/// the test kills the process mid-write without racing it. Unset, it does nothing.
+fn hold_for_kill_test(previous_exists: bool) {
+    if let Some(marker) = std::env::var_os("SSS_TEST_HOLD_CHECKPOINT")
+        && previous_exists
+    {
+        let _ = std::fs::write(marker, b"checkpoint half-written\n");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
     }
 }
 
