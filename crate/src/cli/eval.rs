@@ -19,7 +19,8 @@ use super::train::DeviceArg;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
 use crate::predictor::sss::SegmentMode;
 use crate::prompt::pcsw::{
-    ClassPrompt, PointRule, SliceRule, pcsw_prompts_from_labels, slice_prompts_from_labels,
+    ClassPrompt, Connectivity, PointRule, SliceRule, pcsw_prompts_from_labels,
+    slice_prompts_from_labels,
 };
 
 /// Which part of the split to evaluate.
@@ -87,6 +88,10 @@ pub struct EvalArgs {
     /// point per class, no memory or propagation (how good the mask decoder is by itself).
     #[arg(long, conflicts_with_all = ["coarse_only", "gt_prompts"])]
     pub gt_prompts_every_slice: bool,
+    /// Diagnostic: SAM-2 alone on every slice, each prompted with the box and point of the
+    /// coarse head's largest 3-D component per class on that slice, no memory.
+    #[arg(long, conflicts_with_all = ["coarse_only", "gt_prompts", "gt_prompts_every_slice"])]
+    pub coarse_prompts_every_slice: bool,
     /// The prompt point rule (default: the weights' own): `interior`, or `released` (the box
     /// centre, which the legacy training recipe prompts with).
     #[arg(long, value_enum)]
@@ -95,6 +100,10 @@ pub struct EvalArgs {
     /// `component-median`.
     #[arg(long, value_enum)]
     pub pcsw_slice: Option<SliceArg>,
+    /// Track with the memories of at most the last N tracked slices (default: the weights'
+    /// own, `Sam2Config::tracked_memories`; `-1`: all, as official SAM-2).
+    #[arg(long, allow_negative_numbers = true)]
+    pub tracked_memories: Option<i64>,
     /// Leave a class absent from both masks of a volume out of its means (BHSD).
     #[arg(long)]
     pub skip_both_empty: bool,
@@ -141,6 +150,24 @@ pub struct EvalReport {
     pub coarse_summary: MetricsSummary,
 }
 
+/// The label map with each class reduced to its largest 3-D connected component.
+fn largest_components(labels: &[u8], dims: [usize; 3], classes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut kept = vec![0u8; labels.len()];
+    for &class in classes {
+        let mask: Vec<bool> = labels.iter().map(|&l| l == class).collect();
+        let components =
+            crate::prompt::pcsw::connected_components(&mask, dims, Connectivity::TwentySix)?;
+        if let Some(largest) = components.largest() {
+            for (k, &l) in kept.iter_mut().zip(&components.labels) {
+                if l == largest {
+                    *k = class;
+                }
+            }
+        }
+    }
+    Ok(kept)
+}
+
 /// Runs the command.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let device = args.device.open()?;
@@ -152,6 +179,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             PointArg::Released => PointRule::Released,
         };
         segmenter.set_pcsw_config(pcsw);
+    }
+    if let Some(n) = args.tracked_memories {
+        segmenter.set_tracked_memories(usize::try_from(n).ok());
     }
     if let Some(slice) = args.pcsw_slice {
         let mut pcsw = *segmenter.pcsw_config();
@@ -186,7 +216,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let start = Instant::now();
         let prepared = segmenter.prepare(&image)?;
         let coarse = segmenter.coarse(&prepared)?;
-        let prompts = if args.gt_prompts_every_slice {
+        let prompts = if args.coarse_prompts_every_slice {
+            let kept = largest_components(&coarse.labels, image.dims, &classes)?;
+            slice_prompts_from_labels(&image.with_data(kept)?, &classes, segmenter.pcsw_config())
+        } else if args.gt_prompts_every_slice {
             slice_prompts_from_labels(&labels, &classes, segmenter.pcsw_config())
         } else if args.gt_prompts {
             pcsw_prompts_from_labels(&labels, &classes, segmenter.pcsw_config())?
@@ -199,7 +232,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let metrics = match mode {
             SegmentMode::CoarseOnly => coarse_metrics.clone(),
             SegmentMode::Full => {
-                let full = if args.gt_prompts_every_slice {
+                let full = if args.gt_prompts_every_slice || args.coarse_prompts_every_slice {
                     segmenter.prompted_slices(&prepared, &prompts)?
                 } else {
                     segmenter.propagate(&prepared, &prompts)?

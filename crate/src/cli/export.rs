@@ -1,6 +1,8 @@
 //! `sss export RUN_DIR -o STEM`: the run's network as page weights — `STEM.bpk` (f16 on disk,
 //! f32 once loaded) and `STEM.json` (the manifest) — checked by loading them back through the
-//! loader the page uses (`weights::load_sss`).
+//! loader the page uses (`weights::load_sss`). Inference settings that are not weights (PCSW's
+//! slice rule, the tracked memories) can be set on the way, for runs made before they existed;
+//! the manifest's provenance records the command.
 
 use std::path::PathBuf;
 
@@ -22,6 +24,13 @@ pub struct ExportArgs {
     /// Keep f32 on disk.
     #[arg(long)]
     pub f32: bool,
+    /// Set PCSW's prompt slice rule in the manifest (default: the run's own).
+    #[arg(long, value_enum)]
+    pub pcsw_slice: Option<super::eval::SliceArg>,
+    /// Set how many tracked slices' memories tracking attends to (`Sam2Config::
+    /// tracked_memories`; `-1`: all; default: the run's own).
+    #[arg(long, allow_negative_numbers = true)]
+    pub tracked_memories: Option<i64>,
 }
 
 /// Runs the command.
@@ -32,6 +41,16 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let dtype = if args.f32 { DType::F32 } else { DType::F16 };
     let encoded = weights::encode_module(net.clone(), dtype)?;
     let mut manifest = manifest;
+    if let weights::ModelSpec::Sss { sam2, pcsw, .. } = &mut manifest.model {
+        if let Some(rule) = args.pcsw_slice {
+            pcsw.slice = rule.rule();
+        }
+        if let Some(n) = args.tracked_memories {
+            sam2.tracked_memories = usize::try_from(n).ok();
+        }
+    } else if args.pcsw_slice.is_some() || args.tracked_memories.is_some() {
+        anyhow::bail!("--pcsw-slice and --tracked-memories apply to SSS weights only");
+    }
     manifest.provenance = format!(
         "{} (exported from: {})",
         std::env::args().collect::<Vec<_>>().join(" "),

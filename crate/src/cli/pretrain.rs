@@ -168,6 +168,7 @@ fn config_of(args: &PretrainArgs) -> anyhow::Result<SssTrainConfig> {
     // Generic scenes have no preferred orientation: the weak view's flips and quarter turns
     // stay; its rescaling would shrink thin objects below the decoder's resolution.
     cfg.weak.scale_range = [0.8, 1.25];
+    cfg.track_as_trained();
     cfg.validate()?;
     Ok(cfg)
 }

@@ -113,7 +113,8 @@ pub enum ConnectivityArg {
 #[derive(Args, Debug, Clone)]
 pub struct RecipeArgs {
     /// Slices per labeled SAM-2 clip: the prompted one, then the tracked ones (the recipe's
-    /// own when not given: `simple` and `legacy` 2, `official` 8).
+    /// own when not given: `simple` and `legacy` 2, `official` 8). The run's weights track with
+    /// the memories of the last N − 2 tracked slices only (what such clips train).
     #[arg(long)]
     pub clip_frames: Option<usize>,
     /// Probability that a labeled clip runs towards lower slice indices (the product
@@ -148,10 +149,11 @@ pub struct RecipeArgs {
     /// Weight of the SAM-2 mask (focal) term (official 20).
     #[arg(long, default_value_t = 20.0)]
     pub mask_weight: f64,
-    /// The labeled SAM-2 recipe: `simple` (the default: two slices, exact box + interior
+    /// The labeled SAM-2 recipe: `simple` (the default: two-slice clips, exact box + interior
     /// point, BCE + Dice at the image size), `legacy` (the same with the box centre and the
-    /// loss at a quarter resolution, the earlier default) or `official` (SAM-2's training:
-    /// the flags above apply only to it). RESULTS.md, "the fitting check".
+    /// loss at a quarter resolution: the earlier default) or `official`
+    /// (SAM-2's training: the loss and prompt flags above apply only to it). RESULTS.md, "the
+    /// fitting check" and "propagation".
     #[arg(long, value_enum, default_value_t = RecipeArg::Simple)]
     pub sam2_recipe: RecipeArg,
     /// Where a simulated click lands in its object: `box-centre` (the legacy recipe's
@@ -410,6 +412,7 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         None => None,
     };
     cfg.sam2_training = args.recipe.sam2_training();
+    cfg.track_as_trained();
     cfg.validate()?;
     Ok(cfg)
 }

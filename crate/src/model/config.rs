@@ -180,6 +180,14 @@ pub struct Sam2Config {
     pub soft_no_obj_ptr: bool,
     pub use_mlp_for_obj_ptr_proj: bool,
     pub no_obj_embed_spatial: bool,
+    /// Not in official SAM-2 (a switch of this project): when tracking, only the memories
+    /// and object pointers of the last `N` tracked (non-conditioning) frames are attended to,
+    /// besides the conditioning frames. `None` (official, and weights saved before it
+    /// existed): up to `num_maskmem − 1` memories and `max_obj_ptrs_in_encoder` pointers.
+    /// Training clips of `F` slices train only the temporal encodings of the last `F − 2`
+    /// tracked frames; `sss train` sets this to that so the untrained ones are never used.
+    #[serde(default)]
+    pub tracked_memories: Option<usize>,
 }
 
 /// The names `Sam2Config::by_name` accepts.
@@ -430,6 +438,7 @@ impl Sam2Config {
             use_multimask_token_for_obj_ptr: true,
             iou_prediction_use_sigmoid: true,
             memory_temporal_stride_for_eval: 1,
+            tracked_memories: None,
             non_overlap_masks_for_mem_enc: false,
             use_obj_ptrs_in_encoder: true,
             max_obj_ptrs_in_encoder: 16,

@@ -255,6 +255,12 @@ impl Sam2Base {
         self.no_mem_embed.device()
     }
 
+    /// Sets how many tracked frames' memories tracking attends to
+    /// ([`Sam2Config::tracked_memories`]; `None`: all, as official).
+    pub fn set_tracked_memories(&mut self, tracked: Option<usize>) {
+        self.config.tracked_memories = tracked;
+    }
+
     /// Turns the official predictor builders' postprocessing on or off: dynamic multimask
     /// via stability and binarized point masks for the memory encoder.
     pub fn set_postprocessing(&mut self, enabled: bool) {
@@ -526,8 +532,12 @@ impl Sam2Base {
                 .collect();
             let stride = cfg.memory_temporal_stride_for_eval.max(1) as i64;
             let fi = frame_idx as i64;
+            let tracked_cap = cfg.tracked_memories.map_or(i64::MAX, |n| n as i64);
             for t_pos in 1..cfg.num_maskmem {
                 let t_rel = (cfg.num_maskmem - t_pos) as i64;
+                if t_rel > tracked_cap {
+                    continue;
+                }
                 let prev = if t_rel == 1 {
                     if track_in_reverse { fi + 1 } else { fi - 1 }
                 } else if !track_in_reverse {
@@ -594,7 +604,7 @@ impl Sam2Base {
                         (p, bank.cond_frame_outputs[&t].obj_ptr.clone())
                     })
                     .collect();
-                for t_diff in 1..max_obj_ptrs as i64 {
+                for t_diff in 1..(max_obj_ptrs as i64).min(tracked_cap.saturating_add(1)) {
                     let t = if track_in_reverse {
                         fi + t_diff
                     } else {

@@ -133,6 +133,11 @@ impl SssSegmenter {
         &self.net
     }
 
+    /// Overrides the weights' [`crate::model::Sam2Config::tracked_memories`] (evaluation).
+    pub fn set_tracked_memories(&mut self, tracked: Option<usize>) {
+        self.net.sam.set_tracked_memories(tracked);
+    }
+
     /// The PCSW settings of these weights.
     pub fn pcsw_config(&self) -> &PcswConfig {
         &self.pcsw

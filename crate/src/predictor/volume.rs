@@ -612,4 +612,63 @@ mod tests {
                 .is_err()
         );
     }
+
+    /// `tracked_memories = Some(0)`: a slice is tracked from the prompted slice's memory
+    /// alone, so changing the slice between them leaves it unchanged; with every memory
+    /// (official) it changes.
+    #[test]
+    fn tracked_memories_limit_what_tracking_attends_to() {
+        let device = Device::flex();
+        device.seed(5);
+        let model = Sam2Base::new(&Sam2Config::micro(), &device).unwrap();
+        let slices: Vec<Tensor<4>> = (0..4)
+            .map(|_| Tensor::<4>::random([1, 3, 256, 256], Distribution::Normal(0.0, 1.0), &device))
+            .collect();
+        let slice3 = |tracked: Option<usize>, changed: bool| -> Vec<f32> {
+            let mut model = model.clone();
+            model.set_tracked_memories(tracked);
+            let mut inputs = slices.clone();
+            if changed {
+                inputs[2] = inputs[2].clone() * 0.5 + 1.0;
+            }
+            let source = PreparedSlices {
+                inputs,
+                slice_size: [128, 128],
+            };
+            let mut p =
+                VolumePredictor::new(model, source, VolumePredictorOptions::default()).unwrap();
+            p.add_points_or_box(
+                1,
+                1,
+                &[[60.0, 50.0]],
+                &[1],
+                Some([40.0, 30.0, 80.0, 70.0]),
+                true,
+            )
+            .unwrap();
+            let out = p.propagate(None, None, false).unwrap();
+            assert_eq!(out[2].slice, 3);
+            // The object score too: a fresh model's object may be gated to "absent", whose
+            // logits are the same constant whatever the memory.
+            let object = &out[2].objects[0];
+            let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+            let mut v = read(object.low_res_logits.clone());
+            v.extend(read(object.object_score_logits.clone().unsqueeze::<4>()));
+            v
+        };
+        let diff = |a: &[f32], b: &[f32]| {
+            assert_eq!(a.len(), b.len());
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max)
+        };
+        let (own, own_changed) = (slice3(Some(0), false), slice3(Some(0), true));
+        assert_eq!(diff(&own, &own_changed), 0.0, "slice 2 must not matter");
+        let (all, all_changed) = (slice3(None, false), slice3(None, true));
+        assert!(
+            diff(&all, &all_changed) > 1e-4,
+            "with every memory slice 2 matters"
+        );
+    }
 }

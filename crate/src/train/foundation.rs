@@ -30,10 +30,12 @@ pub fn sha256() -> String {
 }
 
 /// True when a model of `config` can start from the foundation weights: the same
-/// architecture, at any image size (position embeddings are resized).
+/// architecture, at any image size (position embeddings are resized) and with any
+/// tracking-time setting.
 pub fn fits(model: &Sam2Config) -> bool {
     config().is_ok_and(|mut f| {
         f.image_size = model.image_size;
+        f.tracked_memories = model.tracked_memories;
         f == *model
     })
 }

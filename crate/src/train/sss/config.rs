@@ -143,11 +143,14 @@ impl Sam2TrainConfig {
 }
 
 impl Sam2TrainConfig {
-    /// The default recipe: the legacy two-slice clips and exact box, with the click at the
-    /// interior point PCSW gives at inference (the box centre of a ring or crescent lies in
-    /// its neighbour) and BCE + Dice on logits upsampled to the image size (at the decoder's
-    /// quarter resolution a thin ring's nearest-downsampled target is aliased). Both
-    /// measured on the fitting check (RESULTS.md).
+    /// The default recipe: the legacy two-slice clips (a prompted slice and one tracked from
+    /// its memory) and exact box, with the click at the interior point PCSW gives at
+    /// inference (the box centre of a ring or crescent lies in its neighbour), and BCE + Dice
+    /// on logits upsampled to the image size (at the decoder's quarter resolution a thin
+    /// ring's nearest-downsampled target is aliased). Two-slice clips train tracking from the
+    /// prompted slice's memory alone, so weights trained with them track that way
+    /// ([`SssTrainConfig::track_as_trained`]); longer clips (`--clip-frames`) measured worse
+    /// on validation. Each choice measured (RESULTS.md: the fitting check; propagation).
     pub fn simple() -> Self {
         Self {
             point: TrainPoint::Interior,
@@ -285,6 +288,15 @@ impl SssTrainConfig {
             coarse_weight: 1.0,
             start: None,
         }
+    }
+
+    /// Makes the run's weights track as its clips trained them: clips of `F` slices train
+    /// the memories of the last `F − 2` tracked slices only (two-slice clips: none, the
+    /// prompted slice's memory alone), so tracking attends to no others
+    /// ([`crate::model::Sam2Config::tracked_memories`]). Memories whose temporal encodings
+    /// were never trained made propagation jump between neighbouring objects (RESULTS.md).
+    pub fn track_as_trained(&mut self) {
+        self.sam2.tracked_memories = Some(self.sam2_training.clip_frames.saturating_sub(2));
     }
 
     /// Side of the masks and coarse logits (a quarter of the image size).
