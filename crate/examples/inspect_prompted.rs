@@ -6,24 +6,13 @@
 //! ```sh
 //! cargo run --release -p sss --example inspect_prompted -- WEIGHTS IMAGE.nii.gz LABELS.nii.gz
 //! ```
-use burn::tensor::Device;
-use sss::data::nifti_io::read_nifti;
 use sss::predictor::image::{ImagePredictor, ImagePrompt};
-use sss::predictor::sss::SssSegmenter;
 use sss::prompt::pcsw::slice_prompts_from_labels;
-use sss::weights::read_export;
+
+mod common;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let device = Device::flex();
-    let manifest_path = std::path::PathBuf::from(&args[1]).join("model.json");
-    let (manifest, bytes) = read_export(&manifest_path).unwrap();
-    let segmenter = SssSegmenter::load(&manifest, bytes, &device).unwrap();
-    let image = read_nifti(&args[2]).unwrap();
-    let gt = read_nifti(&args[3]).unwrap();
-    let labels = image
-        .with_data(gt.data.iter().map(|v| v.round() as u8).collect())
-        .unwrap();
+    let (segmenter, image, labels) = common::segmenter_and_case();
     let prepared = segmenter.prepare(&image).unwrap();
     let classes: Vec<u8> = (1..segmenter.num_classes() as u8).collect();
     let prompts = slice_prompts_from_labels(&labels, &classes, segmenter.pcsw_config());

@@ -7,54 +7,26 @@
 //! ```sh
 //! cargo run --release -p sss --example inspect_propagation -- WEIGHTS IMAGE.nii.gz LABELS.nii.gz
 //! ```
-use burn::tensor::Device;
-use sss::data::nifti_io::read_nifti;
-use sss::predictor::sss::SssSegmenter;
-use sss::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
 use sss::prompt::pcsw::pcsw_prompts_from_labels;
-use sss::weights::read_export;
+
+mod common;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let device = Device::flex();
-    let manifest_path = std::path::PathBuf::from(&args[1]).join("model.json");
-    let (manifest, bytes) = read_export(&manifest_path).unwrap();
-    let segmenter = SssSegmenter::load(&manifest, bytes, &device).unwrap();
-    let image = read_nifti(&args[2]).unwrap();
-    let gt = read_nifti(&args[3]).unwrap();
-    let labels = image
-        .with_data(gt.data.iter().map(|v| v.round() as u8).collect())
-        .unwrap();
+    let (segmenter, image, labels) = common::segmenter_and_case();
     let prepared = segmenter.prepare(&image).unwrap();
     let classes: Vec<u8> = (1..segmenter.num_classes() as u8).collect();
     let prompts = pcsw_prompts_from_labels(&labels, &classes, segmenter.pcsw_config()).unwrap();
-    let [nx, ny, _] = image.dims;
-    let source = PreparedSlices {
-        inputs: prepared.inputs.clone(),
-        slice_size: [ny, nx],
-    };
-    let mut predictor = VolumePredictor::new(
-        segmenter.net().sam.clone(),
-        source,
-        VolumePredictorOptions::default(),
-    )
-    .unwrap();
     for p in prompts.iter().filter(|p| !p.prompt.is_empty()) {
         println!(
             "prompt class {} on slice {}: box {:?} point {:?}",
             p.class, p.prompt.slice, p.prompt.box_xyxy, p.prompt.point
         );
-        predictor
-            .add_points_or_box(
-                p.prompt.slice,
-                u32::from(p.class),
-                &[p.prompt.point],
-                &[1],
-                Some(p.prompt.box_xyxy),
-                true,
-            )
-            .unwrap();
     }
+    let mut predictor = segmenter
+        .prompted_predictor(&prepared, &prompts)
+        .unwrap()
+        .expect("the labels hold at least one class");
+    let [nx, ny, _] = image.dims;
     let plane = nx * ny;
     let mut outputs = predictor.propagate_both_ways().unwrap();
     outputs.sort_by_key(|o| o.slice);

@@ -137,7 +137,7 @@ function checkAutoPrompts(prompts, classes, dims) {
   assert.deepEqual(prompts.map((p) => p.class).sort(), labels, 'one prompt per class');
   for (const { class: c, prompt } of prompts) {
     const kind = typeof prompt.source === 'string' ? prompt.source : Object.keys(prompt.source)[0];
-    assert.ok(['window', 'fallback'].includes(kind), `class ${c} found by PCSW (${JSON.stringify(prompt.source)})`);
+    assert.ok(['window', 'fallback', 'component'].includes(kind), `class ${c} found by PCSW (${JSON.stringify(prompt.source)})`);
     assert.ok(prompt.slice >= 0 && prompt.slice < nz, `class ${c}: slice ${prompt.slice}`);
     const [x0, y0, x1, y1] = prompt.box_xyxy;
     assert.ok(x0 >= 0 && y0 >= 0 && x0 <= x1 && y0 <= y1 && x1 < nx && y1 < ny, `class ${c}: box ${prompt.box_xyxy}`);

@@ -14,9 +14,9 @@
 export const USER = 'user';
 
 /**
- * The kind of a prompt's source: 'window', 'fallback', 'empty', 'user' (serde's externally
- * tagged enum, snake_case: {"window": {n, start}}, "fallback", "empty", "user"; other cases
- * are read too).
+ * The kind of a prompt's source: 'window', 'fallback', 'component', 'empty', 'user' (serde's
+ * externally tagged enum, snake_case: {"window": {n, start}}, "fallback", "component", "empty",
+ * "user"; other cases are read too).
  * @param {any} source
  * @returns {string}
  */
@@ -35,6 +35,7 @@ export function sourceText(source) {
   const kind = sourceKind(source);
   if (kind === 'user') return 'edited';
   if (kind === 'fallback') return 'auto (fallback: largest area)';
+  if (kind === 'component') return 'auto (middle of the largest 3-D component)';
   if (kind === 'empty') return 'not found';
   if (kind === 'window') {
     const { n, start } = /** @type {any} */ (Object.values(source)[0]);

@@ -326,8 +326,10 @@ impl SssSegmenter {
         })
     }
 
-    /// Starts a volume predictor with one SAM-2 object per non-empty prompt; `None` without any.
-    fn prompted_predictor(
+    /// Starts a volume predictor with one SAM-2 object per non-empty prompt (its class as the
+    /// object id); `None` without any. [`Self::propagate`] runs it; diagnostics read its
+    /// objects one by one.
+    pub fn prompted_predictor(
         &self,
         prepared: &PreparedVolume,
         prompts: &[ClassPrompt],
