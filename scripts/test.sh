@@ -14,6 +14,8 @@ say "cargo clippy (wasm32, the page's bindings) -D warnings"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
   cargo clippy -p sss --lib --target wasm32-unknown-unknown --no-default-features --features web \
   -- -D warnings
+# The demo scan first: the default-weights test scores the page's own demo file.
+bash scripts/demo-data.sh
 say "cargo test"
 # The wgpu tests must run here (setup.sh installs lavapipe): a missing adapter fails them.
 export SSS_REQUIRE_WGPU=1
@@ -22,6 +24,5 @@ say "parity fixture sets compared"
 cargo test -q -p sss --test parity parity_fixture_sets -- --nocapture 2>&1 | grep "parity fixture set"
 
 bash scripts/build-web.sh
-bash scripts/demo-data.sh
 say "browser tests"
 node --test --test-reporter=spec tests/browser/

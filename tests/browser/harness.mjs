@@ -1,6 +1,10 @@
 // Shared set-up for the browser tests: a local static server, Debian's Chromium driven by
 // playwright-core (never a downloaded browser), and a page wrapper that records page errors and
-// every URL the page or its worker asks for.
+// every URL the page or its worker asks for; a NIfTI label reader and per-class Dice for
+// scoring the page's masks against the demo scan's ground truth.
+
+import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 
 import { chromium } from 'playwright-core';
 import { serve } from '../../scripts/serve.mjs';
@@ -154,4 +158,54 @@ export function countLabels(labels, k) {
   const counts = new Array(k).fill(0);
   for (const l of labels) counts[l]++;
   return counts;
+}
+
+/**
+ * A NIfTI-1 label map read in node (gzip or not): its dims `[nx, ny, nz]` and its voxels
+ * rounded to integers, x fastest. Enough for the demo's labels (u8, i16, u16, i32, f32, f64;
+ * little-endian); anything else is refused.
+ * @param {string} path
+ */
+export function readNiftiLabels(path) {
+  let bytes = readFileSync(path);
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) bytes = gunzipSync(bytes);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getInt32(0, true) !== 348) throw new Error(`${path}: not a little-endian NIfTI-1 file`);
+  const dims = [1, 2, 3].map((i) => view.getInt16(40 + 2 * i, true));
+  const datatype = view.getInt16(70, true);
+  const offset = view.getFloat32(108, true);
+  const n = dims[0] * dims[1] * dims[2];
+  /** @type {Record<number, [number, (o: number) => number]>} */
+  const readers = {
+    2: [1, (o) => view.getUint8(o)],
+    4: [2, (o) => view.getInt16(o, true)],
+    8: [4, (o) => view.getInt32(o, true)],
+    16: [4, (o) => view.getFloat32(o, true)],
+    64: [8, (o) => view.getFloat64(o, true)],
+    512: [2, (o) => view.getUint16(o, true)],
+  };
+  const reader = readers[datatype];
+  if (!reader) throw new Error(`${path}: NIfTI datatype ${datatype} is not read here`);
+  const [size, read] = reader;
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) labels[i] = Math.round(read(offset + i * size));
+  return { dims, labels };
+}
+
+/**
+ * Dice of class `c` between two label maps of equal length.
+ * @param {ArrayLike<number>} a
+ * @param {ArrayLike<number>} b
+ * @param {number} c
+ */
+export function classDice(a, b, c) {
+  if (a.length !== b.length) throw new Error(`label maps of ${a.length} and ${b.length} voxels`);
+  let both = 0;
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    const [x, y] = [a[i] === c, b[i] === c];
+    if (x && y) both++;
+    sum += Number(x) + Number(y);
+  }
+  return sum ? (2 * both) / sum : 1;
 }

@@ -7,14 +7,17 @@
 // refused with a message and the masks stay; the overlay shows SAM-2's masks or the coarse
 // head's (control, key C, API) and slice keys work after a checkbox; SAM-2's masks are shown
 // slice by slice as they come, and Stop (button, Esc, API) ends a run early, keeping the slices
-// done; WebGPU and CPU volumes agree.
+// done; WebGPU and CPU volumes agree per class, and each scores the demo's ground truth as the
+// native test of the same weights measured (tests/demo-dice.json, less its margin).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
+import { readFileSync } from 'node:fs';
+
 import {
-  NO_WEBGPU_FLAGS, SLICE_NET, WEBGPU_FLAGS, colouredPixels, countLabels, launch, openPage,
-  promptLayerPixels, segmentShownSlice, startServer, volumeAfter,
+  NO_WEBGPU_FLAGS, SLICE_NET, WEBGPU_FLAGS, classDice, colouredPixels, countLabels, launch,
+  openPage, promptLayerPixels, readNiftiLabels, segmentShownSlice, startServer, volumeAfter,
 } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
@@ -751,7 +754,7 @@ test('SSS progressive masks and Stop (CPU model): slices shown as they come; Sto
   }
 });
 
-test('SSS volumes on WebGPU and on the CPU agree', () => {
+test('SSS volumes on WebGPU and on the CPU agree, and score the ground truth as natively', () => {
   assert.ok(volumes.webgpu && volumes.cpu, 'both backends segmented the volume');
   const [a, b] = [volumes.webgpu, volumes.cpu];
   // The coarse head's probabilities pass PCSW's thresholds alike: the same prompts.
@@ -760,18 +763,24 @@ test('SSS volumes on WebGPU and on the CPU agree', () => {
   let same = 0;
   for (let i = 0; i < n; i++) if (a.labels[i] === b.labels[i]) same++;
   // Background dominates the voxel count; per class Dice is the telling number.
-  const dice = a.prompts.map((/** @type {any} */ p) => {
-    let both = 0;
-    let sum = 0;
-    for (let i = 0; i < n; i++) {
-      const [x, y] = [a.labels[i] === p.class, b.labels[i] === p.class];
-      if (x && y) both++;
-      sum += Number(x) + Number(y);
-    }
-    return { class: p.class, dice: sum ? (2 * both) / sum : 1 };
-  });
+  const dice = a.prompts.map((/** @type {any} */ p) => ({ class: p.class, dice: classDice(a.labels, b.labels, p.class) }));
   console.log(`SSS WebGPU vs CPU: ${(100 * same / n).toFixed(3)} % of voxels agree; Dice per class ` +
     dice.map((d) => `${d.class}: ${d.dice.toFixed(4)}`).join(', '));
   assert.ok(same / n > 0.995, `voxel agreement ${(100 * same / n).toFixed(2)} %`);
   for (const d of dice) assert.ok(d.dice > 0.95, `class ${d.class}: Dice ${d.dice}`);
+
+  // Against the truth: the demo's labels, and what native `default_weights.rs` measured.
+  const root = new URL('../../', import.meta.url);
+  const truth = readNiftiLabels(new URL('web/assets/demo/demo_gt.nii.gz', root).pathname);
+  const expected = JSON.parse(readFileSync(new URL('tests/demo-dice.json', root), 'utf8'));
+  const manifest = JSON.parse(readFileSync(new URL('web/assets/weights/sss-cardiac.json', root), 'utf8'));
+  assert.equal(manifest.weights_sha256, expected.weights_sha256, 'tests/demo-dice.json measures these weights');
+  assert.equal(truth.labels.length, n, 'the ground truth has the volume\'s voxels');
+  for (const [name, v] of [['WebGPU', a], ['CPU', b]]) {
+    const scores = expected.full.map((/** @type {number} */ _, /** @type {number} */ i) => classDice(v.labels, truth.labels, i + 1));
+    console.log(`SSS on ${name} vs the demo's ground truth: Dice per class ${scores.map((d) => d.toFixed(4)).join(', ')} ` +
+      `(native ${expected.full.join(', ')}, margin ${expected.margin})`);
+    scores.forEach((d, i) => assert.ok(d >= expected.full[i] - expected.margin,
+      `${name}, class ${i + 1}: Dice ${d.toFixed(4)} vs native ${expected.full[i]}`));
+  }
 });
