@@ -1,11 +1,13 @@
-// Bad input in the page: weights whose bytes differ from their manifest (one byte flipped on
-// the way, through request interception) are refused with the sha256 message, the page stays
-// usable (the demo scan opens, Segment stays off without weights) and nothing crashes.
+// Recovery paths of the page. Weights whose bytes differ from their manifest (one byte flipped
+// on the way, through request interception) are refused with the sha256 message, and the page
+// stays usable (the demo scan opens, Segment stays off without weights). A model worker that
+// dies on WebGPU (a test hook makes it throw, as a crash in wasm would) is restarted on the CPU,
+// the page says why, and segmenting still returns masks.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { NO_WEBGPU_FLAGS, launch, startServer } from './harness.mjs';
+import { NO_WEBGPU_FLAGS, WEBGPU_FLAGS, countLabels, launch, openPage, startServer } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
 
@@ -41,6 +43,33 @@ test('weights with one flipped byte are refused by their sha256, in words', { ti
     assert.ok(state.dims, 'the demo scan still opens');
     assert.ok(await page.isDisabled('#segment'), 'Segment is off without weights');
     assert.deepEqual(pageErrors, [], 'no uncaught page errors (no panic across the wasm boundary)');
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the model worker dies on WebGPU mid-session: the page says why, restarts on the CPU and still segments', { timeout: 600_000 }, async () => {
+  const browser = await launch(WEBGPU_FLAGS);
+  try {
+    const { page, errors } = await openPage(browser, server.url);
+    const before = await page.evaluate(() => /** @type {any} */ (window).sss.backend);
+    assert.equal(before, 'WebGPU', 'the model starts on WebGPU');
+    await page.evaluate(() => /** @type {any} */ (window).sss.api.crashWorkerForTest());
+    const result = await page.evaluate(() => /** @type {any} */ (window).sss.api.segment());
+    assert.ok(result.ok, `segmentation after the crash: ${JSON.stringify(result)}`);
+    const state = await page.evaluate(() => {
+      const s = /** @type {any} */ (window).sss;
+      return { backend: s.backend, reason: s.fallbackReason, labels: Array.from(s.labels ?? []),
+        error: document.querySelector('#error')?.textContent ?? '', dims: s.scan.dims };
+    });
+    assert.notEqual(state.backend, 'WebGPU', `restarted on the CPU (${state.backend})`);
+    assert.match(state.reason ?? '', /WebGPU failed: .*crash requested by a test/, 'the backend line says why');
+    assert.match(state.error, /WebGPU failed \(.*crash requested by a test.*\); the model continues on the CPU/,
+      `the message says why: ${state.error}`);
+    assert.equal(state.labels.length, state.dims[0] * state.dims[1] * state.dims[2], 'masks for the volume');
+    const counts = countLabels(state.labels, 4);
+    assert.ok(counts.slice(1).every((c) => c > 0), `every class segmented on the CPU (${counts})`);
+    assert.deepEqual(errors.filter((e) => !e.includes('crash requested by a test')), [], 'no other page errors');
   } finally {
     await browser.close();
   }

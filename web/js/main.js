@@ -471,6 +471,14 @@ state.api = {
    * @param {import('./sss-panel.js').MaskView} view
    */
   setView: (view) => panel.setView(view),
+  /**
+   * Test hook (the recovery test): the model worker dies as a crash in wasm would, with an
+   * uncaught error; resolves once the page has seen it die.
+   */
+  crashWorkerForTest: async () => {
+    await worker.request('crashForTest');
+    while (!worker.dead) await new Promise((r) => setTimeout(r, 10));
+  },
 };
 new ResizeObserver(draw).observe(ui.stage);
 

@@ -9,8 +9,10 @@ export class WorkerClient {
    * @param {(message: string|null) => void} onProgress
    */
   constructor(url, onProgress) {
-    /** True once the worker has died; every later request fails at once. */
+    /** True once the worker has died; every later request fails at once, saying why. */
     this.dead = false;
+    /** Why the worker died (its error), for the requests that come after. */
+    this.deathReason = '';
     this.worker = new Worker(url, { type: 'module' });
     this.nextId = 1;
     /**
@@ -31,7 +33,8 @@ export class WorkerClient {
     this.worker.onerror = (event) => {
       event.preventDefault();
       this.dead = true;
-      const error = new Error(`the model worker failed: ${event.message || 'unknown error'}`);
+      this.deathReason = event.message || 'unknown error';
+      const error = new Error(`the model worker failed: ${this.deathReason}`);
       for (const waiter of this.pending.values()) waiter.reject(error);
       this.pending.clear();
     };
@@ -50,7 +53,10 @@ export class WorkerClient {
    */
   request(type, payload = {}, transfer = [], { onUpdate, signal } = {}) {
     const id = this.nextId++;
-    if (this.dead) return Promise.reject(new Error('the model worker has stopped'));
+    if (this.dead) {
+      const why = this.deathReason ? ` (it failed: ${this.deathReason})` : '';
+      return Promise.reject(new Error(`the model worker has stopped${why}`));
+    }
     const stop = () => {
       if (!this.dead) this.worker.postMessage({ id: this.nextId++, type: 'stop' });
     };

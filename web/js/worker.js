@@ -152,6 +152,11 @@ const handlers = {
     segmenter?.stop();
     return {};
   },
+  /** Test hook: dies right after answering, with an uncaught error, as a crash in wasm would. */
+  async crashForTest() {
+    setTimeout(() => { throw new Error('crash requested by a test'); });
+    return {};
+  },
 };
 
 self.onmessage = async (event) => {
