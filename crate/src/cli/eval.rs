@@ -59,6 +59,21 @@ impl SliceArg {
     }
 }
 
+/// `--tracked-memories N` of `sss eval` and `sss export`: how many tracked slices' memories
+/// tracking attends to (`Sam2Config::tracked_memories`); `-1` or `all`: every one (official).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TrackedMemories(pub Option<usize>);
+
+pub fn parse_tracked_memories(text: &str) -> Result<TrackedMemories, String> {
+    match text.trim() {
+        "-1" | "all" => Ok(TrackedMemories(None)),
+        n => n
+            .parse::<usize>()
+            .map(|n| TrackedMemories(Some(n)))
+            .map_err(|_| format!("{n:?}: a count of tracked slices, or -1 / all for every one")),
+    }
+}
+
 /// Arguments of `sss eval`.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
@@ -102,8 +117,8 @@ pub struct EvalArgs {
     pub pcsw_slice: Option<SliceArg>,
     /// Track with the memories of at most the last N tracked slices (default: the weights'
     /// own, `Sam2Config::tracked_memories`; `-1`: all, as official SAM-2).
-    #[arg(long, allow_negative_numbers = true)]
-    pub tracked_memories: Option<i64>,
+    #[arg(long, allow_negative_numbers = true, value_parser = parse_tracked_memories)]
+    pub tracked_memories: Option<TrackedMemories>,
     /// Leave a class absent from both masks of a volume out of its means (BHSD).
     #[arg(long)]
     pub skip_both_empty: bool,
@@ -180,8 +195,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         };
         segmenter.set_pcsw_config(pcsw);
     }
-    if let Some(n) = args.tracked_memories {
-        segmenter.set_tracked_memories(usize::try_from(n).ok());
+    if let Some(TrackedMemories(n)) = args.tracked_memories {
+        segmenter.set_tracked_memories(n);
     }
     if let Some(slice) = args.pcsw_slice {
         let mut pcsw = *segmenter.pcsw_config();

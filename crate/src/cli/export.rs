@@ -29,8 +29,8 @@ pub struct ExportArgs {
     pub pcsw_slice: Option<super::eval::SliceArg>,
     /// Set how many tracked slices' memories tracking attends to (`Sam2Config::
     /// tracked_memories`; `-1`: all; default: the run's own).
-    #[arg(long, allow_negative_numbers = true)]
-    pub tracked_memories: Option<i64>,
+    #[arg(long, allow_negative_numbers = true, value_parser = super::eval::parse_tracked_memories)]
+    pub tracked_memories: Option<super::eval::TrackedMemories>,
 }
 
 /// Runs the command.
@@ -45,8 +45,8 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         if let Some(rule) = args.pcsw_slice {
             pcsw.slice = rule.rule();
         }
-        if let Some(n) = args.tracked_memories {
-            sam2.tracked_memories = usize::try_from(n).ok();
+        if let Some(super::eval::TrackedMemories(n)) = args.tracked_memories {
+            sam2.tracked_memories = n;
         }
     } else if args.pcsw_slice.is_some() || args.tracked_memories.is_some() {
         anyhow::bail!("--pcsw-slice and --tracked-memories apply to SSS weights only");
