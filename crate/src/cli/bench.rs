@@ -3,12 +3,16 @@
 //! memory bank (memory attention + heads + memory encoder on cached features) — as medians
 //! after warm-up, printed as a table and as JSON. `--ops` times the single operations the fast
 //! flex kernels replace (`model::kernels`), at Hiera-tiny's shapes, with and without them.
+//! `--train` times one SAM-2 training step instead (`bench_train`). `--device wgpu` runs the
+//! stages or the training step on the wgpu backend.
 
 use std::time::Instant;
 
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use serde::Serialize;
 
+use super::bench_train;
+use crate::backend::ComputeDevice;
 use crate::model::prompt_encoder::PointPrompt;
 use crate::model::sam2_base::{MemoryBank, TrackStepInput};
 use crate::model::{Sam2Base, Sam2Config};
@@ -33,6 +37,20 @@ pub struct Args {
     /// kernels and with burn's reference operations, instead of the model stages.
     #[arg(long)]
     pub ops: bool,
+    /// Time one SAM-2 training step (two-slice clip, forward, backward, AdamW) for each of
+    /// --train-configs instead of the inference stages.
+    #[arg(long)]
+    pub train: bool,
+    /// The configs of --train, as `config@image-size`.
+    #[arg(
+        long,
+        default_value = "micro@128,tiny@512,tiny@1024",
+        value_delimiter = ','
+    )]
+    pub train_configs: Vec<String>,
+    /// The device: flex (CPU) or wgpu (Vulkan, Metal, DX12).
+    #[arg(long, value_enum, default_value_t = super::train::DeviceArg::Flex)]
+    pub device: super::train::DeviceArg,
 }
 
 /// Median timings of one config, in milliseconds.
@@ -70,8 +88,13 @@ fn median_ms(iters: usize, warmup: usize, mut f: impl FnMut()) -> f64 {
     times[times.len() / 2]
 }
 
-fn bench_config(name: &str, iters: usize, warmup: usize) -> anyhow::Result<BenchResult> {
-    let device = Device::flex();
+fn bench_config(
+    name: &str,
+    compute: &ComputeDevice,
+    iters: usize,
+    warmup: usize,
+) -> anyhow::Result<BenchResult> {
+    let device = compute.device.clone();
     let cfg = Sam2Config::by_name(name)?;
     let model = Sam2Base::new(&cfg, &device)?;
     let s = cfg.image_size;
@@ -138,7 +161,7 @@ fn bench_config(name: &str, iters: usize, warmup: usize) -> anyhow::Result<Bench
     Ok(BenchResult {
         config: name.to_string(),
         image_size: s,
-        backend: "flex (CPU)",
+        backend: compute.kind.name(),
         iters,
         image_encoder_ms,
         prompt_and_decoder_ms,
@@ -227,14 +250,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     crate::model::kernels::set_fast_kernels(!args.reference_kernels);
+    let device = args.device.open()?;
+    if args.train {
+        return run_train(&args, &device);
+    }
     let mut results = Vec::new();
     for name in &args.configs {
         log::info!(
-            "timing `{name}` ({} runs after {} warm-up)",
+            "timing `{name}` on {} ({} runs after {} warm-up)",
+            device.kind.name(),
             args.iters,
             args.warmup
         );
-        results.push(bench_config(name, args.iters, args.warmup)?);
+        results.push(bench_config(name, &device, args.iters, args.warmup)?);
     }
     println!(
         "{:<10} {:>6} {:>18} {:>22} {:>22}",
@@ -248,6 +276,37 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             r.image_encoder_ms,
             r.prompt_and_decoder_ms,
             r.propagation_step_ms
+        );
+    }
+    println!("{}", serde_json::to_string_pretty(&results)?);
+    Ok(())
+}
+
+/// `--train`: one line per config, then the JSON.
+fn run_train(args: &Args, device: &ComputeDevice) -> anyhow::Result<()> {
+    let mut results = Vec::new();
+    for spec in &args.train_configs {
+        log::info!(
+            "timing a training step of `{spec}` on {} ({} runs after {} warm-up)",
+            device.kind.name(),
+            args.iters,
+            args.warmup
+        );
+        results.push(bench_train::bench_train_step(
+            spec,
+            device,
+            args.iters,
+            args.warmup,
+        )?);
+    }
+    println!(
+        "{:<10} {:>6} {:>14} {:>14} {:>10}",
+        "config", "size", "backend", "step ms", "slices/s"
+    );
+    for r in &results {
+        println!(
+            "{:<10} {:>6} {:>14} {:>14.1} {:>10.2}",
+            r.config, r.image_size, r.backend, r.step_ms, r.slices_per_s
         );
     }
     println!("{}", serde_json::to_string_pretty(&results)?);

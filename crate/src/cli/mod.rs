@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod bench_train;
 pub mod eval;
 pub mod export;
 pub mod import_sam2;

@@ -22,6 +22,7 @@ use crate::model::Sam2Config;
 use crate::model::import::{load_sam2_burnpack, load_sam2_checkpoint};
 use crate::prompt::pcsw::{Connectivity, WindowRule};
 use crate::train::foundation;
+use crate::train::pseudo_labels::{ConfidenceRule, EmptyTargetDice, PseudoLabelConfig};
 use crate::train::sam2_loss::Sam2LossConfig;
 use crate::train::sss::{
     LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig, SssTrainer,
@@ -45,6 +46,20 @@ impl DeviceArg {
             Self::Wgpu => ComputeDevice::wgpu(),
         }
     }
+}
+
+/// Which teacher pixels become pseudo-labels (`PseudoLabelConfig::confidence`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfidenceArg {
+    Global,
+    ClassBalanced,
+}
+
+/// Whether the unlabeled Dice counts empty kept targets (`PseudoLabelConfig::empty_dice`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EmptyDiceArg {
+    Count,
+    Skip,
 }
 
 /// The labeled SAM-2 recipe.
@@ -262,6 +277,16 @@ pub struct TrainArgs {
     /// Confidence threshold of the pseudo-labels.
     #[arg(long, default_value_t = 0.95)]
     pub tau: f64,
+    /// Which teacher pixels become pseudo-labels: `global` (one τ for every class, UniMatch-V2
+    /// and the SSS code) or `class-balanced` (class c's threshold τ·m_c / max m, m the
+    /// teacher's mean confidence per class in the batch; for SAM-2 objects, foreground and
+    /// background), for the coarse head and SAM-2 alike.
+    #[arg(long, value_enum, default_value_t = ConfidenceArg::Global)]
+    pub confidence: ConfidenceArg,
+    /// Whether the unlabeled Dice counts classes whose kept pseudo-label is empty (`count`,
+    /// the SSS code) or leaves them out (`skip`; their background still teaches via CE/BCE).
+    #[arg(long, value_enum, default_value_t = EmptyDiceArg::Count)]
+    pub empty_dice: EmptyDiceArg,
     /// Supervised-only steps before the unlabeled term enters.
     #[arg(long)]
     pub supervised_warmup: Option<usize>,
@@ -383,6 +408,16 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         .unwrap_or(cfg.supervised_warmup.min(args.steps / 5));
     cfg.ramp_up = args.ramp_up.unwrap_or(cfg.ramp_up.min(args.steps / 5));
     cfg.tau = args.tau;
+    cfg.pseudo_labels = PseudoLabelConfig {
+        confidence: match args.confidence {
+            ConfidenceArg::Global => ConfidenceRule::Global,
+            ConfidenceArg::ClassBalanced => ConfidenceRule::ClassBalanced,
+        },
+        empty_dice: match args.empty_dice {
+            EmptyDiceArg::Count => EmptyTargetDice::Count,
+            EmptyDiceArg::Skip => EmptyTargetDice::Skip,
+        },
+    };
     cfg.ema = !args.no_ema;
     cfg.dfe = !args.no_dfe;
     cfg.pcsw = !args.no_pcsw;
@@ -500,9 +535,15 @@ fn format_report(r: &StepReport) -> String {
         ),
         None => String::new(),
     };
+    let by_class = if r.kept_by_class.is_empty() {
+        String::new()
+    } else {
+        let v: Vec<String> = r.kept_by_class.iter().map(|v| format!("{v:.2}")).collect();
+        format!(" [by class {}]", v.join(" "))
+    };
     format!(
         "loss {:.4} (l: coarse {:.3} mask {:.3}{terms} | u: coarse {:.3} mask {:.3} λ {:.2} \
-         kept {:.2}, masks {:.2} of which fg {:.2}) lr {:.2e}",
+         kept {:.2}{by_class}, masks {:.2} of which fg {:.2}) lr {:.2e}",
         r.loss,
         r.labeled_coarse,
         r.labeled_mask,

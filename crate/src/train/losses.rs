@@ -1,6 +1,6 @@
 //! Training losses and schedules of SSS: soft Dice, CE+Dice for the multi-class coarse head,
-//! BCE+Dice for the per-class SAM-2 masks, their confidence-masked forms for pseudo-labels,
-//! the sigmoid ramp-up of the unlabeled weight, and the poly learning rate with warm-up.
+//! BCE+Dice for the per-class SAM-2 masks, the sigmoid ramp-up of the unlabeled weight, and
+//! the poly learning rate with warm-up.
 //!
 //! Shapes: logits and probabilities `[B, K, H, W]`; class maps `[B, H, W]` (`Int`); weight
 //! and confidence masks `[B, H, W]` (broadcast over classes) or `[B, K, H, W]`.
@@ -12,10 +12,8 @@
 //! - Labeled coarse head: `(CE + Dice)/2` as UniMatch's ACDC recipe (Dice over all classes,
 //!   background included, as SSL4MIS' `DiceLoss`), CE averaged over non-ignored pixels.
 //! - Labeled per-class masks: `BCE-with-logits + Dice` (SSS code).
-//! - Unlabeled: pseudo-labels from the teacher, kept where its confidence ≥ τ; the masked
-//!   CE/BCE is summed over kept pixels and divided by all valid pixels (UniMatch's
-//!   normalisation); the masked Dice counts only kept pixels. Averaged over the two strong
-//!   views by the caller with [`mean_of_views`].
+//! - Unlabeled: the teacher's pseudo-labels and their confidence-masked losses live in
+//!   [`super::pseudo_labels`]; the two strong views are averaged with [`mean_of_views`].
 
 use burn::tensor::{Int, Tensor, activation};
 
@@ -23,7 +21,7 @@ use burn::tensor::{Int, Tensor, activation};
 pub const DICE_SMOOTH: f64 = 1e-5;
 
 /// Broadcasts a `[B, H, W]` mask to `[B, 1, H, W]`.
-fn per_pixel(mask: Tensor<3>) -> Tensor<4> {
+pub(crate) fn per_pixel(mask: Tensor<3>) -> Tensor<4> {
     mask.unsqueeze_dim(1)
 }
 
@@ -62,7 +60,7 @@ pub fn weighted_cross_entropy(
 }
 
 /// One-hot `[B, K, H, W]` of a class map.
-fn one_hot(labels: Tensor<3, Int>, classes: usize) -> Tensor<4> {
+pub(crate) fn one_hot(labels: Tensor<3, Int>, classes: usize) -> Tensor<4> {
     labels.one_hot_fill::<4>(classes, 1.0, 0.0, 1).float()
 }
 
@@ -105,102 +103,6 @@ pub fn bce_with_logits(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<4> {
 pub fn bce_dice_loss(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
     let bce = bce_with_logits(logits.clone(), targets.clone()).mean();
     bce + soft_dice_loss(activation::sigmoid(logits), targets, None)
-}
-
-/// Multi-class pseudo-labels of the teacher: argmax classes, and where they are kept.
-#[derive(Clone, Debug)]
-pub struct MulticlassPseudoLabels {
-    /// `[B, H, W]` argmax of the teacher's probabilities.
-    pub labels: Tensor<3, Int>,
-    /// `[B, H, W]` 1 where the teacher's max probability ≥ τ and the pixel is valid.
-    pub keep: Tensor<3>,
-    /// Valid pixels (the loss normaliser).
-    pub valid_count: Tensor<1>,
-}
-
-/// Pseudo-labels from teacher softmax probabilities `[B, K, H, W]`; `valid` `[B, H, W]` (1
-/// inside the image, 0 on padding), all valid when `None`.
-pub fn multiclass_pseudo_labels(
-    teacher_probs: Tensor<4>,
-    tau: f64,
-    valid: Option<Tensor<3>>,
-) -> MulticlassPseudoLabels {
-    let [b, _, h, w] = teacher_probs.dims();
-    let device = teacher_probs.device();
-    let teacher_probs = teacher_probs.detach();
-    let confidence = teacher_probs.clone().max_dim(1).squeeze_dim::<3>(1);
-    let labels = teacher_probs.argmax(1).squeeze_dim::<3>(1);
-    let valid = valid.unwrap_or_else(|| Tensor::ones([b, h, w], &device));
-    let keep = confidence.greater_equal_elem(tau).float() * valid.clone();
-    MulticlassPseudoLabels {
-        labels,
-        keep,
-        valid_count: valid.sum(),
-    }
-}
-
-/// Unlabeled loss of one strong view's coarse logits: confidence-masked `(CE + Dice)/2`.
-pub fn masked_ce_dice_loss(logits: Tensor<4>, pseudo: &MulticlassPseudoLabels) -> Tensor<1> {
-    let classes = logits.dims()[1];
-    let ce = weighted_cross_entropy(
-        logits.clone(),
-        pseudo.labels.clone(),
-        pseudo.keep.clone(),
-        pseudo.valid_count.clone(),
-    );
-    let dice = soft_dice_loss(
-        activation::softmax(logits, 1),
-        one_hot(pseudo.labels.clone(), classes),
-        Some(per_pixel(pseudo.keep.clone())),
-    );
-    (ce + dice) / 2.0
-}
-
-/// Per-class binary pseudo-labels of the teacher.
-#[derive(Clone, Debug)]
-pub struct BinaryPseudoLabels {
-    /// `[B, K, H, W]` hard 0/1 targets (`p > 0.5`).
-    pub targets: Tensor<4>,
-    /// `[B, K, H, W]` 1 where `max(p, 1−p) ≥ τ` and the pixel is valid.
-    pub keep: Tensor<4>,
-    /// Valid elements (pixels × classes), the BCE normaliser.
-    pub valid_count: Tensor<1>,
-}
-
-/// Pseudo-labels from teacher sigmoid probabilities `[B, K, H, W]`; `valid` `[B, H, W]`.
-pub fn binary_pseudo_labels(
-    teacher_probs: Tensor<4>,
-    tau: f64,
-    valid: Option<Tensor<3>>,
-) -> BinaryPseudoLabels {
-    let [b, k, h, w] = teacher_probs.dims();
-    let device = teacher_probs.device();
-    let p = teacher_probs.detach();
-    let targets = p.clone().greater_elem(0.5).float();
-    let confidence = p.clone().max_pair(p.neg() + 1.0);
-    let valid = match valid {
-        Some(v) => per_pixel(v).repeat_dim(1, k),
-        None => Tensor::ones([b, k, h, w], &device),
-    };
-    let keep = confidence.greater_equal_elem(tau).float() * valid.clone();
-    BinaryPseudoLabels {
-        targets,
-        keep,
-        valid_count: valid.sum(),
-    }
-}
-
-/// Unlabeled loss of one strong view's per-class mask logits: confidence-masked BCE (summed
-/// over kept elements, divided by valid ones) plus masked per-class Dice.
-pub fn masked_bce_dice_loss(logits: Tensor<4>, pseudo: &BinaryPseudoLabels) -> Tensor<1> {
-    let bce = (bce_with_logits(logits.clone(), pseudo.targets.clone()) * pseudo.keep.clone()).sum()
-        / pseudo.valid_count.clone().clamp_min(1.0);
-    let dice = soft_dice_loss(
-        activation::sigmoid(logits),
-        pseudo.targets.clone(),
-        Some(pseudo.keep.clone()),
-    );
-    bce + dice
 }
 
 /// The unlabeled loss over the two strong views: their mean.
@@ -330,87 +232,9 @@ mod tests {
         close(e[1] as f64, 100.0, 1e-3);
     }
 
-    /// Teacher (0.97, 0.03) → class 0 kept; (0.4, 0.6) → class 1 dropped (τ = 0.95).
-    /// Student logits (ln 3, 0) and (0, 0): CE = −ln 0.75 / 2 (two valid pixels); Dice only
-    /// on pixel 0: class 0 (0.75·1)·2/(0.75 + 1), class 1 0/(0.25 + 0).
     #[test]
-    fn confidence_masked_multiclass_by_hand() {
+    fn views_are_averaged() {
         let dev = Device::flex();
-        let teacher = t4(&[0.97, 0.4, 0.03, 0.6], [1, 2, 1, 2], &dev);
-        let pseudo = multiclass_pseudo_labels(teacher, 0.95, None);
-        assert_eq!(
-            pseudo
-                .labels
-                .clone()
-                .into_data()
-                .iter::<i64>()
-                .collect::<Vec<_>>(),
-            vec![0, 1]
-        );
-        assert_eq!(
-            pseudo.keep.clone().into_data().try_to_vec::<f32>().unwrap(),
-            vec![1.0, 0.0]
-        );
-        let ln3 = 3f32.ln();
-        let logits = t4(&[ln3, 0.0, 0.0, 0.0], [1, 2, 1, 2], &dev);
-        let ce = -(0.75f64.ln()) / 2.0;
-        let d0 = (1.5 + EPS) / (1.75 + EPS);
-        let d1 = EPS / (0.25 + EPS);
-        let expected = (ce + (1.0 - (d0 + d1) / 2.0)) / 2.0;
-        close(scalar(masked_ce_dice_loss(logits, &pseudo)), expected, 1e-5);
-        // A padded pixel (valid 0) is neither kept nor counted: CE = −ln 0.75 / 1.
-        let valid = Tensor::<3>::from_data(TensorData::new(vec![1.0f32, 0.0], [1, 1, 2]), &dev);
-        let teacher = t4(&[0.97, 0.99, 0.03, 0.01], [1, 2, 1, 2], &dev);
-        let pseudo = multiclass_pseudo_labels(teacher, 0.95, Some(valid));
-        assert_eq!(
-            pseudo.keep.clone().into_data().try_to_vec::<f32>().unwrap(),
-            vec![1.0, 0.0]
-        );
-        close(scalar(pseudo.valid_count.clone()), 1.0, 0.0);
-    }
-
-    /// The masked-out pixel gets no gradient; the kept one does.
-    #[test]
-    fn masked_pixels_get_no_gradient() {
-        let dev = Device::flex().autodiff();
-        let teacher = t4(&[0.97, 0.4, 0.03, 0.6], [1, 2, 1, 2], &dev);
-        let pseudo = multiclass_pseudo_labels(teacher, 0.95, None);
-        let logits = t4(&[0.3, -0.2, 0.1, 0.5], [1, 2, 1, 2], &dev).require_grad();
-        let loss = masked_ce_dice_loss(logits.clone(), &pseudo);
-        let grads = loss.backward();
-        let g = logits
-            .grad(&grads)
-            .unwrap()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        // Layout [k][w]: pixel 1 is indices 1 and 3.
-        assert_eq!((g[1], g[3]), (0.0, 0.0));
-        assert!(g[0].abs() > 1e-4 && g[2].abs() > 1e-4);
-    }
-
-    /// p = (0.98, 0.3, 0.02): targets (1, 0, 0), confidence (0.98, 0.7, 0.98) → kept (1, 0, 1).
-    /// Student logits (0, 0, 0): BCE = 2·ln 2 / 3; Dice over kept: p·t = 0.5, Σ = 1 + 1.
-    #[test]
-    fn confidence_masked_binary_by_hand() {
-        let dev = Device::flex();
-        let pseudo = binary_pseudo_labels(t4(&[0.98, 0.3, 0.02], [1, 1, 1, 3], &dev), 0.95, None);
-        assert_eq!(
-            pseudo
-                .targets
-                .clone()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap(),
-            vec![1.0, 0.0, 0.0]
-        );
-        assert_eq!(
-            pseudo.keep.clone().into_data().try_to_vec::<f32>().unwrap(),
-            vec![1.0, 0.0, 1.0]
-        );
-        let l = masked_bce_dice_loss(t4(&[0.0; 3], [1, 1, 1, 3], &dev), &pseudo);
-        let expected = 2.0 * 2f64.ln() / 3.0 + (1.0 - (1.0 + EPS) / (2.0 + EPS));
-        close(scalar(l), expected, 1e-5);
         let a = Tensor::<1>::from_floats([1.0], &dev);
         let b = Tensor::<1>::from_floats([3.0], &dev);
         close(scalar(mean_of_views(a, b)), 2.0, 0.0);

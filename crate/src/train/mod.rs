@@ -9,6 +9,7 @@ pub mod dfe;
 pub mod ema;
 pub mod foundation;
 pub mod losses;
+pub mod pseudo_labels;
 pub mod sam2_loss;
 pub mod slice_net;
 pub mod sss;

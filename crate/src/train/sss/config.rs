@@ -8,6 +8,7 @@ use crate::model::Sam2Config;
 use crate::prompt::pcsw::PcswConfig;
 use crate::train::augment::{StrongConfig, WeakConfig};
 use crate::train::losses::sigmoid_rampup;
+use crate::train::pseudo_labels::PseudoLabelConfig;
 use crate::train::sam2_loss::Sam2LossConfig;
 use crate::{Result, SssError};
 
@@ -208,6 +209,10 @@ pub struct SssTrainConfig {
     pub ramp_up: usize,
     /// Confidence threshold of the pseudo-labels.
     pub tau: f64,
+    /// Which teacher pixels teach and what the unlabeled Dice sees (runs saved before these
+    /// switches existed read as the original rule).
+    #[serde(default = "PseudoLabelConfig::original")]
+    pub pseudo_labels: PseudoLabelConfig,
     /// EMA teacher (false: the teacher is the student, as the released code).
     pub ema: bool,
     pub ema_max_momentum: f64,
@@ -267,6 +272,7 @@ impl SssTrainConfig {
             supervised_warmup: 100,
             ramp_up: 200,
             tau: 0.95,
+            pseudo_labels: PseudoLabelConfig::ORIGINAL,
             ema: true,
             ema_max_momentum: 0.996,
             dfe: true,

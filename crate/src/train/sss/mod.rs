@@ -137,6 +137,10 @@ pub struct StepReport {
     /// background gives a near-zero mask loss that teaches nothing.
     pub mask_kept: f32,
     pub mask_kept_foreground: f32,
+    /// Per class (background first): the fraction of the unlabeled pixels the teacher's
+    /// coarse head assigns to it that pass the confidence rule; empty before the unlabeled
+    /// term enters.
+    pub kept_by_class: Vec<f32>,
     /// Slices in the labeled clip.
     pub clip_frames: usize,
     /// The labeled SAM-2 loss's named terms (unweighted, averaged over frames; official
@@ -275,6 +279,7 @@ impl SssTrainer {
             report.kept = u.kept;
             report.mask_kept = u.mask_kept;
             report.mask_kept_foreground = u.mask_kept_foreground;
+            report.kept_by_class = u.kept_by_class;
             let unlabeled = u.coarse.clone() + u.mask.clone();
             parts.push(u.coarse);
             parts.push(u.mask);

@@ -22,9 +22,9 @@ use crate::model::sss::{SssNet, select_slices};
 use crate::predictor::sss::{SssSegmenter, normalise};
 use crate::prompt::pcsw::ClassPrompt;
 use crate::train::augment::apply_photometric;
-use crate::train::losses::{
-    bce_with_logits, binary_pseudo_labels, masked_bce_dice_loss, masked_ce_dice_loss,
-    mean_of_views, multiclass_pseudo_labels,
+use crate::train::losses::{bce_with_logits, mean_of_views};
+use crate::train::pseudo_labels::{
+    binary_pseudo_labels, masked_bce_dice_loss, masked_ce_dice_loss, multiclass_pseudo_labels,
 };
 
 /// Mask logits are clamped to this in the unlabeled BCE + Dice (absent objects carry SAM-2's
@@ -221,6 +221,7 @@ impl SssTrainer {
         let mut coarse_terms = Vec::new();
         let mut mask_terms = Vec::new();
         let mut kept = 0.0f32;
+        let mut kept_by_class = vec![0.0f32; k];
         let (mut mask_kept, mut mask_kept_fg) = (0.0f32, 0.0f32);
         for (view, (probs, masks, valid_k)) in pseudo.into_iter().enumerate() {
             let start = first_strong + 2 * view;
@@ -233,8 +234,15 @@ impl SssTrainer {
                 self.tensor4(probs, [2, k, low, low]),
                 cfg.tau,
                 Some(valid_t.clone()),
+                cfg.pseudo_labels,
             );
             kept += read1(labels.keep.clone().sum())? / read1(labels.valid_count.clone())?.max(1.0);
+            for (sum, v) in kept_by_class
+                .iter_mut()
+                .zip(read(labels.kept_by_class(valid_t.clone()))?)
+            {
+                *sum += v / 2.0;
+            }
             coarse_terms.push(masked_ce_dice_loss(logits, &labels));
             if n > 0 {
                 let strong = select_slices(&enc.features, start, 2);
@@ -253,6 +261,7 @@ impl SssTrainer {
                     self.tensor4(masks, [2, n, low, low]),
                     cfg.tau,
                     Some(valid_t),
+                    cfg.pseudo_labels,
                 );
                 let kept_count = read1(pseudo_masks.keep.clone().sum())?;
                 mask_kept += kept_count / read1(pseudo_masks.valid_count.clone())?.max(1.0);
@@ -284,6 +293,7 @@ impl SssTrainer {
             kept: kept / 2.0,
             mask_kept: mask_kept / 2.0,
             mask_kept_foreground: mask_kept_fg / 2.0,
+            kept_by_class,
         })
     }
 }
@@ -295,6 +305,9 @@ pub(super) struct UnlabeledTerms {
     pub kept: f32,
     pub mask_kept: f32,
     pub mask_kept_foreground: f32,
+    /// Per class: the fraction of the pixels the teacher's coarse head assigns to it that
+    /// pass the confidence rule (mean of the two strong views).
+    pub kept_by_class: Vec<f32>,
 }
 
 /// Mean BCE-with-logits.
