@@ -35,19 +35,30 @@ fn fixture_dir(config: &str) -> PathBuf {
 
 impl Fixture {
     fn load(config: &str) -> Option<Fixture> {
-        let dir = fixture_dir(config);
-        let files = ["weights.pt", "tensors.safetensors", "meta.json"];
-        if let Some(missing) = files.iter().find(|f| !dir.join(f).is_file()) {
+        Self::load_set(config, config)
+    }
+
+    /// The fixture set in directory `set`, run with the weights of the set `weights_from`
+    /// (a set without a `weights.pt` of its own borrows one; its meta.json names which).
+    fn load_set(set: &str, weights_from: &str) -> Option<Fixture> {
+        let dir = fixture_dir(set);
+        let weights = fixture_dir(weights_from).join("weights.pt");
+        let files = [
+            weights.clone(),
+            dir.join("tensors.safetensors"),
+            dir.join("meta.json"),
+        ];
+        if let Some(missing) = files.iter().find(|f| !f.is_file()) {
             println!(
-                "[{config}] skipped: {} not found (make it with tests/parity/make_fixtures.sh --config {config})",
-                dir.join(missing).display()
+                "[{set}] skipped: {} not found (make it with tests/parity/make_fixtures.sh)",
+                missing.display()
             );
             return None;
         }
         let device = Device::flex();
-        let cfg = Sam2Config::by_name(config).unwrap();
-        let model = load_sam2_checkpoint(&dir.join("weights.pt"), &cfg, &device)
-            .unwrap_or_else(|e| panic!("[{config}] the fixture checkpoint must import: {e}"));
+        let cfg = Sam2Config::by_name(weights_from).unwrap();
+        let model = load_sam2_checkpoint(&weights, &cfg, &device)
+            .unwrap_or_else(|e| panic!("[{set}] the fixture checkpoint must import: {e}"));
         let bytes = std::fs::read(dir.join("tensors.safetensors")).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let mut tensors = HashMap::new();
@@ -71,7 +82,7 @@ impl Fixture {
         let meta =
             serde_json::from_str(&std::fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
         Some(Fixture {
-            name: config.to_string(),
+            name: set.to_string(),
             model,
             tensors,
             meta,
@@ -204,7 +215,21 @@ fn parity_fixture_sets() {
         );
         assert!(present || !required, "the {config} fixture set is required");
     }
+    let long = Fixture::load_set(LONG_SET, "micro").is_some();
+    println!(
+        "parity fixture set {LONG_SET} (12 slices, 3 objects, micro weights): {}",
+        if long {
+            "present, compared by parity_long_multi_object_propagation"
+        } else {
+            "absent"
+        }
+    );
+    assert!(long, "the {LONG_SET} fixture set is required");
 }
+
+/// 12 slices, three objects prompted three ways on slice 2, propagated past the memory bank
+/// (`tests/parity/make_long_fixture.py`; the micro set's weights).
+const LONG_SET: &str = "micro-long";
 
 const PROMPT_CASES: [&str; 5] = ["point1", "points", "box", "box_point", "points_mask"];
 
@@ -554,6 +579,97 @@ fn parity_propagation() {
             }
         }
     });
+}
+
+/// Where the product lives: one object per class, through more slices than the memory bank
+/// holds. The official predictor's masks, object scores and object pointers of every object on
+/// every slice, in its propagation order (forward from the prompted slice, then backward).
+#[test]
+fn parity_long_multi_object_propagation() {
+    use sss::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
+    let fx = Fixture::load_set(LONG_SET, "micro")
+        .unwrap_or_else(|| panic!("the {LONG_SET} fixture set is missing"));
+    let s = fx.meta_usize("image_size");
+    let num_slices = fx.meta_usize("num_slices");
+    let prompt_slice = fx.meta_usize("prompt_slice");
+    assert!(
+        num_slices >= 10,
+        "the long fixture must pass the 7-slot memory bank"
+    );
+    let source = PreparedSlices {
+        inputs: (0..num_slices).map(|z| fx.image(z)).collect(),
+        slice_size: [s, s],
+    };
+    let mut p =
+        VolumePredictor::new(fx.model.clone(), source, VolumePredictorOptions::default()).unwrap();
+    let objects = fx.meta["objects"].as_object().expect("meta.json: objects");
+    assert!(
+        objects.len() >= 3,
+        "the long fixture must have several objects"
+    );
+    let mut ids = Vec::new();
+    for (id, prompt) in objects {
+        let id: u32 = id.parse().unwrap();
+        let points: Vec<[f32; 2]> = prompt["points"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|p| [p[0].as_f64().unwrap() as f32, p[1].as_f64().unwrap() as f32])
+                    .collect()
+            })
+            .unwrap_or_default();
+        let labels: Vec<i32> = prompt["labels"]
+            .as_array()
+            .map(|a| a.iter().map(|l| l.as_i64().unwrap() as i32).collect())
+            .unwrap_or_default();
+        let box_xyxy = prompt["box"].as_array().map(|b| {
+            let v: Vec<f32> = b.iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            [v[0], v[1], v[2], v[3]]
+        });
+        p.add_points_or_box(prompt_slice, id, &points, &labels, box_xyxy, true)
+            .unwrap();
+        ids.push(id);
+    }
+    let mut order: Vec<usize> = p
+        .propagate(Some(prompt_slice), None, false)
+        .unwrap()
+        .iter()
+        .map(|o| o.slice)
+        .collect();
+    order.extend(
+        p.propagate(Some(prompt_slice), None, true)
+            .unwrap()
+            .iter()
+            .map(|o| o.slice),
+    );
+    let expected: Vec<usize> = fx.meta["order"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(order, expected, "propagation order");
+    let mut compared = 0;
+    for id in ids {
+        for z in 0..num_slices {
+            let out = p
+                .frame_output(id, z)
+                .unwrap_or_else(|| panic!("object {id}: slice {z} has no output"));
+            let name = |k: &str| format!("o{id}.s{z}.{k}");
+            fx.check_named(&name("pred_masks"), out.pred_masks.clone());
+            fx.check_named(
+                &name("object_score_logits"),
+                out.object_score_logits.clone(),
+            );
+            fx.check_named(&name("obj_ptr"), out.obj_ptr.clone());
+            compared += 3;
+        }
+    }
+    assert_eq!(
+        compared,
+        fx.tensors.len() - 1,
+        "every saved output was compared"
+    );
 }
 
 #[test]
