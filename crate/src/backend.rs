@@ -26,6 +26,20 @@ pub fn keep_freed_memory() {
     }
 }
 
+/// Runs `f` with burn's random generator seeded with `seed`, holding a process-wide lock.
+///
+/// burn's generator is one per process (not per device or thread): when two threads seed it
+/// and then draw (tests under the parallel runner, a bench beside a training), each gets the
+/// other's numbers. Every seeded section (model initialisation in training, the seeded
+/// tests) goes through here, so it draws its whole stream alone. Draws made outside a section
+/// are not ordered by the lock; nothing that must be reproducible does that.
+pub fn seeded<R>(device: &Device, seed: u64, f: impl FnOnce() -> R) -> R {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    f()
+}
+
 /// Which burn backend a device runs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -878,11 +878,14 @@ mod tests {
         // Training and propagation put one object per batch row; each row's masks must be
         // what that object alone gets (the image predictor runs objects one at a time).
         let device = Device::flex();
-        device.seed(3);
         let mut cfg = Sam2Config::micro();
         cfg.image_size = 128;
-        let model = Sam2Base::new(&cfg, &device).unwrap();
-        let img = Tensor::<4>::random([1, 3, 128, 128], Distribution::Normal(0.0, 1.0), &device);
+        let (model, img) = crate::backend::seeded(&device, 3, || {
+            let model = Sam2Base::new(&cfg, &device).unwrap();
+            let img =
+                Tensor::<4>::random([1, 3, 128, 128], Distribution::Normal(0.0, 1.0), &device);
+            (model, img)
+        });
         let feats = model.forward_image(img);
         let top = model.image_embedding_without_memory(&feats);
         let prompts: [[f32; 6]; 3] = [

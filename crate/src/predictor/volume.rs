@@ -619,11 +619,15 @@ mod tests {
     #[test]
     fn tracked_memories_limit_what_tracking_attends_to() {
         let device = Device::flex();
-        device.seed(5);
-        let model = Sam2Base::new(&Sam2Config::micro(), &device).unwrap();
-        let slices: Vec<Tensor<4>> = (0..4)
-            .map(|_| Tensor::<4>::random([1, 3, 256, 256], Distribution::Normal(0.0, 1.0), &device))
-            .collect();
+        let (model, slices) = crate::backend::seeded(&device, 5, || {
+            let model = Sam2Base::new(&Sam2Config::micro(), &device).unwrap();
+            let slices: Vec<Tensor<4>> = (0..4)
+                .map(|_| {
+                    Tensor::<4>::random([1, 3, 256, 256], Distribution::Normal(0.0, 1.0), &device)
+                })
+                .collect();
+            (model, slices)
+        });
         let slice3 = |tracked: Option<usize>, changed: bool| -> Vec<f32> {
             let mut model = model.clone();
             model.set_tracked_memories(tracked);

@@ -51,13 +51,12 @@ pub fn train_slice_net(
         ));
     }
     let device = Device::flex().autodiff();
-    device.seed(options.seed);
     let mut rng = SmallRng::seed_from_u64(options.seed);
     let ranges: Vec<(f32, f32)> = data
         .iter()
         .map(|v| percentile_range(&v.image.data, options.percentiles.0, options.percentiles.1))
         .collect();
-    let mut net = config.init(&device);
+    let mut net = crate::backend::seeded(&device, options.seed, || config.init(&device));
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
     let ce = CrossEntropyLossConfig::new().init(&device);
     for step in 0..options.steps {

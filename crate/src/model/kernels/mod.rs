@@ -21,12 +21,13 @@
 //! Every other backend (wgpu, WebGPU) and autodiff (training) keep burn's own operations, so
 //! gradients and the GPU paths are unchanged; `f16` and grouped-head inputs fall back too.
 //!
-//! The switch: [`set_fast_kernels`] (`sss bench --reference-kernels` turns it off) runs burn's
-//! reference operations everywhere, to measure the difference or rule these kernels out.
+//! The switch: [`set_fast_kernels`] (per thread; `sss bench --reference-kernels` turns it
+//! off) runs burn's reference operations everywhere, to measure the difference or rule these
+//! kernels out.
 
 mod flex;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::cell::Cell;
 
 use burn::backend::TensorMetadata;
 #[cfg(feature = "native")]
@@ -39,16 +40,22 @@ use super::position_encoding::RopeTables;
 use burn::tensor::ops::{AttentionModuleOptions, MaxPoolOptions};
 use burn::tensor::{Tensor, activation, module};
 
-static FAST_KERNELS: AtomicBool = AtomicBool::new(true);
-
-/// Turns the fast flex kernels on (the default) or off (burn's reference operations).
-pub fn set_fast_kernels(on: bool) {
-    FAST_KERNELS.store(on, Ordering::Relaxed);
+thread_local! {
+    /// Per thread, so that a test turning the kernels off cannot change what tests running
+    /// beside it on other threads compare (the model's operations are dispatched from the
+    /// calling thread; the kernels' own worker threads never read it).
+    static FAST_KERNELS: Cell<bool> = const { Cell::new(true) };
 }
 
-/// Whether the fast flex kernels are on.
+/// Turns the fast flex kernels on (the default) or off (burn's reference operations) for
+/// the calling thread.
+pub fn set_fast_kernels(on: bool) {
+    FAST_KERNELS.with(|f| f.set(on));
+}
+
+/// Whether the fast flex kernels are on for the calling thread.
 pub fn fast_kernels() -> bool {
-    FAST_KERNELS.load(Ordering::Relaxed)
+    FAST_KERNELS.with(Cell::get)
 }
 
 /// Operations with a backend-specific fast path. The default bodies are burn's reference
