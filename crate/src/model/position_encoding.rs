@@ -191,7 +191,7 @@ impl RopeTables {
 /// length, the tables are tiled `r` times (`repeat_freqs_k`).
 pub fn apply_rotary(x: Tensor<4>, tables: &RopeTables) -> Tensor<4> {
     let rows = x.dims()[2];
-    super::kernels::rotary(x, tables, rows)
+    super::kernels::rotary(x, tables.cos.clone(), tables.sin.clone(), rows)
 }
 
 #[cfg(test)]

@@ -158,7 +158,7 @@ impl RoPEAttention {
             num_k_rope == lq || (self.rope_k_repeat && num_k_rope.is_multiple_of(lq)),
             "RoPEAttention: {num_k_rope} rotated keys for {lq} queries"
         );
-        let k = kernels::rotary(k, tables, num_k_rope);
+        let k = kernels::rotary(k, tables.cos.clone(), tables.sin.clone(), num_k_rope);
         let out = sdpa(q, k, v);
         let out = out.swap_dims(1, 2).reshape([b, lq, h * d]);
         kernels::linear(&self.out_proj, out)

@@ -281,7 +281,7 @@ pub fn window_lengths(s: usize) -> std::ops::RangeInclusive<usize> {
 }
 
 /// Bounding box `[x_min, y_min, x_max, y_max]` of the set pixels of a `[ny][nx]` slice.
-fn bounding_box(pixels: impl Iterator<Item = bool>, nx: usize) -> Option<[usize; 4]> {
+pub fn bounding_box(pixels: impl Iterator<Item = bool>, nx: usize) -> Option<[usize; 4]> {
     let mut b: Option<[usize; 4]> = None;
     for (i, on) in pixels.enumerate() {
         if !on {

@@ -36,7 +36,6 @@ use burn::backend::{Backend, Cube, Dispatch, Flex, backend_extension, tensor::Fl
 use burn::nn::Linear;
 use burn::tensor::{Shape, Slice};
 
-use super::position_encoding::RopeTables;
 use burn::tensor::ops::{AttentionModuleOptions, MaxPoolOptions};
 use burn::tensor::{Tensor, activation, module};
 
@@ -223,12 +222,13 @@ pub fn max_pool_channels_last(x: Tensor<4>, stride: [usize; 2]) -> Tensor<4> {
 }
 
 /// The 2-D rotary encoding of the first `rotated` rows of `x [B, H, L, d]` (the rest pass
-/// unchanged), with `tables` for `Lt` rows repeated over the rows (SAM-2's memory keys repeat
-/// the image's table per memory frame). The fast flex kernel when it is on: one pass instead
-/// of the reference's repeat, slices, four products and two concatenations.
-pub fn rotary(x: Tensor<4>, tables: &RopeTables, rotated: usize) -> Tensor<4> {
+/// unchanged), with the tables `cos`, `sin` `[Lt, d/2]` for `Lt` rows repeated over the rows
+/// (SAM-2's memory keys repeat the image's table per memory frame). The fast flex kernel when
+/// it is on: one pass instead of the reference's repeat, slices, four products and two
+/// concatenations.
+pub fn rotary(x: Tensor<4>, cos: Tensor<2>, sin: Tensor<2>, rotated: usize) -> Tensor<4> {
     let [_, _, l, d] = x.dims();
-    let [lt, half] = tables.cos.dims();
+    let [lt, half] = cos.dims();
     assert!(
         rotated <= l && lt > 0 && rotated.is_multiple_of(lt) && d == 2 * half,
         "rotary: {rotated} of {l} rows, width {d}, with tables for {lt} rows of {half} pairs"
@@ -236,8 +236,7 @@ pub fn rotary(x: Tensor<4>, tables: &RopeTables, rotated: usize) -> Tensor<4> {
     if rotated == 0 {
         return x;
     }
-    let (x, cos, sin) = (x.into_dispatch(), tables.cos.clone(), tables.sin.clone());
-    let (cos, sin) = (cos.into_dispatch(), sin.into_dispatch());
+    let (x, cos, sin) = (x.into_dispatch(), cos.into_dispatch(), sin.into_dispatch());
     Tensor::from_dispatch(if fast_kernels() {
         <Dispatch as Sam2Kernels>::rotary(x, cos, sin, rotated)
     } else {
@@ -433,7 +432,7 @@ mod tests {
     #[test]
     fn fast_rotary_matches_the_reference_with_repeated_tables_and_kept_rows() {
         let device = Device::flex();
-        let tables = RopeTables::square(8, 16, 10000.0, &device);
+        let tables = crate::model::position_encoding::RopeTables::square(8, 16, 10000.0, &device);
         // 3 memory frames of 16 rotated rows, then 5 rows left as they are.
         let x = Tensor::<4>::random([2, 2, 53, 8], Distribution::Normal(0.0, 1.0), &device);
         let (x_d, cos, sin) = (
@@ -444,7 +443,7 @@ mod tests {
         let reference = Tensor::<4>::from_dispatch(<Dispatch as Sam2Kernels>::rotary_reference(
             x_d, cos, sin, 48,
         ));
-        let fast = rotary(x.clone(), &tables, 48);
+        let fast = rotary(x.clone(), tables.cos.clone(), tables.sin.clone(), 48);
         assert_eq!(values(reference.clone()), values(fast.clone()));
         assert_eq!(
             values(fast.narrow(2, 48, 5)),

@@ -74,17 +74,8 @@ impl ObjectPrompts {
 /// The bounding box (inclusive indices) and its centre of the `true` pixels of a `[h][w]`
 /// mask.
 pub fn box_and_centre(mask: &[bool], w: usize) -> Option<([f32; 4], [f32; 2])> {
-    let mut b = [usize::MAX, usize::MAX, 0, 0];
-    let mut any = false;
-    for (i, _) in mask.iter().enumerate().filter(|(_, m)| **m) {
-        let (x, y) = (i % w, i / w);
-        any = true;
-        b = [b[0].min(x), b[1].min(y), b[2].max(x), b[3].max(y)];
-    }
-    any.then(|| {
-        let bx = b.map(|v| v as f32);
-        (bx, [(bx[0] + bx[2]) / 2.0, (bx[1] + bx[3]) / 2.0])
-    })
+    let b = crate::prompt::pcsw::bounding_box(mask.iter().copied(), w)?.map(|v| v as f32);
+    Some((b, [(b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0]))
 }
 
 /// Ground-truth prompts as the product's inference forms them (exact box, the interior point
