@@ -1,4 +1,4 @@
-//! Scan intensities → SAM-2's three input channels in [0, 1]: the one rule (DESIGN.md §4) that
+//! Scan intensities → SAM-2's three input channels in [0, 1]: the one rule (`docs/DESIGN.md` §4) that
 //! training and the page share. It is serialisable so the weights' manifest records it and the
 //! page maps intensities exactly as training did. SAM-2's own mean/std normalisation comes
 //! after this, in the model's preprocessing.
@@ -66,7 +66,7 @@ pub enum IntensityRule {
 }
 
 impl IntensityRule {
-    /// The rule DESIGN.md §4 fixes for each modality.
+    /// The rule `docs/DESIGN.md` §4 fixes for each modality.
     pub fn for_modality(modality: Modality) -> Self {
         match modality {
             Modality::Ct => Self::CtWindows {

@@ -2,7 +2,7 @@
 //! `docs/sss-method.md` §4.2 (a)) on FPN level 0 — `Conv3×3 → norm → ReLU → Conv1×1` to the
 //! classes, background included. Its softmax over a whole volume is what PCSW reads.
 //!
-//! Deviation (DESIGN.md §3): the released code never trains this head; here it is trained
+//! Deviation (`docs/DESIGN.md` §3): the released code never trains this head; here it is trained
 //! (labeled CE+Dice, unlabeled from the teacher's pseudo-labels). The released BatchNorm is
 //! replaced by GroupNorm: training batches are two slices, and batch statistics of two
 //! slices (plus an EMA copy of running statistics) would make teacher and student disagree.

@@ -271,7 +271,7 @@ impl Sam2Config {
         )
     }
 
-    /// The `micro` config (see notes/micro-config.md): the structure and flags of
+    /// The `micro` config (see `tests/parity/MICRO.md`): the structure and flags of
     /// `sam2.1_hiera_t.yaml` at toy sizes, image 256.
     pub fn micro() -> Self {
         let mut cfg = Self::sam2_1(

@@ -7,7 +7,7 @@
 //! mean/std normalisation); label maps are `[H, W]` `u8`. Everything is drawn from a caller's
 //! RNG, so a seeded RNG gives identical views on the same platform.
 //!
-//! Sources (`docs/sss-method.md` §2.2, DESIGN.md §3):
+//! Sources (`docs/sss-method.md` §2.2, `docs/DESIGN.md` §3):
 //! - weak: UniMatch-V2's random scale (0.5–2.0 of the fitted size), crop with padding and
 //!   horizontal flip (p 0.5), plus UniMatch-V1's ACDC rot90 (p 0.5, k ∈ {1,2,3});
 //! - strong, per view: brightness/contrast jitter 0.5 with p 0.8, grayscale p 0.2, Gaussian

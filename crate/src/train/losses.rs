@@ -5,7 +5,7 @@
 //! Shapes: logits and probabilities `[B, K, H, W]`; class maps `[B, H, W]` (`Int`); weight
 //! and confidence masks `[B, H, W]` (broadcast over classes) or `[B, K, H, W]`.
 //!
-//! Sources (`docs/sss-method.md` §2.3, §5; DESIGN.md §3):
+//! Sources (`docs/sss-method.md` §2.3, §5; `docs/DESIGN.md` §3):
 //! - Dice `1 − (2Σpt + ε)/(Σp + Σt + ε)`, ε = 1e-5, as `compute_supervised_loss` of the SSS
 //!   code; here per class (over batch and pixels) and averaged over classes, which equals the
 //!   code's global form for one class.

@@ -258,7 +258,7 @@ fn one() -> f64 {
 }
 
 impl SssTrainConfig {
-    /// The defaults of DESIGN.md §3 for a SAM-2 config and class count.
+    /// The defaults of `docs/DESIGN.md` §3 for a SAM-2 config and class count.
     pub fn new(sam2: Sam2Config, num_classes: usize) -> Self {
         let size = sam2.image_size;
         Self {

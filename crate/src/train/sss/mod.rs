@@ -1,5 +1,5 @@
 //! SSS training: UniMatch-V2's single-stream weak-to-strong scheme around SAM-2 with the
-//! trained coarse head, DFE and PCSW prompts (DESIGN.md §3, `docs/sss-method.md` §2–§5).
+//! trained coarse head, DFE and PCSW prompts (`docs/DESIGN.md` §3, `docs/sss-method.md` §2–§5).
 //!
 //! One step:
 //!
