@@ -144,17 +144,28 @@ pub struct MultiScaleBlock {
     q_stride: Option<[usize; 2]>,
 }
 
+/// The shape of one Hiera block: input and output width, heads, MLP ratio, query pooling
+/// stride (the first block of a stage) and attention window (0: global attention).
+#[derive(Clone, Copy, Debug)]
+pub struct MultiScaleBlockSpec {
+    pub dim: usize,
+    pub dim_out: usize,
+    pub num_heads: usize,
+    pub mlp_ratio: f64,
+    pub q_stride: Option<[usize; 2]>,
+    pub window_size: usize,
+}
+
 impl MultiScaleBlock {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        dim: usize,
-        dim_out: usize,
-        num_heads: usize,
-        mlp_ratio: f64,
-        q_stride: Option<[usize; 2]>,
-        window_size: usize,
-        device: &Device,
-    ) -> Self {
+    pub fn new(spec: MultiScaleBlockSpec, device: &Device) -> Self {
+        let MultiScaleBlockSpec {
+            dim,
+            dim_out,
+            num_heads,
+            mlp_ratio,
+            q_stride,
+            window_size,
+        } = spec;
         let hidden = (dim_out as f64 * mlp_ratio) as usize;
         Self {
             norm1: LayerNormConfig::new(dim).with_epsilon(1e-6).init(device),
@@ -253,15 +264,15 @@ impl Hiera {
                 cur_stage += 1;
             }
             let q_stride = q_pool_blocks.contains(&i).then_some(cfg.q_stride);
-            blocks.push(MultiScaleBlock::new(
-                embed_dim,
+            let spec = MultiScaleBlockSpec {
+                dim: embed_dim,
                 dim_out,
                 num_heads,
-                cfg.mlp_ratio,
+                mlp_ratio: cfg.mlp_ratio,
                 q_stride,
                 window_size,
-                device,
-            ));
+            };
+            blocks.push(MultiScaleBlock::new(spec, device));
             embed_dim = dim_out;
         }
         let [bh, bw] = cfg.window_pos_embed_bkg_spatial_size;

@@ -162,6 +162,18 @@ pub fn round_to_bf16(x: Tensor<4>) -> Tensor<4> {
     c.clone() - (c - x)
 }
 
+/// Inputs of `prepare_memory_conditioned_features`: the frame, its top-level features and
+/// their position encoding `[B, C, H, W]`, and the memory bank it attends to.
+pub struct MemoryConditioningInput<'a> {
+    pub frame_idx: usize,
+    pub is_init_cond_frame: bool,
+    pub current_vision_feat: Tensor<4>,
+    pub current_vision_pos_embed: Tensor<4>,
+    pub bank: &'a MemoryBank,
+    pub num_frames: usize,
+    pub track_in_reverse: bool,
+}
+
 /// Inputs of one `track_step`.
 pub struct TrackStepInput<'a> {
     pub frame_idx: usize,
@@ -495,17 +507,19 @@ impl Sam2Base {
     }
 
     /// `_prepare_memory_conditioned_features` on the top-level features `[B, C, H, W]`.
-    #[allow(clippy::too_many_arguments)]
     pub fn prepare_memory_conditioned_features(
         &self,
-        frame_idx: usize,
-        is_init_cond_frame: bool,
-        current_vision_feat: Tensor<4>,
-        current_vision_pos_embed: Tensor<4>,
-        bank: &MemoryBank,
-        num_frames: usize,
-        track_in_reverse: bool,
+        input: MemoryConditioningInput<'_>,
     ) -> Result<Tensor<4>> {
+        let MemoryConditioningInput {
+            frame_idx,
+            is_init_cond_frame,
+            current_vision_feat,
+            current_vision_pos_embed,
+            bank,
+            num_frames,
+            track_in_reverse,
+        } = input;
         let cfg = &self.config;
         let [b, c, h, w] = current_vision_feat.dims();
         if cfg.num_maskmem == 0 {
@@ -740,19 +754,20 @@ impl Sam2Base {
                 self.use_mask_as_output(top.clone(), high_res, mask)
             }
             mask_inputs => {
-                let pix_feat = self.prepare_memory_conditioned_features(
-                    input.frame_idx,
-                    input.is_init_cond_frame,
-                    top.clone(),
-                    features
-                        .vision_pos_embeds
-                        .last()
-                        .expect("position encodings")
-                        .clone(),
-                    bank,
-                    input.num_frames,
-                    input.track_in_reverse,
-                )?;
+                let pix_feat =
+                    self.prepare_memory_conditioned_features(MemoryConditioningInput {
+                        frame_idx: input.frame_idx,
+                        is_init_cond_frame: input.is_init_cond_frame,
+                        current_vision_feat: top.clone(),
+                        current_vision_pos_embed: features
+                            .vision_pos_embeds
+                            .last()
+                            .expect("position encodings")
+                            .clone(),
+                        bank,
+                        num_frames: input.num_frames,
+                        track_in_reverse: input.track_in_reverse,
+                    })?;
                 let mask_inputs = match input.prev_sam_mask_logits {
                     Some(prev) if input.point_inputs.is_some() && mask_inputs.is_none() => {
                         Some(prev)

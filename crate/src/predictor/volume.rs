@@ -131,6 +131,42 @@ pub struct VolumePredictor<S: SliceSource> {
     maskmem_pos_enc: Option<Tensor<4>>,
 }
 
+/// One `_run_single_frame_inference` call: the slice, whether it starts the object, its
+/// prompt (points or a mask), the direction, and the previous logits fed back with a
+/// correction click.
+struct SingleFrame<'a> {
+    z: usize,
+    is_init_cond_frame: bool,
+    point_inputs: Option<&'a PointPrompt>,
+    mask_inputs: Option<Tensor<4>>,
+    reverse: bool,
+    run_mem_encoder: bool,
+    prev_sam_mask_logits: Option<Tensor<4>>,
+}
+
+impl SingleFrame<'_> {
+    /// A slice tracked from memory, without a prompt (propagation).
+    fn tracked(z: usize, reverse: bool) -> Self {
+        Self {
+            z,
+            is_init_cond_frame: false,
+            point_inputs: None,
+            mask_inputs: None,
+            reverse,
+            run_mem_encoder: true,
+            prev_sam_mask_logits: None,
+        }
+    }
+}
+
+/// Where a prompt on a slice goes: whether it starts the object, the direction the slice was
+/// tracked in, and whether its output is stored as a conditioning frame.
+struct PromptTarget {
+    is_init_cond_frame: bool,
+    reverse: bool,
+    is_cond: bool,
+}
+
 impl<S: SliceSource> VolumePredictor<S> {
     pub fn new(model: Sam2Base, source: S, options: VolumePredictorOptions) -> Result<Self> {
         if source.num_slices() == 0 {
@@ -228,18 +264,16 @@ impl<S: SliceSource> VolumePredictor<S> {
     }
 
     /// `_run_single_frame_inference` for one object.
-    #[allow(clippy::too_many_arguments)]
-    fn run_single_frame(
-        &mut self,
-        obj: usize,
-        z: usize,
-        is_init_cond_frame: bool,
-        point_inputs: Option<&PointPrompt>,
-        mask_inputs: Option<Tensor<4>>,
-        reverse: bool,
-        run_mem_encoder: bool,
-        prev_sam_mask_logits: Option<Tensor<4>>,
-    ) -> Result<FrameOutput> {
+    fn run_single_frame(&mut self, obj: usize, step: SingleFrame<'_>) -> Result<FrameOutput> {
+        let SingleFrame {
+            z,
+            is_init_cond_frame,
+            point_inputs,
+            mask_inputs,
+            reverse,
+            run_mem_encoder,
+            prev_sam_mask_logits,
+        } = step;
         let features = self.features(z)?;
         let mut out = self.model.track_step(
             TrackStepInput {
@@ -263,7 +297,8 @@ impl<S: SliceSource> VolumePredictor<S> {
         Ok(out)
     }
 
-    fn prompt_target(&self, obj: usize, z: usize) -> (bool, bool, bool) {
+    /// How a prompt on slice `z` of object `obj` is run and stored.
+    fn prompt_target(&self, obj: usize, z: usize) -> PromptTarget {
         let state = &self.objects[obj];
         let is_init_cond_frame = !state.frames_tracked.contains_key(&z);
         let reverse = if is_init_cond_frame {
@@ -271,8 +306,11 @@ impl<S: SliceSource> VolumePredictor<S> {
         } else {
             state.frames_tracked[&z]
         };
-        let is_cond = is_init_cond_frame || self.options.add_all_frames_to_correct_as_cond;
-        (is_init_cond_frame, reverse, is_cond)
+        PromptTarget {
+            is_init_cond_frame,
+            reverse,
+            is_cond: is_init_cond_frame || self.options.add_all_frames_to_correct_as_cond,
+        }
     }
 
     fn store_temp(&mut self, obj: usize, z: usize, is_cond: bool, out: FrameOutput) -> ObjectMask {
@@ -348,9 +386,9 @@ impl<S: SliceSource> VolumePredictor<S> {
         }
         self.objects[obj].point_inputs.insert(z, prompt.clone());
         self.objects[obj].mask_inputs.remove(&z);
-        let (is_init_cond_frame, reverse, is_cond) = self.prompt_target(obj, z);
+        let target = self.prompt_target(obj, z);
         let state = &self.objects[obj];
-        let temp = if is_cond {
+        let temp = if target.is_cond {
             &state.temp.cond_frame_outputs
         } else {
             &state.temp.non_cond_frame_outputs
@@ -362,15 +400,17 @@ impl<S: SliceSource> VolumePredictor<S> {
             .map(|o| o.pred_masks.clone().clamp(-32.0, 32.0));
         let out = self.run_single_frame(
             obj,
-            z,
-            is_init_cond_frame,
-            Some(&prompt),
-            None,
-            reverse,
-            false,
-            prev,
+            SingleFrame {
+                z,
+                is_init_cond_frame: target.is_init_cond_frame,
+                point_inputs: Some(&prompt),
+                mask_inputs: None,
+                reverse: target.reverse,
+                run_mem_encoder: false,
+                prev_sam_mask_logits: prev,
+            },
         )?;
-        Ok(self.store_temp(obj, z, is_cond, out))
+        Ok(self.store_temp(obj, z, target.is_cond, out))
     }
 
     /// `add_new_mask`: a binary mask `[h, w]` (slice size, row-major, true = object) for
@@ -399,18 +439,20 @@ impl<S: SliceSource> VolumePredictor<S> {
         let obj = self.object_index(obj_id);
         self.objects[obj].mask_inputs.insert(z, mask_inputs.clone());
         self.objects[obj].point_inputs.remove(&z);
-        let (is_init_cond_frame, reverse, is_cond) = self.prompt_target(obj, z);
+        let target = self.prompt_target(obj, z);
         let out = self.run_single_frame(
             obj,
-            z,
-            is_init_cond_frame,
-            None,
-            Some(mask_inputs),
-            reverse,
-            false,
-            None,
+            SingleFrame {
+                z,
+                is_init_cond_frame: target.is_init_cond_frame,
+                point_inputs: None,
+                mask_inputs: Some(mask_inputs),
+                reverse: target.reverse,
+                run_mem_encoder: false,
+                prev_sam_mask_logits: None,
+            },
         )?;
-        Ok(self.store_temp(obj, z, is_cond, out))
+        Ok(self.store_temp(obj, z, target.is_cond, out))
     }
 
     /// `propagate_in_video_preflight`: encodes the memories of newly prompted slices and
@@ -524,8 +566,7 @@ impl<S: SliceSource> VolumePredictor<S> {
             let out = match stored {
                 Some(out) => out,
                 None => {
-                    let out =
-                        self.run_single_frame(obj, z, false, None, None, reverse, true, None)?;
+                    let out = self.run_single_frame(obj, SingleFrame::tracked(z, reverse))?;
                     self.objects[obj]
                         .bank
                         .non_cond_frame_outputs

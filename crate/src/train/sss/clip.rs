@@ -9,7 +9,9 @@ use rand::rngs::SmallRng;
 
 use super::prompts::{ObjectPrompts, correction_click};
 use crate::data::intensity::ChannelMap;
-use crate::model::sam2_base::{BackboneFeatures, FrameOutput, MemoryBank, Sam2Base};
+use crate::model::sam2_base::{
+    BackboneFeatures, FrameOutput, MemoryBank, MemoryConditioningInput, Sam2Base,
+};
 use crate::model::sss::select_slice;
 use crate::train::augment::{WeakConfig, WeakTransform};
 use crate::{Result, SssError, Volume};
@@ -197,19 +199,19 @@ pub fn clip_forward(
         let first = f == 0;
         let top = feats.top().clone();
         let high_res = feats.high_res();
-        let pix_feat = sam.prepare_memory_conditioned_features(
-            f,
-            first,
-            top.clone(),
-            feats
+        let pix_feat = sam.prepare_memory_conditioned_features(MemoryConditioningInput {
+            frame_idx: f,
+            is_init_cond_frame: first,
+            current_vision_feat: top.clone(),
+            current_vision_pos_embed: feats
                 .vision_pos_embeds
                 .last()
                 .expect("position encodings")
                 .clone(),
-            &bank,
-            frames,
-            false,
-        )?;
+            bank: &bank,
+            num_frames: frames,
+            track_in_reverse: false,
+        })?;
         let mut frame_prompts = prompts.clone();
         let points = first.then(|| frame_prompts.to_point_prompt(&device));
         let num_points = if first {
