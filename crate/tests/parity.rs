@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use sss::model::common::{Resample, resize};
 use sss::model::import::load_sam2_checkpoint;
+use sss::model::mask_decoder::MaskDecoderInput;
 use sss::model::prompt_encoder::PointPrompt;
 use sss::model::sam2_base::round_to_bf16;
 use sss::model::{Sam2Base, Sam2Config};
@@ -248,15 +249,15 @@ fn decode(
     multimask: bool,
 ) -> sss::model::mask_decoder::MaskDecoderOutput {
     let (sparse, dense) = prompt_embeddings(fx, case);
-    model.sam_mask_decoder.forward(
-        fx.t("dec.in.image_embeddings"),
-        model.sam_prompt_encoder.get_dense_pe(),
-        sparse,
-        dense,
-        multimask,
-        false,
-        Some((fx.t("s1.highres.s0"), fx.t("s1.highres.s1"))),
-    )
+    model.sam_mask_decoder.forward(MaskDecoderInput {
+        image_embeddings: fx.t("dec.in.image_embeddings"),
+        image_pe: model.sam_prompt_encoder.get_dense_pe(),
+        sparse_prompt_embeddings: sparse,
+        dense_prompt_embeddings: dense,
+        multimask_output: multimask,
+        repeat_image: false,
+        high_res_features: Some((fx.t("s1.highres.s0"), fx.t("s1.highres.s1"))),
+    })
 }
 
 /// The decoder cases present in the fixture: (case, mode, multimask).

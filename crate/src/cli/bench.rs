@@ -114,15 +114,17 @@ fn bench_config(
     let prompt_and_decoder_ms = median_ms(iters, warmup, || {
         let pe = &model.sam_prompt_encoder;
         let (sparse, dense) = pe.forward(Some(&points), None, None);
-        let out = model.sam_mask_decoder.forward(
-            embed.clone(),
-            pe.get_dense_pe(),
-            sparse,
-            dense,
-            true,
-            false,
-            features.high_res(),
-        );
+        let out = model
+            .sam_mask_decoder
+            .forward(crate::model::mask_decoder::MaskDecoderInput {
+                image_embeddings: embed.clone(),
+                image_pe: pe.get_dense_pe(),
+                sparse_prompt_embeddings: sparse,
+                dense_prompt_embeddings: dense,
+                multimask_output: true,
+                repeat_image: false,
+                high_res_features: features.high_res(),
+            });
         sync(out.masks);
     });
 

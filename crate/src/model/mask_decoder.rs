@@ -59,6 +59,20 @@ pub struct MaskDecoder {
     dynamic: DynamicMultimask,
 }
 
+/// The inputs of [`MaskDecoder::forward`], named as official `MaskDecoder.forward`'s: the image
+/// embedding `[B, C, h, w]` and its position encoding, the prompt encoder's sparse `[B, N, C]`
+/// and dense `[B, C, h, w]` embeddings, whether to return the multimask outputs, whether to
+/// repeat the image embedding per prompt, and the projected high-resolution features.
+pub struct MaskDecoderInput {
+    pub image_embeddings: Tensor<4>,
+    pub image_pe: Tensor<4>,
+    pub sparse_prompt_embeddings: Tensor<3>,
+    pub dense_prompt_embeddings: Tensor<4>,
+    pub multimask_output: bool,
+    pub repeat_image: bool,
+    pub high_res_features: Option<(Tensor<4>, Tensor<4>)>,
+}
+
 impl MaskDecoder {
     pub fn new(cfg: &Sam2Config, device: &Device) -> Self {
         let d = cfg.hidden_dim();
@@ -125,17 +139,16 @@ impl MaskDecoder {
 
     /// `forward`. `high_res_features` are the already projected `(feat_s0, feat_s1)`
     /// (`conv_s0`/`conv_s1` run once in `SAM2Base.forward_image`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward(
-        &self,
-        image_embeddings: Tensor<4>,
-        image_pe: Tensor<4>,
-        sparse_prompt_embeddings: Tensor<3>,
-        dense_prompt_embeddings: Tensor<4>,
-        multimask_output: bool,
-        repeat_image: bool,
-        high_res_features: Option<(Tensor<4>, Tensor<4>)>,
-    ) -> MaskDecoderOutput {
+    pub fn forward(&self, input: MaskDecoderInput) -> MaskDecoderOutput {
+        let MaskDecoderInput {
+            image_embeddings,
+            image_pe,
+            sparse_prompt_embeddings,
+            dense_prompt_embeddings,
+            multimask_output,
+            repeat_image,
+            high_res_features,
+        } = input;
         let (masks, iou_pred, mask_tokens_out, object_score_logits) = self.predict_masks(
             image_embeddings,
             image_pe,
@@ -315,29 +328,29 @@ mod tests {
         let r = |s: [usize; 4]| Tensor::<4>::random(s, Distribution::Normal(0.0, 1.0), &device);
         let sparse = Tensor::<3>::random([1, 2, 32], Distribution::Normal(0.0, 1.0), &device);
         let hr = Some((r([1, 4, 64, 64]), r([1, 8, 32, 32])));
-        let out = dec.forward(
-            r([1, 32, 16, 16]),
-            r([1, 32, 16, 16]),
-            sparse.clone(),
-            r([1, 32, 16, 16]),
-            true,
-            false,
-            hr.clone(),
-        );
+        let out = dec.forward(MaskDecoderInput {
+            image_embeddings: r([1, 32, 16, 16]),
+            image_pe: r([1, 32, 16, 16]),
+            sparse_prompt_embeddings: sparse.clone(),
+            dense_prompt_embeddings: r([1, 32, 16, 16]),
+            multimask_output: true,
+            repeat_image: false,
+            high_res_features: hr.clone(),
+        });
         assert_eq!(out.masks.dims(), [1, 3, 64, 64]);
         assert_eq!(out.iou_pred.dims(), [1, 3]);
         assert_eq!(out.sam_tokens_out.dims(), [1, 3, 32]);
         assert_eq!(out.object_score_logits.dims(), [1, 1]);
         dec.set_dynamic_multimask_via_stability(true);
-        let out = dec.forward(
-            r([1, 32, 16, 16]),
-            r([1, 32, 16, 16]),
-            sparse,
-            r([1, 32, 16, 16]),
-            false,
-            false,
-            hr,
-        );
+        let out = dec.forward(MaskDecoderInput {
+            image_embeddings: r([1, 32, 16, 16]),
+            image_pe: r([1, 32, 16, 16]),
+            sparse_prompt_embeddings: sparse,
+            dense_prompt_embeddings: r([1, 32, 16, 16]),
+            multimask_output: false,
+            repeat_image: false,
+            high_res_features: hr,
+        });
         assert_eq!(out.masks.dims(), [1, 1, 64, 64]);
         assert_eq!(out.sam_tokens_out.dims(), [1, 1, 32]);
     }

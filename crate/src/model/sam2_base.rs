@@ -366,15 +366,17 @@ impl Sam2Base {
             }
         });
         let (sparse, dense) = pe.forward(Some(points), None, sam_mask_prompt);
-        let dec = self.sam_mask_decoder.forward(
-            backbone_features,
-            pe.get_dense_pe(),
-            sparse,
-            dense,
-            multimask_output,
-            false,
-            high_res_features,
-        );
+        let dec = self
+            .sam_mask_decoder
+            .forward(super::mask_decoder::MaskDecoderInput {
+                image_embeddings: backbone_features,
+                image_pe: pe.get_dense_pe(),
+                sparse_prompt_embeddings: sparse,
+                dense_prompt_embeddings: dense,
+                multimask_output,
+                repeat_image: false,
+                high_res_features,
+            });
         let object_score_logits = dec.object_score_logits;
         let is_obj_appearing = object_score_logits.clone().greater_elem(0.0); // [b, 1]
         let ungated_low_res_multimasks = dec.masks;

@@ -185,15 +185,18 @@ impl ImagePredictor {
         };
         let pe = &self.model.sam_prompt_encoder;
         let (sparse, dense) = pe.forward(points.as_ref(), None, mask_input);
-        let out = self.model.sam_mask_decoder.forward(
-            image.image_embed.clone(),
-            pe.get_dense_pe(),
-            sparse,
-            dense,
-            multimask_output,
-            false,
-            image.high_res.clone(),
-        );
+        let out =
+            self.model
+                .sam_mask_decoder
+                .forward(crate::model::mask_decoder::MaskDecoderInput {
+                    image_embeddings: image.image_embed.clone(),
+                    image_pe: pe.get_dense_pe(),
+                    sparse_prompt_embeddings: sparse,
+                    dense_prompt_embeddings: dense,
+                    multimask_output,
+                    repeat_image: false,
+                    high_res_features: image.high_res.clone(),
+                });
         let masks = interpolate(
             out.masks.clone(),
             InterpolateOptions::new(InterpolateMode::Bilinear)
