@@ -499,6 +499,27 @@ fn binarized_slice_memory(
     round_to_bf16(memory)
 }
 
+/// Propagates forward from `prompt_slice`, then backward, as the official predictor did, and
+/// checks the slice order against the fixture's `order`.
+fn propagate_as_the_fixture<S: sss::predictor::volume::SliceSource>(
+    p: &mut sss::predictor::volume::VolumePredictor<S>,
+    prompt_slice: usize,
+    expected: &serde_json::Value,
+) {
+    let mut order: Vec<usize> = Vec::new();
+    for reverse in [false, true] {
+        let outputs = p.propagate(Some(prompt_slice), None, reverse).unwrap();
+        order.extend(outputs.iter().map(|o| o.slice));
+    }
+    let expected: Vec<usize> = expected
+        .as_array()
+        .expect("the fixture's propagation order")
+        .iter()
+        .map(|v| v.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(order, expected, "propagation order");
+}
+
 #[test]
 fn parity_propagation() {
     use sss::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
@@ -536,25 +557,7 @@ fn parity_propagation() {
                 ),
             }
             .unwrap();
-            let mut order: Vec<usize> = p
-                .propagate(Some(prompt_slice), None, false)
-                .unwrap()
-                .iter()
-                .map(|o| o.slice)
-                .collect();
-            order.extend(
-                p.propagate(Some(prompt_slice), None, true)
-                    .unwrap()
-                    .iter()
-                    .map(|o| o.slice),
-            );
-            let expected_order: Vec<usize> = fx.meta[&format!("{run}.order")]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|v| v.as_u64().unwrap() as usize)
-                .collect();
-            assert_eq!(order, expected_order, "{run}: propagation order");
+            propagate_as_the_fixture(&mut p, prompt_slice, &fx.meta[&format!("{run}.order")]);
             for z in 0..num_slices {
                 let out = p
                     .frame_output(1, z)
@@ -631,25 +634,7 @@ fn parity_long_multi_object_propagation() {
             .unwrap();
         ids.push(id);
     }
-    let mut order: Vec<usize> = p
-        .propagate(Some(prompt_slice), None, false)
-        .unwrap()
-        .iter()
-        .map(|o| o.slice)
-        .collect();
-    order.extend(
-        p.propagate(Some(prompt_slice), None, true)
-            .unwrap()
-            .iter()
-            .map(|o| o.slice),
-    );
-    let expected: Vec<usize> = fx.meta["order"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_u64().unwrap() as usize)
-        .collect();
-    assert_eq!(order, expected, "propagation order");
+    propagate_as_the_fixture(&mut p, prompt_slice, &fx.meta["order"]);
     let mut compared = 0;
     for id in ids {
         for z in 0..num_slices {
