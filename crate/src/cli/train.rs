@@ -26,7 +26,7 @@ use crate::train::pseudo_labels::{ConfidenceRule, EmptyTargetDice, PseudoLabelCo
 use crate::train::sam2_loss::Sam2LossConfig;
 use crate::train::sss::{
     LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig, SssTrainer,
-    StepReport, TrainData, TrainPoint, TrainVolume,
+    StepReport, TrainData, TrainPoint, TrainVolume, defaults,
 };
 use crate::weights::{self, MANIFEST_VERSION, Manifest, ModelSpec};
 
@@ -156,13 +156,17 @@ pub struct RecipeArgs {
     #[arg(long)]
     pub full_res_loss: bool,
     /// Focal γ of the SAM-2 mask term (official 2; 0 with --focal-alpha -1 is plain BCE).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = Sam2LossConfig::OFFICIAL.focal_gamma)]
     pub focal_gamma: f64,
     /// Focal α on foreground pixels (official 0.25; negative turns the weighting off).
-    #[arg(long, default_value_t = 0.25, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        default_value_t = Sam2LossConfig::OFFICIAL.focal_alpha,
+        allow_negative_numbers = true
+    )]
     pub focal_alpha: f64,
     /// Weight of the SAM-2 mask (focal) term (official 20).
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = Sam2LossConfig::OFFICIAL.weight_mask)]
     pub mask_weight: f64,
     /// The labeled SAM-2 recipe: `simple` (the default: two-slice clips, exact box + interior
     /// point, BCE + Dice at the image size), `legacy` (the same with the box centre and the
@@ -275,7 +279,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_ema: bool,
     /// Confidence threshold of the pseudo-labels.
-    #[arg(long, default_value_t = 0.95)]
+    #[arg(long, default_value_t = defaults::TAU)]
     pub tau: f64,
     /// Which teacher pixels become pseudo-labels: `global` (one τ for every class, UniMatch-V2
     /// and the SSS code) or `class-balanced` (class c's threshold τ·m_c / max m, m the
@@ -294,22 +298,22 @@ pub struct TrainArgs {
     #[arg(long)]
     pub ramp_up: Option<usize>,
     /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = defaults::LEARNING_RATE)]
     pub lr: f64,
     /// SAM-2's own parts (prompt encoder, mask decoder, memory) learn at this multiple of --lr
     /// (at the coarse head's 1e-3 SAM-2's decoder learns to ignore its prompt; RESULTS.md).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = defaults::SAM2_LR_SCALE)]
     pub sam2_lr_scale: f64,
     /// The image encoder (shared with the coarse head) learns at this multiple of --lr.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = defaults::IMAGE_ENCODER_LR_SCALE)]
     pub encoder_lr_scale: f64,
     /// Linear learning-rate warm-up steps (then poly decay 0.9).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = defaults::LR_WARMUP)]
     pub lr_warmup: usize,
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = defaults::WEIGHT_DECAY)]
     pub weight_decay: f64,
     /// Steps after which cached PCSW prompts of a volume are recomputed by the teacher.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = defaults::PROMPT_REFRESH)]
     pub prompt_refresh: usize,
     /// PCSW's 3-D connectivity (26 as the released comment, 6 as its scipy call).
     #[arg(long, value_enum, default_value_t = ConnectivityArg::TwentySix)]
@@ -339,10 +343,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub no_weak_aug: bool,
     /// Weight of the coarse head's labeled loss.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = defaults::COARSE_WEIGHT)]
     pub coarse_weight: f64,
     /// Total optimisation steps.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = defaults::STEPS)]
     pub steps: usize,
     /// Checkpoint every K steps (and at the end).
     #[arg(long, default_value_t = 100)]

@@ -34,17 +34,22 @@ pub struct Sam2LossConfig {
     pub supervise_all_iou: bool,
 }
 
+impl Sam2LossConfig {
+    /// Official SAM-2 training's weights and focal parameters (`docs/sam2-training.md`).
+    pub const OFFICIAL: Self = Self {
+        weight_mask: 20.0,
+        weight_dice: 1.0,
+        weight_iou: 1.0,
+        weight_class: 1.0,
+        focal_alpha: 0.25,
+        focal_gamma: 2.0,
+        supervise_all_iou: true,
+    };
+}
+
 impl Default for Sam2LossConfig {
     fn default() -> Self {
-        Self {
-            weight_mask: 20.0,
-            weight_dice: 1.0,
-            weight_iou: 1.0,
-            weight_class: 1.0,
-            focal_alpha: 0.25,
-            focal_gamma: 2.0,
-            supervise_all_iou: true,
-        }
+        Self::OFFICIAL
     }
 }
 

@@ -12,6 +12,25 @@ use crate::train::pseudo_labels::PseudoLabelConfig;
 use crate::train::sam2_loss::Sam2LossConfig;
 use crate::{Result, SssError};
 
+/// The defaults of a training run that `sss train`'s flags also show, written once: both
+/// [`SssTrainConfig::new`] and the CLI read them.
+pub mod defaults {
+    pub const STEPS: usize = 1000;
+    pub const LEARNING_RATE: f64 = 1e-3;
+    pub const WEIGHT_DECAY: f64 = 0.01;
+    /// Linear warm-up steps of the learning rate.
+    pub const LR_WARMUP: usize = 20;
+    /// Pseudo-label confidence threshold τ.
+    pub const TAU: f64 = 0.95;
+    /// Steps between recomputations of an unlabeled volume's PCSW prompts.
+    pub const PROMPT_REFRESH: usize = 50;
+    /// SAM-2's own parts learn at this multiple of the learning rate.
+    pub const SAM2_LR_SCALE: f64 = 0.2;
+    /// The image encoder learns at this multiple of the learning rate.
+    pub const IMAGE_ENCODER_LR_SCALE: f64 = 0.2;
+    pub const COARSE_WEIGHT: f64 = 1.0;
+}
+
 /// How the labeled and unlabeled terms combine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -264,14 +283,14 @@ impl SssTrainConfig {
         Self {
             sam2,
             num_classes,
-            steps: 1000,
+            steps: defaults::STEPS,
             seed: 0,
-            learning_rate: 1e-3,
-            weight_decay: 0.01,
-            lr_warmup: 20,
+            learning_rate: defaults::LEARNING_RATE,
+            weight_decay: defaults::WEIGHT_DECAY,
+            lr_warmup: defaults::LR_WARMUP,
             supervised_warmup: 100,
             ramp_up: 200,
-            tau: 0.95,
+            tau: defaults::TAU,
             pseudo_labels: PseudoLabelConfig::ORIGINAL,
             ema: true,
             ema_max_momentum: 0.996,
@@ -279,7 +298,7 @@ impl SssTrainConfig {
             dfe_hidden: vec![64, 64, 32],
             pcsw: true,
             pcsw_config: PcswConfig::default(),
-            prompt_refresh: 50,
+            prompt_refresh: defaults::PROMPT_REFRESH,
             supervised_only: false,
             loss_weighting: LossWeighting::Half,
             weak: WeakConfig {
@@ -289,9 +308,9 @@ impl SssTrainConfig {
             strong: StrongConfig::default(),
             freeze_encoders: false,
             sam2_training: Sam2TrainConfig::default(),
-            sam2_lr_scale: 0.2,
-            image_encoder_lr_scale: 0.2,
-            coarse_weight: 1.0,
+            sam2_lr_scale: defaults::SAM2_LR_SCALE,
+            image_encoder_lr_scale: defaults::IMAGE_ENCODER_LR_SCALE,
+            coarse_weight: defaults::COARSE_WEIGHT,
             start: None,
         }
     }

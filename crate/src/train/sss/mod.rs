@@ -59,6 +59,7 @@ pub use clip::{
 };
 pub use config::{
     LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig, TrainPoint,
+    defaults,
 };
 pub use prompts::{ObjectPrompts, box_and_centre, coarse_component_prompt, ground_truth_prompts};
 pub use unlabeled::{CachedPrompts, PromptCache};
