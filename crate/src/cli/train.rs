@@ -281,15 +281,17 @@ pub struct TrainArgs {
     /// Confidence threshold of the pseudo-labels.
     #[arg(long, default_value_t = defaults::TAU)]
     pub tau: f64,
-    /// Which teacher pixels become pseudo-labels: `global` (one τ for every class, UniMatch-V2
-    /// and the SSS code) or `class-balanced` (class c's threshold τ·m_c / max m, m the
-    /// teacher's mean confidence per class in the batch; for SAM-2 objects, foreground and
-    /// background), for the coarse head and SAM-2 alike.
-    #[arg(long, value_enum, default_value_t = ConfidenceArg::Global)]
+    /// Which teacher pixels become pseudo-labels: `class-balanced` (the default: class c's
+    /// threshold τ·m_c / max m, m the teacher's mean confidence per class in the batch; for
+    /// SAM-2 objects, foreground and background) or `global` (one τ for every class,
+    /// UniMatch-V2 and the SSS code, which keeps a quarter of the right ventricle's pixels
+    /// where class-balanced keeps 0.6; RESULTS.md), for the coarse head and SAM-2 alike.
+    #[arg(long, value_enum, default_value_t = ConfidenceArg::ClassBalanced)]
     pub confidence: ConfidenceArg,
-    /// Whether the unlabeled Dice counts classes whose kept pseudo-label is empty (`count`,
-    /// the SSS code) or leaves them out (`skip`; their background still teaches via CE/BCE).
-    #[arg(long, value_enum, default_value_t = EmptyDiceArg::Count)]
+    /// Whether the unlabeled Dice leaves out classes whose kept pseudo-label is empty (`skip`,
+    /// the default; their background still teaches via CE/BCE) or counts them (`count`, the
+    /// SSS code: a Dice of ≈ 1 that only says "predict nothing").
+    #[arg(long, value_enum, default_value_t = EmptyDiceArg::Skip)]
     pub empty_dice: EmptyDiceArg,
     /// Supervised-only steps before the unlabeled term enters.
     #[arg(long)]

@@ -291,7 +291,7 @@ impl SssTrainConfig {
             supervised_warmup: 100,
             ramp_up: 200,
             tau: defaults::TAU,
-            pseudo_labels: PseudoLabelConfig::ORIGINAL,
+            pseudo_labels: PseudoLabelConfig::BALANCED,
             ema: true,
             ema_max_momentum: 0.996,
             dfe: true,

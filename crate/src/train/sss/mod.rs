@@ -484,6 +484,9 @@ mod tests {
         for (tau, expect_all) in [(1.0, false), (0.0, true)] {
             let (mut cfg, data) = tiny_run(1, 1, 3);
             cfg.tau = tau;
+            // One τ for every class: with the class-balanced rule τ = 1 still keeps the
+            // classes the teacher is less sure of (their thresholds are below 1).
+            cfg.pseudo_labels = crate::train::pseudo_labels::PseudoLabelConfig::ORIGINAL;
             cfg.pcsw = false;
             let mut trainer = SssTrainer::new(cfg, data, &Device::flex(), None).unwrap();
             let first = trainer.train_step().unwrap();
