@@ -37,7 +37,47 @@ pub enum ModelSpec {
         sam2: Sam2Config,
         coarse_head: CoarseHeadConfig,
         pcsw: PcswConfig,
+        /// How the label map is made from SAM-2's masks (absent in manifests older than the
+        /// setting: SAM-2's masks alone).
+        #[serde(default)]
+        label_fusion: LabelFusion,
     },
+}
+
+/// How the label map is made from SAM-2's per-object mask logits (`docs/DESIGN.md`, "Label
+/// fusion").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabelFusion {
+    /// SAM-2's masks alone, as in the paper: each pixel takes the class of the highest object
+    /// logit above 0, else background.
+    #[default]
+    Sam2,
+    /// Deviation: per pixel, `w · softmax([0, l_1, …, l_K]) + (1 − w) · p_coarse`, then the
+    /// argmax. The first term is SAM-2's masks read as a class distribution (background logit
+    /// 0, so `w = 1` is [`LabelFusion::Sam2`]); classes without a SAM-2 object get 0 there.
+    /// The coarse head sees every class at once and so settles the boundaries between
+    /// touching objects (the myocardium ring against the LV cavity) that independent binary
+    /// masks leave to the larger logit.
+    WithCoarse {
+        /// `w` in [0, 1].
+        sam2_weight: f32,
+    },
+}
+
+impl LabelFusion {
+    /// What `sss train` records in a new run's manifest (chosen on the validation split:
+    /// RESULTS.md, "Label fusion").
+    pub const NEW_RUNS: LabelFusion = LabelFusion::WithCoarse { sam2_weight: 0.25 };
+
+    /// [`LabelFusion::Sam2`] for `w = 1`, else [`LabelFusion::WithCoarse`].
+    pub fn from_sam2_weight(w: f32) -> Self {
+        if w == 1.0 {
+            LabelFusion::Sam2
+        } else {
+            LabelFusion::WithCoarse { sam2_weight: w }
+        }
+    }
 }
 
 /// One output class.

@@ -294,6 +294,10 @@ export class SssPanel {
       note = 'SAM-2 is propagating; the coarse head\'s masks are ready (C).';
     } else if (state.view === 'coarse' && !state.coarse) {
       note = 'The coarse head\'s masks come with the next Segment.';
+    } else if (state.view === 'sam2' && state.manifest?.model?.label_fusion?.['with-coarse']) {
+      const w = state.manifest.model.label_fusion['with-coarse'].sam2_weight;
+      note = `SAM-2's masks weighed ${w} against the coarse head's (${1 - w}), as these weights ` +
+        'were chosen; a class whose prompt you set follows SAM-2 alone.';
     }
     this.ui.viewNote.textContent = note;
   }

@@ -17,7 +17,7 @@ use super::sss_data::{DatasetKind, read_case};
 use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
-use crate::predictor::sss::SegmentMode;
+use crate::predictor::sss::{LabelFusion, SegmentMode};
 use crate::prompt::pcsw::{
     ClassPrompt, Connectivity, PointRule, SliceRule, pcsw_prompts_from_labels,
     slice_prompts_from_labels,
@@ -119,6 +119,10 @@ pub struct EvalArgs {
     /// own, `Sam2Config::tracked_memories`; `-1`: all, as official SAM-2).
     #[arg(long, allow_negative_numbers = true, value_parser = parse_tracked_memories)]
     pub tracked_memories: Option<TrackedMemories>,
+    /// Label fusion: SAM-2's weight w in [0, 1] against the coarse head's probabilities
+    /// (`LabelFusion`; 1: SAM-2's masks alone, as the paper; default: the weights' own).
+    #[arg(long)]
+    pub sam2_weight: Option<f32>,
     /// Leave a class absent from both masks of a volume out of its means (BHSD).
     #[arg(long)]
     pub skip_both_empty: bool,
@@ -142,6 +146,9 @@ pub struct VolumeResult {
     pub classes: Vec<ClassMetrics>,
     /// The coarse head alone on the same volume.
     pub coarse_classes: Vec<ClassMetrics>,
+    /// The coarse head alone, each class cut to its largest 3-D component (the usual
+    /// post-processing; a baseline for what SAM-2 adds beyond removing stray blobs).
+    pub coarse_component_classes: Vec<ClassMetrics>,
     pub prompts: Vec<ClassPrompt>,
     pub seconds: f64,
 }
@@ -163,6 +170,8 @@ pub struct EvalReport {
     pub summary: MetricsSummary,
     /// The coarse head alone (equal to `summary` with `--coarse-only`).
     pub coarse_summary: MetricsSummary,
+    /// The coarse head alone, each class cut to its largest 3-D component.
+    pub coarse_component_summary: MetricsSummary,
 }
 
 /// The label map with each class reduced to its largest 3-D connected component.
@@ -203,6 +212,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         pcsw.slice = slice.rule();
         segmenter.set_pcsw_config(pcsw);
     }
+    if let Some(w) = args.sam2_weight {
+        segmenter.set_fusion(LabelFusion::from_sam2_weight(w))?;
+    }
     anyhow::ensure!(
         args.split != SplitPart::Labeled || args.labeled > 0,
         "--split labeled needs --labeled N (the training run's)"
@@ -241,16 +253,20 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         } else {
             segmenter.auto_prompts(&coarse, image.dims)?
         };
-        let coarse_labels = image.with_data(coarse.labels)?;
+        let coarse_labels = image.with_data(coarse.labels.clone())?;
         let spacing = args.spacing.then_some(image.spacing);
         let coarse_metrics = evaluate_volume(&coarse_labels, &labels, &classes, spacing)?;
+        let coarse_component =
+            image.with_data(largest_components(&coarse.labels, image.dims, &classes)?)?;
+        let coarse_component_metrics =
+            evaluate_volume(&coarse_component, &labels, &classes, spacing)?;
         let metrics = match mode {
             SegmentMode::CoarseOnly => coarse_metrics.clone(),
             SegmentMode::Full => {
                 let full = if args.gt_prompts_every_slice || args.coarse_prompts_every_slice {
                     segmenter.prompted_slices(&prepared, &prompts)?
                 } else {
-                    segmenter.propagate(&prepared, &prompts)?
+                    segmenter.propagate(&prepared, &prompts, Some(&coarse))?
                 };
                 let full = image.with_data(full)?;
                 evaluate_volume(&full, &labels, &classes, spacing)?
@@ -263,6 +279,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             id: case.id.clone(),
             classes: metrics,
             coarse_classes: coarse_metrics,
+            coarse_component_classes: coarse_component_metrics,
             prompts,
             seconds,
         });
@@ -276,6 +293,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let per_volume_coarse: Vec<Vec<ClassMetrics>> =
         volumes.iter().map(|v| v.coarse_classes.clone()).collect();
     let coarse_summary = aggregate(&per_volume_coarse, &config);
+    let per_volume_component: Vec<Vec<ClassMetrics>> = volumes
+        .iter()
+        .map(|v| v.coarse_component_classes.clone())
+        .collect();
+    let coarse_component_summary = aggregate(&per_volume_component, &config);
     let units = if args.spacing { "mm" } else { "voxels" };
     let names: Vec<String> = manifest.classes.iter().map(|c| c.name.clone()).collect();
     println!(
@@ -311,6 +333,14 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             coarse_summary.asd
         );
     }
+    println!(
+        "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
+        "mean, coarse, LCC",
+        coarse_component_summary.dice,
+        coarse_component_summary.jaccard,
+        coarse_component_summary.hd95,
+        coarse_component_summary.asd
+    );
     if let Some(path) = &args.csv {
         let mut csv = String::from("volume,class,name,dice,jaccard,hd95,asd\n");
         for v in &volumes {
@@ -341,6 +371,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             volumes,
             summary,
             coarse_summary,
+            coarse_component_summary,
         };
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;

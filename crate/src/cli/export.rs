@@ -1,8 +1,8 @@
 //! `sss export RUN_DIR -o STEM`: the run's network as page weights — `STEM.bpk` (f16 on disk,
 //! f32 once loaded) and `STEM.json` (the manifest) — checked by loading them back through the
 //! loader the page uses (`weights::load_sss`). Inference settings that are not weights (PCSW's
-//! slice rule, the tracked memories) can be set on the way, for runs made before they existed;
-//! the manifest's provenance records the command.
+//! slice rule, the tracked memories, the label fusion) can be set on the way, for runs made
+//! before they existed; the manifest's provenance records the command.
 
 use std::path::PathBuf;
 
@@ -31,6 +31,10 @@ pub struct ExportArgs {
     /// tracked_memories`; `-1`: all; default: the run's own).
     #[arg(long, allow_negative_numbers = true, value_parser = super::eval::parse_tracked_memories)]
     pub tracked_memories: Option<super::eval::TrackedMemories>,
+    /// Set the label fusion: SAM-2's weight in [0, 1] against the coarse head (`LabelFusion`;
+    /// 1: SAM-2's masks alone; default: the run's own).
+    #[arg(long)]
+    pub sam2_weight: Option<f32>,
 }
 
 /// Runs the command.
@@ -41,15 +45,33 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     let dtype = if args.f32 { DType::F32 } else { DType::F16 };
     let encoded = weights::encode_module(net.clone(), dtype)?;
     let mut manifest = manifest;
-    if let weights::ModelSpec::Sss { sam2, pcsw, .. } = &mut manifest.model {
+    if let weights::ModelSpec::Sss {
+        sam2,
+        pcsw,
+        label_fusion,
+        ..
+    } = &mut manifest.model
+    {
         if let Some(rule) = args.pcsw_slice {
             pcsw.slice = rule.rule();
         }
         if let Some(super::eval::TrackedMemories(n)) = args.tracked_memories {
             sam2.tracked_memories = n;
         }
-    } else if args.pcsw_slice.is_some() || args.tracked_memories.is_some() {
-        anyhow::bail!("--pcsw-slice and --tracked-memories apply to SSS weights only");
+        if let Some(w) = args.sam2_weight {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&w),
+                "--sam2-weight {w}: SAM-2's weight must be in [0, 1]"
+            );
+            *label_fusion = weights::LabelFusion::from_sam2_weight(w);
+        }
+    } else if args.pcsw_slice.is_some()
+        || args.tracked_memories.is_some()
+        || args.sam2_weight.is_some()
+    {
+        anyhow::bail!(
+            "--pcsw-slice, --tracked-memories and --sam2-weight apply to SSS weights only"
+        );
     }
     manifest.provenance = format!(
         "{} (exported from: {})",

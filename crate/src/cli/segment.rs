@@ -98,7 +98,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
             let prompts = read_prompts(path)?;
             let prepared = segmenter.prepare(&scan)?;
             let labels = segmenter
-                .propagate(&prepared, &prompts)
+                .propagate(&prepared, &prompts, None)
                 .with_context(|| format!("the prompts of {}", path.display()))?;
             (scan.with_data(labels)?, prompts)
         }

@@ -511,6 +511,7 @@ pub fn run_manifest(cfg: &SssTrainConfig, dataset: DatasetKind, name: String) ->
             coarse_head: crate::model::sss::SssNet::coarse_head_config(&sam2, cfg.num_classes),
             sam2,
             pcsw: cfg.pcsw_config,
+            label_fusion: crate::weights::LabelFusion::NEW_RUNS,
         },
         classes: dataset.classes(),
         modality: match dataset.modality() {

@@ -1,8 +1,10 @@
 //! The SSS volume pipeline, as evaluation, `sss segment` and the page run it: every slice
 //! through the image encoder and the coarse head → PCSW prompts per class on the coarse
 //! probabilities of the whole volume → one SAM-2 object per class, prompted with its PCSW box
-//! and box-centre point, propagated through the volume with memory ([`VolumePredictor`]) →
-//! label = the class with the highest mask logit above 0, else background.
+//! and interior point, propagated through the volume with memory ([`VolumePredictor`]) →
+//! labels from SAM-2's masks, alone (the class with the highest mask logit above 0, else
+//! background: the paper) or fused with the coarse head's probabilities ([`LabelFusion`], as
+//! the weights' manifest says).
 //!
 //! Slices are resized to the model's image size and the results back to the slice size, so
 //! the label map has the input's geometry. The steps are public so that a caller can stop
@@ -21,7 +23,8 @@ use crate::model::common::{Resample, resize};
 use crate::model::sss::SssNet;
 use crate::predictor::image::{IMG_MEAN, IMG_STD, ImagePredictor, ImagePrompt};
 use crate::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
-use crate::prompt::pcsw::{ClassPrompt, PcswConfig, pcsw_prompts_from_probabilities};
+use crate::prompt::pcsw::{ClassPrompt, PcswConfig, PromptSource, pcsw_prompts_from_probabilities};
+pub use crate::weights::LabelFusion;
 use crate::weights::{self, Manifest, ModelSpec};
 use crate::{Result, SssError, Volume};
 
@@ -82,6 +85,7 @@ pub struct SssSegmenter {
     net: SssNet,
     rule: IntensityRule,
     pcsw: PcswConfig,
+    fusion: LabelFusion,
     device: Device,
 }
 
@@ -111,12 +115,18 @@ impl SssSegmenter {
     /// Loads exported or run weights through the shared loader ([`weights::load_sss`]).
     pub fn load(manifest: &Manifest, weights: Vec<u8>, device: &Device) -> Result<Self> {
         let net = weights::load_sss(manifest, weights, device)?;
-        let (ModelSpec::Sss { pcsw, .. }, weights::IntensityRule::Channels { rule }) =
-            (&manifest.model, &manifest.intensity)
+        let (
+            ModelSpec::Sss {
+                pcsw, label_fusion, ..
+            },
+            weights::IntensityRule::Channels { rule },
+        ) = (&manifest.model, &manifest.intensity)
         else {
             return Err(SssError::Weights("not SSS weights".into()));
         };
-        Ok(Self::from_parts(net, *rule, *pcsw, device))
+        let mut segmenter = Self::from_parts(net, *rule, *pcsw, device);
+        segmenter.set_fusion(*label_fusion)?;
+        Ok(segmenter)
     }
 
     /// Wraps an in-memory network (training, tests).
@@ -125,8 +135,27 @@ impl SssSegmenter {
             net,
             rule,
             pcsw,
+            fusion: LabelFusion::Sam2,
             device: device.clone(),
         }
+    }
+
+    /// How the label map is made from SAM-2's masks.
+    pub fn fusion(&self) -> LabelFusion {
+        self.fusion
+    }
+
+    /// Sets how the label map is made from SAM-2's masks; a weight outside [0, 1] is refused.
+    pub fn set_fusion(&mut self, fusion: LabelFusion) -> Result<()> {
+        if let LabelFusion::WithCoarse { sam2_weight } = fusion
+            && !(0.0..=1.0).contains(&sam2_weight)
+        {
+            return Err(SssError::InvalidInput(format!(
+                "label fusion: SAM-2's weight {sam2_weight} is not in [0, 1]"
+            )));
+        }
+        self.fusion = fusion;
+        Ok(())
     }
 
     pub fn net(&self) -> &SssNet {
@@ -317,7 +346,7 @@ impl SssSegmenter {
         let prompts = self.auto_prompts(&coarse, volume.dims)?;
         let labels = match mode {
             SegmentMode::CoarseOnly => coarse.labels.clone(),
-            SegmentMode::Full => self.propagate(&prepared, &prompts)?,
+            SegmentMode::Full => self.propagate(&prepared, &prompts, Some(&coarse))?,
         };
         Ok(SssSegmentation {
             labels: volume.with_data(labels)?,
@@ -362,14 +391,29 @@ impl SssSegmenter {
     }
 
     /// SAM-2 propagation of `prompts` (one object per non-empty class prompt) both ways
-    /// through the volume; the label map, x fastest (blocking).
-    pub fn propagate(&self, prepared: &PreparedVolume, prompts: &[ClassPrompt]) -> Result<Vec<u8>> {
+    /// through the volume; the label map, x fastest (blocking). `coarse` is the coarse head's
+    /// output when the caller has it; label fusion with the coarse head computes it otherwise.
+    pub fn propagate(
+        &self,
+        prepared: &PreparedVolume,
+        prompts: &[ClassPrompt],
+        coarse: Option<&CoarseOutput>,
+    ) -> Result<Vec<u8>> {
         let mut labels = vec![0u8; prepared.voxels()];
+        let computed;
+        let coarse = match (self.fusion, coarse) {
+            (LabelFusion::Sam2, _) => None,
+            (LabelFusion::WithCoarse { sam2_weight }, Some(c)) => Some((c, sam2_weight)),
+            (LabelFusion::WithCoarse { sam2_weight }, None) => {
+                computed = self.coarse(prepared)?;
+                Some((&computed, sam2_weight))
+            }
+        };
         if let Some(mut predictor) = self.prompted_predictor(prepared, prompts)? {
-            let class_of = classes_of(&predictor);
+            let labeler = SliceLabeler::new(prepared.hw(), classes_of(&predictor), prompts, coarse);
             for out in predictor.propagate_both_ways()? {
                 let logits = read_back(out.masks_at(prepared.hw()))?;
-                write_slice_labels(&mut labels, prepared.hw(), out.slice, &logits, &class_of);
+                labeler.write(&mut labels, out.slice, &logits);
             }
         }
         Ok(labels)
@@ -412,7 +456,7 @@ impl SssSegmenter {
                 logits.extend(read_back(out.masks)?);
                 class_of.push(p.class);
             }
-            write_slice_labels(&mut labels, hw, z, &logits, &class_of);
+            SliceLabeler::new(hw, class_of, &on_slice, None).write(&mut labels, z, &logits);
         }
         Ok(labels)
     }
@@ -426,6 +470,7 @@ impl SssSegmenter {
         &self,
         prepared: &PreparedVolume,
         prompts: &[ClassPrompt],
+        coarse: Option<&CoarseOutput>,
         mut on_slice: impl FnMut(usize, usize, usize, &[u8]),
         pause: impl Fn() -> P,
         stop: impl Fn() -> bool,
@@ -434,7 +479,16 @@ impl SssSegmenter {
         let Some(mut predictor) = self.prompted_predictor(prepared, prompts)? else {
             return Ok(labels);
         };
-        let class_of = classes_of(&predictor);
+        let computed;
+        let coarse = match (self.fusion, coarse) {
+            (LabelFusion::Sam2, _) => None,
+            (LabelFusion::WithCoarse { sam2_weight }, Some(c)) => Some((c, sam2_weight)),
+            (LabelFusion::WithCoarse { sam2_weight }, None) => {
+                computed = self.coarse_async(prepared).await?;
+                Some((&computed, sam2_weight))
+            }
+        };
+        let labeler = SliceLabeler::new(prepared.hw(), classes_of(&predictor), prompts, coarse);
         predictor.preflight()?;
         let forward = predictor.propagation_order(None, None, false)?;
         let first = forward[0];
@@ -450,7 +504,7 @@ impl SssSegmenter {
             let out = predictor.propagate_slice(z, reverse)?;
             if done.insert(z) {
                 let logits = read_back_async(out.masks_at(prepared.hw())).await?;
-                write_slice_labels(&mut labels, prepared.hw(), z, &logits, &class_of);
+                labeler.write(&mut labels, z, &logits);
                 on_slice(done.len(), total, z, &labels[z * plane..(z + 1) * plane]);
             }
             pause().await;
@@ -470,26 +524,112 @@ fn classes_of(predictor: &VolumePredictor<PreparedSlices>) -> Vec<u8> {
     predictor.obj_ids().iter().map(|&id| id as u8).collect()
 }
 
-/// Writes slice `z` of the label map from every object's logits `[N][h][w]`: the class with
-/// the highest logit above 0, else background.
-fn write_slice_labels(
-    labels: &mut [u8],
+/// Writes slices of the label map from SAM-2's per-object logits `[N][h][w]` of a slice, alone
+/// or fused with the coarse head ([`LabelFusion`]).
+///
+/// Fused, only the objects of automatic (PCSW) prompts take part, over the classes they
+/// stand for: a class without an automatic prompt (left out, empty, or prompted by a person)
+/// gives its coarse probability to the background, so the coarse head cannot bring back a
+/// class the user removed. Objects a person prompted (`PromptSource::User`) are then drawn
+/// on top from SAM-2's mask alone (logit above 0, the highest of them), so a corrected box
+/// is followed exactly.
+struct SliceLabeler<'a> {
     hw: [usize; 2],
-    z: usize,
-    logits: &[f32],
-    class_of: &[u8],
-) {
-    let plane = hw[0] * hw[1];
-    let slice = &mut labels[z * plane..(z + 1) * plane];
-    for (i, label) in slice.iter_mut().enumerate() {
-        let mut best = 0.0f32;
-        for (o, &class) in class_of.iter().enumerate() {
+    /// The class of each SAM-2 object.
+    class_of: Vec<u8>,
+    /// Whether each object's prompt came from a person.
+    by_user: Vec<bool>,
+    /// The coarse head's output over the volume and SAM-2's weight, when fused.
+    coarse: Option<(&'a CoarseOutput, f32)>,
+}
+
+impl<'a> SliceLabeler<'a> {
+    /// Objects in `predictor`'s order, their prompt sources from `prompts` (matched by class).
+    fn new(
+        hw: [usize; 2],
+        class_of: Vec<u8>,
+        prompts: &[ClassPrompt],
+        coarse: Option<(&'a CoarseOutput, f32)>,
+    ) -> Self {
+        let by_user = class_of
+            .iter()
+            .map(|&c| {
+                prompts
+                    .iter()
+                    .any(|p| p.class == c && p.prompt.source == PromptSource::User)
+            })
+            .collect();
+        Self {
+            hw,
+            class_of,
+            by_user,
+            coarse,
+        }
+    }
+
+    /// Writes slice `z` of `labels` (x fastest) from that slice's object logits.
+    fn write(&self, labels: &mut [u8], z: usize, logits: &[f32]) {
+        let plane = self.hw[0] * self.hw[1];
+        let nz = labels.len() / plane;
+        let slice = &mut labels[z * plane..(z + 1) * plane];
+        let Some((coarse, w)) = self.coarse else {
+            for (i, label) in slice.iter_mut().enumerate() {
+                *label = self
+                    .highest_above_zero(logits, plane, i, |_| true)
+                    .unwrap_or(0);
+            }
+            return;
+        };
+        let k = coarse.probabilities.len() / (nz * plane);
+        let automatic: Vec<usize> = (0..self.class_of.len())
+            .filter(|&o| !self.by_user[o])
+            .collect();
+        let mut fused_class = vec![false; k];
+        for &o in &automatic {
+            fused_class[self.class_of[o] as usize] = true;
+        }
+        let mut score = vec![0f32; k];
+        for (i, label) in slice.iter_mut().enumerate() {
+            // SAM-2's class distribution: softmax over [0 (background), l_o of the automatic objects].
+            let m = automatic
+                .iter()
+                .fold(0f32, |m, &o| m.max(logits[o * plane + i]));
+            let sum = automatic
+                .iter()
+                .fold((-m).exp(), |s, &o| s + (logits[o * plane + i] - m).exp());
+            score.fill(0.0);
+            score[0] = w * (-m).exp() / sum;
+            for &o in &automatic {
+                score[self.class_of[o] as usize] += w * (logits[o * plane + i] - m).exp() / sum;
+            }
+            for c in 0..k {
+                let q = (1.0 - w) * coarse.probabilities[(c * nz + z) * plane + i];
+                score[if fused_class[c] { c } else { 0 }] += q;
+            }
+            let fused = (0..k).fold(0, |best, c| if score[c] > score[best] { c } else { best });
+            *label = self
+                .highest_above_zero(logits, plane, i, |o| self.by_user[o])
+                .unwrap_or(fused as u8);
+        }
+    }
+
+    /// The class of the object with the highest logit above 0 at pixel `i`, among the objects
+    /// `take` accepts.
+    fn highest_above_zero(
+        &self,
+        logits: &[f32],
+        plane: usize,
+        i: usize,
+        take: impl Fn(usize) -> bool,
+    ) -> Option<u8> {
+        let mut best = (0.0f32, None);
+        for (o, &class) in self.class_of.iter().enumerate() {
             let l = logits[o * plane + i];
-            if l > best {
-                best = l;
-                *label = class;
+            if take(o) && l > best.0 {
+                best = (l, Some(class));
             }
         }
+        best.1
     }
 }
 
@@ -560,11 +700,12 @@ mod tests {
     fn async_propagation_equals_the_blocking_one_slice_by_slice_and_stops() {
         let (s, prepared) = segmenter();
         let prompts = [prompt(1, 1), prompt(2, 2)];
-        let blocking = s.propagate(&prepared, &prompts).unwrap();
+        let blocking = s.propagate(&prepared, &prompts, None).unwrap();
         let mut seen = Vec::new();
         let asynchronous = block_on(s.propagate_async(
             &prepared,
             &prompts,
+            None,
             |done, total, z, slice| {
                 assert_eq!(total, 4);
                 assert_eq!(slice, &blocking[z * 1024..(z + 1) * 1024]);
@@ -582,6 +723,7 @@ mod tests {
         let stopped = block_on(s.propagate_async(
             &prepared,
             &prompts,
+            None,
             |_, _, _, _| calls.set(calls.get() + 1),
             || std::future::ready(()),
             || true,
@@ -594,7 +736,10 @@ mod tests {
     fn prompts_that_do_not_fit_are_refused_with_the_reason() {
         let (s, prepared) = segmenter();
         let refuse = |prompts: &[ClassPrompt], needle: &str| {
-            let e = s.propagate(&prepared, prompts).unwrap_err().to_string();
+            let e = s
+                .propagate(&prepared, prompts, None)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains(needle), "{e}");
         };
         refuse(&[prompt(3, 0)], "class 3 is not a foreground class");
@@ -610,6 +755,121 @@ mod tests {
         point.prompt.point = [f32::NAN, 3.0];
         refuse(&[point], "point");
         // No prompt at all: an empty label map, not an error.
-        assert!(s.propagate(&prepared, &[]).unwrap().iter().all(|&l| l == 0));
+        assert!(
+            s.propagate(&prepared, &[], None)
+                .unwrap()
+                .iter()
+                .all(|&l| l == 0)
+        );
+    }
+
+    /// Two slices of one pixel, two SAM-2 objects (classes 1 and 2, logits 2 and 0 on slice 1)
+    /// and the coarse head's [0.1, 0.2, 0.7] there. SAM-2's distribution is
+    /// softmax([0, 2, 0]) = [0.1065, 0.7870, 0.1065]; fused with w = 0.5 the scores are
+    /// [0.103, 0.494, 0.403] (class 1), with w = 0.25 [0.102, 0.347, 0.552] (class 2).
+    #[test]
+    fn label_fusion_weighs_sam2_against_the_coarse_head() {
+        let coarse = CoarseOutput {
+            // [class][z][pixel]
+            probabilities: vec![1.0, 0.1, 0.0, 0.2, 0.0, 0.7],
+            labels: vec![0, 2],
+        };
+        let logits = [2.0f32, 0.0];
+        let label = |fusion: Option<f32>| {
+            let mut labels = vec![9u8; 2];
+            SliceLabeler::new([1, 1], vec![1, 2], &[], fusion.map(|w| (&coarse, w))).write(
+                &mut labels,
+                1,
+                &logits,
+            );
+            assert_eq!(labels[0], 9, "only slice 1 is written");
+            labels[1]
+        };
+        assert_eq!(label(None), 1, "SAM-2 alone: the highest logit above 0");
+        assert_eq!(label(Some(1.0)), 1, "w = 1 is SAM-2 alone");
+        assert_eq!(label(Some(0.5)), 1);
+        assert_eq!(label(Some(0.25)), 2);
+        assert_eq!(label(Some(0.0)), 2, "w = 0 is the coarse head");
+        // No logit above 0: background for SAM-2 alone.
+        let mut labels = vec![0u8; 2];
+        SliceLabeler::new([1, 1], vec![1, 2], &[], None).write(&mut labels, 1, &[-1.0, -0.5]);
+        assert_eq!(labels[1], 0);
+    }
+
+    /// Fused, a class without an automatic prompt cannot come back from the coarse head, and
+    /// an object a person prompted is drawn from SAM-2's mask alone. Same pixel as above:
+    /// with class 2 removed (only class 1's object) or prompted by a person, SAM-2's
+    /// distribution is softmax([0, 2]) = [0.119, 0.881] and class 2's coarse 0.7 goes to the
+    /// background: scores [0.030 + 0.600, 0.220 + 0.150], background.
+    #[test]
+    fn fusion_follows_what_the_user_prompted() {
+        let coarse = CoarseOutput {
+            probabilities: vec![0.1, 0.2, 0.7],
+            labels: vec![2],
+        };
+        let fused = Some((&coarse, 0.25));
+        let label = |class_of: Vec<u8>, prompts: &[ClassPrompt], logits: &[f32]| {
+            let mut labels = vec![9u8];
+            SliceLabeler::new([1, 1], class_of, prompts, fused).write(&mut labels, 0, logits);
+            labels[0]
+        };
+        assert_eq!(label(vec![1], &[], &[2.0]), 0, "class 2 removed");
+        let mut automatic = prompt(1, 0);
+        automatic.prompt.source = PromptSource::Component;
+        let prompts = [automatic, prompt(2, 0)];
+        assert_eq!(
+            label(vec![1, 2], &prompts, &[2.0, -1.0]),
+            0,
+            "the user's mask is empty here"
+        );
+        assert_eq!(
+            label(vec![1, 2], &prompts, &[2.0, 0.5]),
+            2,
+            "the user's mask covers it"
+        );
+        assert_eq!(
+            label(vec![1, 2], &[], &[2.0, -1.0]),
+            2,
+            "both automatic: as above"
+        );
+    }
+
+    #[test]
+    fn a_fusion_weight_outside_zero_to_one_is_refused() {
+        let (mut s, _) = segmenter();
+        let e = s
+            .set_fusion(LabelFusion::WithCoarse { sam2_weight: 1.5 })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not in [0, 1]"), "{e}");
+        assert_eq!(s.fusion(), LabelFusion::Sam2, "unchanged");
+        assert_eq!(LabelFusion::from_sam2_weight(1.0), LabelFusion::Sam2);
+    }
+
+    /// Fused propagation uses the coarse head it is given and computes it when it is not
+    /// (automatic prompts: the helper's are a person's).
+    #[test]
+    fn fused_propagation_equals_with_and_without_a_given_coarse_output() {
+        let (mut s, prepared) = segmenter();
+        s.set_fusion(LabelFusion::WithCoarse { sam2_weight: 0.25 })
+            .unwrap();
+        let mut prompts = [prompt(1, 1), prompt(2, 2)];
+        for p in &mut prompts {
+            p.prompt.source = PromptSource::Component;
+        }
+        let coarse = s.coarse(&prepared).unwrap();
+        let given = s.propagate(&prepared, &prompts, Some(&coarse)).unwrap();
+        let computed = s.propagate(&prepared, &prompts, None).unwrap();
+        assert_eq!(given, computed);
+        let asynchronous = block_on(s.propagate_async(
+            &prepared,
+            &prompts,
+            None,
+            |_, _, _, _| {},
+            || std::future::ready(()),
+            || false,
+        ))
+        .unwrap();
+        assert_eq!(asynchronous, given);
     }
 }

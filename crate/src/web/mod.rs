@@ -15,7 +15,7 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::backend::ComputeDevice;
 use crate::data::nifti_io::read_nifti_bytes;
 use crate::predictor::slice::{IntensityRange, SliceSegmenter};
-use crate::predictor::sss::{PreparedVolume, SssSegmenter};
+use crate::predictor::sss::{CoarseOutput, LabelFusion, PreparedVolume, SssSegmenter};
 use crate::prompt::pcsw::ClassPrompt;
 use crate::weights::{Manifest, ModelSpec};
 use crate::{SssError, Volume};
@@ -110,8 +110,15 @@ impl Model {
     }
 }
 
-/// The id and model inputs of the last scan prepared for SSS.
-type PreparedCache = Rc<RefCell<Option<(u64, Rc<PreparedVolume>)>>>;
+/// The last scan prepared for SSS: its id, its model inputs, and the coarse head's output
+/// when the weights' label fusion needs it in `segmentVolume`.
+struct ScanCache {
+    id: u64,
+    prepared: Rc<PreparedVolume>,
+    coarse: Option<Rc<CoarseOutput>>,
+}
+
+type PreparedCache = Rc<RefCell<Option<ScanCache>>>;
 
 /// The model runner: one device, one loaded model, the last scan prepared for SSS.
 #[wasm_bindgen]
@@ -278,14 +285,16 @@ impl Segmenter {
             let prepared = prepared_for(&sss, &volume, id, &cache)?;
             let coarse = sss.coarse_async(&prepared).await.map_err(js_error)?;
             let prompts = sss.auto_prompts(&coarse, volume.dims).map_err(js_error)?;
+            let labels = js_sys::Uint8Array::from(coarse.labels.as_slice());
+            if sss.fusion() != LabelFusion::Sam2
+                && let Some(entry) = cache.borrow_mut().as_mut().filter(|e| e.id == id)
+            {
+                entry.coarse = Some(Rc::new(coarse));
+            }
             let out = js_sys::Object::new();
             let json = serde_json::to_string(&prompts).map_err(|e| JsError::new(&e.to_string()))?;
             js_sys::Reflect::set(&out, &"prompts".into(), &json.into())?;
-            js_sys::Reflect::set(
-                &out,
-                &"coarse".into(),
-                &js_sys::Uint8Array::from(coarse.labels.as_slice()).into(),
-            )?;
+            js_sys::Reflect::set(&out, &"coarse".into(), &labels.into())?;
             Ok(out.into())
         })
     }
@@ -312,10 +321,16 @@ impl Segmenter {
         future_to_promise(async move {
             let (sss, prompts) = (sss?, prompts?);
             let prepared = prepared_for(&sss, &volume, id, &cache)?;
+            let coarse = cache
+                .borrow()
+                .as_ref()
+                .filter(|e| e.id == id)
+                .and_then(|e| e.coarse.clone());
             let labels = sss
                 .propagate_async(
                     &prepared,
                     &prompts,
+                    coarse.as_deref(),
                     |done, total, z, slice| {
                         if let Some(f) = &on_slice {
                             let args = js_sys::Array::of4(
@@ -363,14 +378,18 @@ fn prepared_for(
     sss: &SssSegmenter,
     volume: &Volume<f32>,
     id: u64,
-    cache: &RefCell<Option<(u64, Rc<PreparedVolume>)>>,
+    cache: &RefCell<Option<ScanCache>>,
 ) -> Result<Rc<PreparedVolume>, JsError> {
-    if let Some((cached_id, prepared)) = cache.borrow().as_ref()
-        && *cached_id == id
+    if let Some(entry) = cache.borrow().as_ref()
+        && entry.id == id
     {
-        return Ok(prepared.clone());
+        return Ok(entry.prepared.clone());
     }
     let prepared = Rc::new(sss.prepare(volume).map_err(js_error)?);
-    *cache.borrow_mut() = Some((id, prepared.clone()));
+    *cache.borrow_mut() = Some(ScanCache {
+        id,
+        prepared: prepared.clone(),
+        coarse: None,
+    });
     Ok(prepared)
 }

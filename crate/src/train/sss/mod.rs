@@ -557,7 +557,7 @@ mod tests {
         let prepared = seg.prepare(&vol.image).unwrap();
         let prompts = pcsw_prompts_from_labels(labels, classes, &pcsw).unwrap();
         let pred = labels
-            .with_data(seg.propagate(&prepared, &prompts).unwrap())
+            .with_data(seg.propagate(&prepared, &prompts, None).unwrap())
             .unwrap();
         evaluate_volume(&pred, labels, classes, None)
             .unwrap()
