@@ -2,7 +2,8 @@
 """Diagnostic (not a test): the Dice a label map keeps when represented at R x R, as SAM-2's
 masks and the coarse head are at a quarter of the model input. Each slice's one-hot ground
 truth is area-downsampled to R x R, brought back bilinearly and arg-maxed; per-class Dice over
-every `*_gt.nii.gz` under DIR (ACDC layout), mean over volumes.
+every label volume under DIR (ACDC layout `*/*_gt.nii.gz`, or BHSD `labels*/*.nii.gz`), mean
+over the volumes where the class is present.
 
 Usage: .venv-parity/bin/python scripts/mask-resolution-ceiling.py DIR R [R ...]
 (needs numpy and torch: tests/parity/make_fixtures.sh makes that environment)."""
@@ -31,7 +32,7 @@ def read_labels(path):
 
 def main():
     root, sizes = sys.argv[1], [int(r) for r in sys.argv[2:]]
-    paths = sorted(glob.glob(f'{root}/*/*_gt.nii.gz'))
+    paths = sorted(glob.glob(f'{root}/*/*_gt.nii.gz')) or sorted(glob.glob(f'{root}/labels*/*.nii.gz'))
     volumes = [torch.from_numpy(read_labels(p)) for p in paths]
     classes = int(max(v.max() for v in volumes)) + 1
     for size in sizes:
@@ -43,6 +44,8 @@ def main():
             pred = back.argmax(1)
             for c in dice:
                 a, b = pred == c, gt == c
+                if not b.any():
+                    continue
                 dice[c].append(2 * (a & b).sum().item() / max(1, a.sum().item() + b.sum().item()))
         per_class = [float(np.mean(d)) for d in dice.values()]
         print(f'{size}x{size}: Dice per class {[round(d, 3) for d in per_class]}, '

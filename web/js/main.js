@@ -6,6 +6,10 @@
 // Query parameters: ?webgpu=0 runs everything without WebGPU (CPU model, 2-D canvas);
 // ?model=cpu runs the model on the CPU only; ?renderer=2d draws with the 2-D canvas only;
 // ?scan=URL and ?weights=URL (a manifest) replace the defaults.
+// Weights: the page offers those listed in assets/weights/catalog.json; when a scan opens
+// whose intensities say another modality than the loaded weights' (CT in Hounsfield units vs
+// MRI), it switches to catalog weights of that modality and says so, unless the user chose
+// the weights (?weights=, or the Weights list), in which case it warns instead.
 
 import { createRenderer } from './renderers.js';
 import { SssPanel } from './sss-panel.js';
@@ -19,8 +23,11 @@ const drawWithWebGpu = allowWebGpu && params.get('renderer') !== '2d';
 const modelOnWebGpu = allowWebGpu && params.get('model') !== 'cpu';
 const scanUrl = params.get('scan') ?? new URL('../assets/demo/demo.nii.gz', import.meta.url).href;
 /** Absolute, since the worker would resolve a relative URL against its own script. */
-const weightsUrl = new URL(params.get('weights') ?? '../assets/weights/sss-cardiac.json',
+let weightsUrl = new URL(params.get('weights') ?? '../assets/weights/sss-cardiac.json',
   params.has('weights') ? location.href : import.meta.url).href;
+/** The user chose the weights (?weights= or the list): never switch them on their own. */
+let weightsChosen = params.has('weights');
+const catalogUrl = new URL('../assets/weights/catalog.json', import.meta.url).href;
 const shaderUrl = new URL('../../shaders/slice.wgsl', import.meta.url).href;
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -34,6 +41,7 @@ const ui = {
   opacity: /** @type {HTMLInputElement} */ ($('opacity')), reset: $('reset'),
   legend: $('legend'), stage: $('stage'), progress: $('progress'), error: $('error'),
   autoLabel: $('auto-label'),
+  weightsChoice: /** @type {HTMLSelectElement} */ ($('weights-choice')), fitNote: $('fit-note'),
 };
 
 /** Everything the page knows; exposed as `window.sss` for tests and the curious. */
@@ -56,6 +64,18 @@ const state = {
    */
   masks: new Map(),
   /** @type {any} */ manifest: null,
+  /**
+   * The weights the page offers (`catalog.json`): manifest URL (absolute), modality, label.
+   * @type {{url: string, modality: string, label: string}[]}
+   */
+  catalog: [],
+  /**
+   * What the open scan's intensities say about its modality (worker's `Scan.modality`).
+   * @type {{modality: string, reason: string}|null}
+   */
+  scanModality: null,
+  /** What the page says about the weights and the scan (switched, or does not fit). */
+  fitNote: '',
   /** @type {{z: number, width: number, height: number, ms: number, counts: number[]}|null} */
   lastMask: null,
   /** @type {string[]} */ errors: [],
@@ -256,6 +276,7 @@ async function openScan(bytes, name) {
   let max = -Infinity;
   for (const v of reply.voxels) { if (v < min) min = v; if (v > max) max = v; }
   state.scan = { dims: reply.dims, spacing: reply.spacing, voxels: reply.voxels, name };
+  state.scanModality = reply.modality;
   state.dataRange = { min, max };
   state.window = { low: reply.window[0], high: reply.window[1] };
   state.masks.clear();
@@ -273,13 +294,107 @@ async function openScan(bytes, name) {
   syncWindowControls();
   syncButtons();
   panel.show();
+  await matchWeightsToScan();
   showSlice();
 }
+
+// ---- weights: the catalog, the list, the scan's modality ----
+
+/** @param {string} text */
+function setFitNote(text) {
+  state.fitNote = text;
+  ui.fitNote.textContent = text;
+}
+
+/** Reads the catalog of weights and fills the Weights list (the loaded weights always in it). */
+async function loadCatalog() {
+  try {
+    const response = await fetch(catalogUrl);
+    if (!response.ok) throw new Error(`${catalogUrl} answered ${response.status}`);
+    const entries = /** @type {{manifest: string, modality: string, label: string}[]} */ (await response.json());
+    state.catalog = entries.map((e) => ({ ...e, url: new URL(e.manifest, catalogUrl).href }));
+  } catch (e) {
+    console.warn(`no catalog of weights (${/** @type {Error} */ (e).message}); only ${weightsUrl}`);
+  }
+  fillWeightsList();
+}
+
+function fillWeightsList() {
+  const options = state.catalog.map((e) => new Option(e.label, e.url));
+  if (!state.catalog.some((e) => e.url === weightsUrl)) {
+    options.push(new Option(state.manifest?.name ?? weightsUrl.split('/').pop() ?? weightsUrl, weightsUrl));
+  }
+  ui.weightsChoice.replaceChildren(...options);
+  ui.weightsChoice.value = weightsUrl;
+}
+
+/**
+ * Loads other weights into the worker; the open scan stays, its masks and prompts go.
+ * @param {string} url a manifest
+ */
+async function switchWeights(url) {
+  state.busy = true;
+  syncButtons();
+  try {
+    const weights = await worker.request('loadWeights', { manifestUrl: url });
+    weightsUrl = url;
+    state.manifest = weights.manifest;
+    state.kind = weights.kind;
+    state.masks.clear();
+    state.lastMask = null;
+    autoRan = false;
+    panel.reset();
+    showLegend(state.manifest);
+  } finally {
+    state.busy = false;
+    fillWeightsList();
+    syncButtons();
+  }
+}
+
+/**
+ * Compares the open scan's modality with the loaded weights': switches to catalog weights of
+ * the scan's modality when the user has not chosen the weights, else says they do not fit.
+ */
+async function matchWeightsToScan() {
+  const guess = state.scanModality;
+  const have = state.manifest?.modality;
+  if (!guess || !have || guess.modality === have) {
+    setFitNote('');
+    return;
+  }
+  const other = state.catalog.find((e) => e.modality === guess.modality);
+  if (other && !weightsChosen) {
+    try {
+      await switchWeights(other.url);
+      setFitNote(`This scan looks like ${guess.reason}: switched to the ${other.label} weights.`);
+      return;
+    } catch (e) {
+      showError(`Could not switch to the ${other.label} weights: ${/** @type {Error} */ (e).message}`);
+    }
+  }
+  setFitNote(`This scan looks like ${guess.reason}, but these weights were made for ` +
+    `${have.toUpperCase()}: their masks would be meaningless here.` +
+    (other ? ` Choose the ${other.label} weights above.` : ''));
+}
+
+ui.weightsChoice.addEventListener('change', async () => {
+  weightsChosen = true;
+  try {
+    await switchWeights(ui.weightsChoice.value);
+  } catch (e) {
+    showError(`Could not load those weights: ${/** @type {Error} */ (e).message}`);
+    return;
+  }
+  await matchWeightsToScan();
+  if (state.scan) showSlice();
+});
 
 /** Enables the buttons that can act now. */
 function syncButtons() {
   const ready = !!state.scan && !!state.manifest && !state.busy;
   ui.segment.disabled = !ready;
+  ui.weightsChoice.disabled = state.busy;
   panel.syncButtons(ready);
 }
 
@@ -520,6 +635,7 @@ async function startModel(preferWebGpu, why = null) {
   state.manifest = weights.manifest;
   state.kind = weights.kind;
   showLegend(state.manifest);
+  fillWeightsList();
   if (scanBytes && state.scan) {
     await worker.request('openScan', { bytes: scanBytes.slice(0), name: state.scan.name });
   }
@@ -539,6 +655,7 @@ try {
     if (!r.ok) throw new Error(`${scanUrl} answered ${r.status}`);
     return r.arrayBuffer();
   });
+  await loadCatalog();
   try {
     await startModel(modelOnWebGpu);
   } catch (e) {

@@ -100,6 +100,7 @@ const handlers = {
       spacing: Array.from(scan.spacing()),
       voxels,
       window: [lo, hi],
+      modality: scan.modality() ?? null,
       transfer: [voxels.buffer],
     };
   },

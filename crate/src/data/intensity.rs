@@ -186,9 +186,65 @@ pub fn percentiles<const N: usize>(values: &[f32], qs: [f32; N]) -> Result<[f32;
     Ok(out)
 }
 
+/// What the intensities of a scan say about its modality, for matching it to weights.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModalityGuess {
+    pub modality: Modality,
+    /// The evidence, in words (for the page).
+    pub reason: String,
+}
+
+/// CT in Hounsfield units has air at −1000: a scan whose 1st percentile is at or below −500
+/// (and whose 99th is above 0) is taken for CT; anything else (MRI, or CT stored without its
+/// rescale to HU) for MRI. Non-finite voxels are left out; `None` when no voxel is finite.
+pub fn guess_modality(values: &[f32]) -> Option<ModalityGuess> {
+    let finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    let [p1, p99] = percentiles(&finite, [1.0, 99.0]).ok()?;
+    Some(if p1 <= -500.0 && p99 > 0.0 {
+        ModalityGuess {
+            modality: Modality::Ct,
+            reason: format!("CT in Hounsfield units (1st percentile {p1:.0}: air is −1000 HU)"),
+        }
+    } else {
+        ModalityGuess {
+            modality: Modality::Mri,
+            reason: format!(
+                "not CT in Hounsfield units (1st percentile {p1:.0}; CT air is −1000 HU), so MRI \
+                 or another modality"
+            ),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ct_in_hounsfield_units_is_told_from_mri() {
+        // A head CT: a third air (−1000 HU), the rest brain and bone.
+        let ct: Vec<f32> = (0..3000)
+            .map(|i| {
+                if i % 3 == 0 {
+                    -1000.0
+                } else {
+                    40.0 + (i % 7) as f32 * 100.0
+                }
+            })
+            .collect();
+        let guess = guess_modality(&ct).unwrap();
+        assert_eq!(guess.modality, Modality::Ct, "{}", guess.reason);
+        // MRI magnitudes, and a z-scored MRI with a few negative values.
+        let mri: Vec<f32> = (0..3000).map(|i| (i % 700) as f32).collect();
+        assert_eq!(guess_modality(&mri).unwrap().modality, Modality::Mri);
+        let z: Vec<f32> = (0..3000).map(|i| (i % 9) as f32 - 4.0).collect();
+        assert_eq!(guess_modality(&z).unwrap().modality, Modality::Mri);
+        // Non-finite voxels are left out; none finite: no guess.
+        let mut with_nan = ct.clone();
+        with_nan[5] = f32::NAN;
+        assert_eq!(guess_modality(&with_nan).unwrap().modality, Modality::Ct);
+        assert_eq!(guess_modality(&[f32::NAN]), None);
+    }
 
     fn close(a: f32, b: f32) -> bool {
         (a - b).abs() < 1e-6

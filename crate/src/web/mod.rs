@@ -84,6 +84,16 @@ impl Scan {
         Ok(self.volume.slice(z).to_vec())
     }
 
+    /// What the intensities say about the modality: `{modality: "ct"|"mri", reason}`, or
+    /// `undefined` when no voxel is finite ([`crate::data::intensity::guess_modality`]).
+    pub fn modality(&self) -> Result<JsValue, JsError> {
+        match crate::data::intensity::guess_modality(&self.volume.data) {
+            None => Ok(JsValue::UNDEFINED),
+            Some(guess) => serde_wasm_bindgen::to_value(&guess)
+                .map_err(|e| JsError::new(&format!("the modality guess: {e}"))),
+        }
+    }
+
     /// The `low` and `high` intensity percentiles (in %), `[lo, hi]`.
     pub fn percentiles(&self, low: f32, high: f32) -> Vec<f32> {
         let (lo, hi) = self.volume.percentiles(low, high);

@@ -1,0 +1,99 @@
+// The page's weights and the scan's modality. The page reads the catalog of weights
+// (web/assets/weights/catalog.json), lists them, and when a scan opens whose intensities say
+// another modality than the loaded weights' (CT in Hounsfield units vs MRI) it switches to
+// catalog weights of that modality and says so; when the user chose the weights, or the
+// catalog has none of that modality, it says they do not fit instead of drawing confident
+// nonsense. The CT scan is the demo brain-CT phantom (scripts/demo-data.sh); a catalog with
+// CT weights is served through request interception (the CT weights are the cardiac weights
+// under a CT manifest: this tests the page's logic, not a model).
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+
+import { NO_WEBGPU_FLAGS, launch, openPage, startServer, volumeAfter } from './harness.mjs';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
+
+before(async () => { server = await startServer(); });
+after(async () => { await server?.close(); });
+
+const CT_SCAN = 'scan=assets/demo/demo-ct.nii.gz';
+
+/** @param {import('playwright-core').Page} page */
+function weightsState(page) {
+  return page.evaluate(() => {
+    const s = /** @type {any} */ (window).sss;
+    return {
+      scanModality: s.scanModality, modality: s.manifest?.modality, name: s.manifest?.name,
+      note: s.fitNote, shown: document.getElementById('fit-note')?.textContent ?? '',
+      listed: Array.from(/** @type {HTMLSelectElement} */ (document.getElementById('weights-choice')).options)
+        .map((o) => o.textContent),
+      chosen: /** @type {HTMLSelectElement} */ (document.getElementById('weights-choice')).value,
+      errors: s.errors,
+    };
+  });
+}
+
+test('a CT scan with MRI weights the user chose: the page says they do not fit', { timeout: 300_000 }, async () => {
+  const browser = await launch(NO_WEBGPU_FLAGS);
+  try {
+    const { page, errors } = await openPage(browser, `${server.url}?weights=assets/weights/sss-cardiac.json&${CT_SCAN}`);
+    const s = await weightsState(page);
+    assert.equal(s.scanModality?.modality, 'ct', `the scan is taken for CT: ${s.scanModality?.reason}`);
+    assert.equal(s.modality, 'mri', 'the chosen weights stay');
+    assert.match(s.note, /looks like CT in Hounsfield units .*made for MRI: their masks would be meaningless/, s.note);
+    assert.equal(s.shown, s.note, 'the note is on the page');
+    assert.deepEqual(s.listed, ['Cardiac MRI (SSS, phantom-trained)'], 'the catalog is listed');
+    assert.deepEqual([...errors, ...s.errors], [], 'no error');
+
+    // The MRI demo with the same weights: no note.
+    await page.goto(`${server.url}?weights=assets/weights/sss-cardiac.json`);
+    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 240_000 });
+    const mri = await weightsState(page);
+    assert.equal(mri.scanModality?.modality, 'mri', mri.scanModality?.reason);
+    assert.equal(mri.note, '', 'MRI weights fit an MRI scan');
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a CT scan switches to the catalog\'s CT weights; choosing MRI weights then warns', { timeout: 600_000 }, async () => {
+  const browser = await launch(NO_WEBGPU_FLAGS);
+  try {
+    const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+    const cardiac = JSON.parse(readFileSync(new URL('../../web/assets/weights/sss-cardiac.json', import.meta.url), 'utf8'));
+    await context.route('**/assets/weights/catalog.json', (route) => route.fulfill({
+      json: [
+        { manifest: 'sss-cardiac.json', modality: 'mri', label: 'Cardiac MRI' },
+        { manifest: 'ct-test.json', modality: 'ct', label: 'test CT' },
+      ],
+    }));
+    await context.route('**/assets/weights/ct-test.json', (route) => route.fulfill({
+      json: { ...cardiac, modality: 'ct', name: 'test CT weights' },
+    }));
+    const page = await context.newPage();
+    /** @type {string[]} */ const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(`${server.url}?${CT_SCAN}`);
+    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 240_000 });
+    const s = await weightsState(page);
+    assert.equal(s.name, 'test CT weights', `switched to the CT weights (${s.note})`);
+    assert.match(s.note, /looks like CT in Hounsfield units .*switched to the test CT weights/, s.note);
+    assert.match(s.chosen, /ct-test\.json$/, 'the list shows the weights in use');
+    assert.deepEqual(s.listed, ['Cardiac MRI', 'test CT']);
+    const result = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    assert.deepEqual(result.errors, [], 'the switched weights segment the scan');
+    assert.ok(result.labels?.length, 'a label map came back');
+
+    // The user picks the MRI weights: they stay, and the page says they do not fit.
+    const chosen = (await page.$$eval('#weights-choice option', (os) => os.map((o) => /** @type {HTMLOptionElement} */ (o).value)))[0];
+    await page.selectOption('#weights-choice', chosen);
+    await page.waitForFunction(() => /** @type {any} */ (window).sss.manifest?.modality === 'mri' && !(/** @type {any} */ (window).sss.busy));
+    const after = await weightsState(page);
+    assert.match(after.note, /made for MRI: their masks would be meaningless here\. Choose the test CT weights above\./, after.note);
+    assert.deepEqual(pageErrors, [], 'no uncaught page errors');
+  } finally {
+    await browser.close();
+  }
+});
