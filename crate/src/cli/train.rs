@@ -25,8 +25,8 @@ use crate::train::foundation;
 use crate::train::pseudo_labels::{ConfidenceRule, EmptyTargetDice, PseudoLabelConfig};
 use crate::train::sam2_loss::Sam2LossConfig;
 use crate::train::sss::{
-    LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig, SssTrainer,
-    StepReport, TrainData, TrainPoint, TrainVolume, defaults,
+    CoarseLossAt, LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig,
+    SssTrainer, StepReport, TrainData, TrainPoint, TrainVolume, defaults,
 };
 use crate::weights::{self, MANIFEST_VERSION, Manifest, ModelSpec};
 
@@ -46,6 +46,13 @@ impl DeviceArg {
             Self::Wgpu => ComputeDevice::wgpu(),
         }
     }
+}
+
+/// Where the coarse head's labeled loss is taken (`SssTrainConfig::coarse_loss_at`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoarseLossAtArg {
+    Low,
+    Image,
 }
 
 /// Which teacher pixels become pseudo-labels (`PseudoLabelConfig::confidence`).
@@ -347,6 +354,10 @@ pub struct TrainArgs {
     /// Weight of the coarse head's labeled loss.
     #[arg(long, default_value_t = defaults::COARSE_WEIGHT)]
     pub coarse_weight: f64,
+    /// Where the coarse head's labeled loss is taken: `low` (its own quarter resolution,
+    /// labels sampled there) or `image` (logits upsampled to the image size).
+    #[arg(long, value_enum)]
+    pub coarse_loss_at: Option<CoarseLossAtArg>,
     /// Total optimisation steps.
     #[arg(long, default_value_t = defaults::STEPS)]
     pub steps: usize,
@@ -409,6 +420,12 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         cfg.weak.rot90_p = 0.0;
     }
     cfg.coarse_weight = args.coarse_weight;
+    if let Some(at) = args.coarse_loss_at {
+        cfg.coarse_loss_at = match at {
+            CoarseLossAtArg::Low => CoarseLossAt::Low,
+            CoarseLossAtArg::Image => CoarseLossAt::Image,
+        };
+    }
     cfg.supervised_warmup = args
         .supervised_warmup
         .unwrap_or(cfg.supervised_warmup.min(args.steps / 5));

@@ -266,10 +266,28 @@ pub struct SssTrainConfig {
     /// are instances, not classes).
     #[serde(default = "one")]
     pub coarse_weight: f64,
+    /// Where the coarse head's labeled loss is taken (runs saved before the switch read as
+    /// `Low`, what they did).
+    #[serde(default)]
+    pub coarse_loss_at: CoarseLossAt,
     /// Where SAM-2's weights started (provenance only): the built-in foundation with its
     /// sha256, the `--init` file, or `None` for a fresh model.
     #[serde(default)]
     pub start: Option<String>,
+}
+
+/// Where the coarse head's labeled `(CE + Dice)/2` is taken.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CoarseLossAt {
+    /// At the head's own resolution (a quarter of the image), against the labels sampled at
+    /// each low-resolution pixel's centre: an object narrower than four pixels can vanish
+    /// from the target (the brain-CT phantoms' subarachnoid bleeds do).
+    #[default]
+    Low,
+    /// On the logits upsampled bilinearly to the image size (as inference reads them),
+    /// against the labels at the image size, as the SAM-2 branch's `simple` recipe does.
+    Image,
 }
 
 fn one() -> f64 {
@@ -311,6 +329,7 @@ impl SssTrainConfig {
             sam2_lr_scale: defaults::SAM2_LR_SCALE,
             image_encoder_lr_scale: defaults::IMAGE_ENCODER_LR_SCALE,
             coarse_weight: defaults::COARSE_WEIGHT,
+            coarse_loss_at: CoarseLossAt::Low,
             start: None,
         }
     }

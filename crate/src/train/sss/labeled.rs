@@ -11,7 +11,7 @@ use super::clip::{
     ClipOutput, Corrections, IGNORE, clip_forward, clip_slices, downsample_labels, mask_tensor,
     step_rng, weak_clip,
 };
-use super::config::MaskSupervision;
+use super::config::{CoarseLossAt, MaskSupervision};
 use super::prompts::sample_labeled_prompts;
 use super::unlabeled::bce_mean;
 use crate::predictor::sss::normalise;
@@ -70,15 +70,23 @@ impl SssTrainer {
         let low_labels: Vec<u8> = (0..frames)
             .flat_map(|f| downsample_labels(&clip.labels[f * plane..(f + 1) * plane], s, factor))
             .collect();
+        let (coarse_logits, labels, side) = match cfg.coarse_loss_at {
+            CoarseLossAt::Low => (enc.coarse_logits, &low_labels, low),
+            CoarseLossAt::Image => (
+                upsample_bilinear(enc.coarse_logits, [s, s]),
+                &clip.labels,
+                s,
+            ),
+        };
         let label_tensor: Tensor<3, Int> = Tensor::from_data(
             TensorData::new(
-                low_labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(),
-                [frames, low, low],
+                labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(),
+                [frames, side, side],
             ),
             &self.device,
         );
-        let coarse = ce_dice_loss(enc.coarse_logits, label_tensor, Some(i64::from(IGNORE)))
-            * cfg.coarse_weight;
+        let coarse =
+            ce_dice_loss(coarse_logits, label_tensor, Some(i64::from(IGNORE))) * cfg.coarse_weight;
         let prompts =
             sample_labeled_prompts(&clip.labels[..plane], s, cfg.num_classes, t, &mut rng);
         let n = prompts.len();
