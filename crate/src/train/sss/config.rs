@@ -329,7 +329,7 @@ impl SssTrainConfig {
             sam2_lr_scale: defaults::SAM2_LR_SCALE,
             image_encoder_lr_scale: defaults::IMAGE_ENCODER_LR_SCALE,
             coarse_weight: defaults::COARSE_WEIGHT,
-            coarse_loss_at: CoarseLossAt::Low,
+            coarse_loss_at: CoarseLossAt::Image,
             start: None,
         }
     }
