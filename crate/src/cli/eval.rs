@@ -123,6 +123,9 @@ pub struct EvalArgs {
     /// (`LabelFusion`; 1: SAM-2's masks alone, as the paper; default: the weights' own).
     #[arg(long)]
     pub sam2_weight: Option<f32>,
+    /// Post-process the full pipeline's label map: keep each class's largest 3-D component.
+    #[arg(long)]
+    pub largest_component: bool,
     /// Leave a class absent from both masks of a volume out of its means (BHSD).
     #[arg(long)]
     pub skip_both_empty: bool,
@@ -267,6 +270,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                     segmenter.prompted_slices(&prepared, &prompts)?
                 } else {
                     segmenter.propagate(&prepared, &prompts, Some(&coarse))?
+                };
+                let full = if args.largest_component {
+                    largest_components(&full, image.dims, &classes)?
+                } else {
+                    full
                 };
                 let full = image.with_data(full)?;
                 evaluate_volume(&full, &labels, &classes, spacing)?
