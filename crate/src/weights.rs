@@ -41,7 +41,26 @@ pub enum ModelSpec {
         /// setting: SAM-2's masks alone).
         #[serde(default)]
         label_fusion: LabelFusion,
+        /// What is done to the full pipeline's label map once propagation ends (absent in
+        /// manifests older than the setting: nothing).
+        #[serde(default)]
+        post_process: PostProcess,
     },
+}
+
+/// Clean-up of the full pipeline's label map after propagation (`docs/DESIGN.md`, "Label
+/// fusion").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PostProcess {
+    /// The map as propagated.
+    #[default]
+    None,
+    /// Each class cut to its largest 3-D connected component (26-connectivity): the usual
+    /// clean-up for organs that come as one piece (the heart's chambers), which removes the
+    /// stray blobs fusion inherits from the coarse head. Wrong for objects that come in
+    /// several pieces (multifocal bleeds).
+    LargestComponent,
 }
 
 /// How the label map is made from SAM-2's per-object mask logits (`docs/DESIGN.md`, "Label

@@ -79,6 +79,23 @@ fn recompute_eval(report: &serde_json::Value, run: &Path, data: &Path) {
     }
 }
 
+/// Voxels of `class` inside a prompt's box (inclusive pixel indices) on its slice.
+fn voxels_in_box(labels: &sss::Volume<f32>, prompt: &serde_json::Value, class: f32) -> usize {
+    let [nx, ny, _] = labels.dims;
+    let z = prompt["slice"].as_u64().unwrap() as usize;
+    let b: Vec<usize> = prompt["box_xyxy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as usize)
+        .collect();
+    let plane = &labels.data[z * nx * ny..(z + 1) * nx * ny];
+    (b[1]..=b[3].min(ny - 1))
+        .flat_map(|y| (b[0]..=b[2].min(nx - 1)).map(move |x| plane[y * nx + x]))
+        .filter(|&l| l == class)
+        .count()
+}
+
 #[test]
 fn train_resume_eval_export_segment() {
     let scratch = ScratchDir::new("cli-sss", "all");
@@ -291,6 +308,18 @@ fn train_resume_eval_export_segment() {
     let prompts: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&prompts_path).unwrap()).unwrap();
     assert_eq!(prompts["prompts"].as_array().unwrap().len(), 3);
+    // Each automatic prompt's class is drawn inside its box on its slice.
+    for p in prompts["prompts"].as_array().unwrap() {
+        if p["prompt"]["source"] == "empty" {
+            continue;
+        }
+        let class = p["class"].as_u64().unwrap() as f32;
+        let inside = voxels_in_box(&output, &p["prompt"], class);
+        assert!(
+            inside > 0,
+            "class {class} is not inside its prompt's box: {p}"
+        );
+    }
 
     // Corrected prompts: class 2 only, with a box of our own on slice 1.
     let mut edited = prompts.clone();
@@ -316,6 +345,11 @@ fn train_resume_eval_export_segment() {
     assert!(
         labels2.data.iter().all(|&v| v == 0.0 || v == 2.0),
         "only the prompted class can appear"
+    );
+    let inside = voxels_in_box(&labels2, &edited["prompts"][0]["prompt"], 2.0);
+    assert!(
+        inside > 0,
+        "the prompted class is not inside the user's box"
     );
     // A prompt off the scan is refused with the reason.
     edited["prompts"][0]["prompt"]["slice"] = serde_json::json!(99);

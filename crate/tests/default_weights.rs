@@ -39,6 +39,8 @@ fn demo() -> (sss::Volume<f32>, sss::Volume<u8>) {
 /// (`tests/demo-dice.json`, shared with the browser tests).
 struct Expected {
     weights_sha256: String,
+    /// The manifest's `post_process` the values were measured with.
+    post_process: String,
     full: Vec<f64>,
     coarse: Vec<f64>,
     margin: f64,
@@ -58,6 +60,7 @@ fn expected() -> Expected {
     };
     Expected {
         weights_sha256: v["weights_sha256"].as_str().unwrap().into(),
+        post_process: v["post_process"].as_str().unwrap().into(),
         full: dice("full"),
         coarse: dice("coarse"),
         margin: v["margin"].as_f64().unwrap(),
@@ -98,6 +101,15 @@ fn default_sss_weights_load_and_segment_the_demo_phantom() {
     assert_eq!(
         manifest.weights_sha256, expected.weights_sha256,
         "the default weights changed: measure them on the demo scan and update tests/demo-dice.json"
+    );
+    let sss::weights::ModelSpec::Sss { post_process, .. } = &manifest.model else {
+        panic!("the default weights are SSS weights");
+    };
+    assert_eq!(
+        serde_json::to_value(post_process).unwrap(),
+        expected.post_process.as_str(),
+        "the manifest's clean-up changed: measure it on the demo scan and update \
+         tests/demo-dice.json"
     );
     for (mode, labels, want) in [
         ("full pipeline", &seg.labels, &expected.full),

@@ -642,6 +642,47 @@ function recorded(page) {
   });
 }
 
+/**
+ * Each class of a label map (x fastest) cut to its largest 26-connected 3-D component, ties
+ * to the component met first in raster order: what the weights' `post_process:
+ * "largest-component"` does natively (`predictor::sss::largest_components`).
+ * @param {ArrayLike<number>} labels
+ * @param {[number, number, number]} dims
+ * @returns {Uint8Array}
+ */
+function largestComponents(labels, [nx, ny, nz]) {
+  const n = labels.length;
+  const component = new Int32Array(n).fill(-1);
+  /** @type {Map<number, { id: number, size: number }>} */
+  const best = new Map();
+  const stack = [];
+  let next = 0;
+  for (let start = 0; start < n; start++) {
+    const cls = labels[start];
+    if (cls === 0 || component[start] >= 0) continue;
+    const id = next++;
+    let size = 0;
+    component[start] = id;
+    stack.push(start);
+    while (stack.length) {
+      const v = /** @type {number} */ (stack.pop());
+      size++;
+      const x = v % nx, y = Math.floor(v / nx) % ny, z = Math.floor(v / (nx * ny));
+      for (let dz = -1; dz <= 1; dz++) for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+        const [qx, qy, qz] = [x + dx, y + dy, z + dz];
+        if (qx < 0 || qy < 0 || qz < 0 || qx >= nx || qy >= ny || qz >= nz) continue;
+        const q = (qz * ny + qy) * nx + qx;
+        if (labels[q] === cls && component[q] < 0) { component[q] = id; stack.push(q); }
+      }
+    }
+    const held = best.get(cls);
+    if (!held || size > held.size) best.set(cls, { id, size });
+  }
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) if (labels[i] !== 0 && best.get(labels[i])?.id === component[i]) out[i] = labels[i];
+  return out;
+}
+
 test('SSS progressive masks and Stop (CPU model): slices shown as they come; Stop keeps those done; Re-run completes', { timeout: 600_000 }, async () => {
   const browser = await launch(WEBGPU_FLAGS);
   try {
@@ -671,7 +712,13 @@ test('SSS progressive masks and Stop (CPU model): slices shown as they come; Sto
     assert.equal(onShown.length, 1, 'one update for the shown slice');
     assert.ok(onShown[0].rendered, 'the shown slice\'s mask went to the renderer when it came');
     assert.equal(seen.assembled?.length, full.labels?.length);
-    assert.ok(seen.assembled?.every((l, i) => l === full.labels?.[i]), 'the final label map is the slices as they came');
+    // The weights' clean-up (`post_process`) runs once the last slice is in.
+    const manifest = JSON.parse(readFileSync(new URL('../../web/assets/weights/sss-cardiac.json', import.meta.url), 'utf8'));
+    assert.equal(manifest.model.post_process, 'largest-component', 'the default weights clean up');
+    const cleaned = largestComponents(/** @type {number[]} */ (seen.assembled), [nx, ny, nz]);
+    assert.ok(cleaned.some((l, i) => l !== seen.assembled?.[i]), 'the clean-up removed something on the demo scan');
+    assert.ok(cleaned.every((l, i) => l === full.labels?.[i]),
+      'the final label map is the slices as they came, each class cut to its largest 3-D component');
     assert.equal(full.masks, nz, 'a mask for every slice');
     assert.equal(full.lastVolume.propagated, nz);
     assert.equal(full.lastVolume.stopped, false);

@@ -299,6 +299,10 @@ export class SssPanel {
       note = `SAM-2's masks weighed ${w} against the coarse head's (${1 - w}), as these weights ` +
         'were chosen; a class whose prompt you set follows SAM-2 alone.';
     }
+    if (state.view === 'sam2' && state.manifest?.model?.post_process === 'largest-component') {
+      note += `${note ? ' ' : ''}When propagation ends, each class keeps its largest connected piece ` +
+        '(stray blobs are removed).';
+    }
     this.ui.viewNote.textContent = note;
   }
 

@@ -17,10 +17,9 @@ use super::sss_data::{DatasetKind, read_case};
 use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
-use crate::predictor::sss::{LabelFusion, SegmentMode};
+use crate::predictor::sss::{LabelFusion, PostProcess, SegmentMode, largest_components};
 use crate::prompt::pcsw::{
-    ClassPrompt, Connectivity, PointRule, SliceRule, pcsw_prompts_from_labels,
-    slice_prompts_from_labels,
+    ClassPrompt, PointRule, SliceRule, pcsw_prompts_from_labels, slice_prompts_from_labels,
 };
 
 /// Which part of the split to evaluate.
@@ -55,6 +54,22 @@ impl SliceArg {
         match self {
             SliceArg::MaxArea => SliceRule::MaxArea,
             SliceArg::ComponentMedian => SliceRule::ComponentMedian,
+        }
+    }
+}
+
+/// A clean-up of the full pipeline's label map (`PostProcess`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostProcessArg {
+    None,
+    LargestComponent,
+}
+
+impl From<PostProcessArg> for PostProcess {
+    fn from(arg: PostProcessArg) -> Self {
+        match arg {
+            PostProcessArg::None => PostProcess::None,
+            PostProcessArg::LargestComponent => PostProcess::LargestComponent,
         }
     }
 }
@@ -115,6 +130,10 @@ pub struct EvalArgs {
     /// `component-median`.
     #[arg(long, value_enum)]
     pub pcsw_slice: Option<SliceArg>,
+    /// PCSW's minimum object size (default: the weights' own): a class whose largest 3-D
+    /// coarse component has fewer voxels (model input grid) is taken as absent.
+    #[arg(long)]
+    pub pcsw_min_object: Option<usize>,
     /// Track with the memories of at most the last N tracked slices (default: the weights'
     /// own, `Sam2Config::tracked_memories`; `-1`: all, as official SAM-2).
     #[arg(long, allow_negative_numbers = true, value_parser = parse_tracked_memories)]
@@ -123,9 +142,10 @@ pub struct EvalArgs {
     /// (`LabelFusion`; 1: SAM-2's masks alone, as the paper; default: the weights' own).
     #[arg(long)]
     pub sam2_weight: Option<f32>,
-    /// Post-process the full pipeline's label map: keep each class's largest 3-D component.
-    #[arg(long)]
-    pub largest_component: bool,
+    /// Clean-up of the full pipeline's label map after propagation (default: the weights'
+    /// own): `none`, or `largest-component` (each class cut to its largest 3-D component).
+    #[arg(long, value_enum)]
+    pub post_process: Option<PostProcessArg>,
     /// Leave a class absent from both masks of a volume out of its means (BHSD).
     #[arg(long)]
     pub skip_both_empty: bool,
@@ -177,24 +197,6 @@ pub struct EvalReport {
     pub coarse_component_summary: MetricsSummary,
 }
 
-/// The label map with each class reduced to its largest 3-D connected component.
-fn largest_components(labels: &[u8], dims: [usize; 3], classes: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut kept = vec![0u8; labels.len()];
-    for &class in classes {
-        let mask: Vec<bool> = labels.iter().map(|&l| l == class).collect();
-        let components =
-            crate::prompt::pcsw::connected_components(&mask, dims, Connectivity::TwentySix)?;
-        if let Some(largest) = components.largest() {
-            for (k, &l) in kept.iter_mut().zip(&components.labels) {
-                if l == largest {
-                    *k = class;
-                }
-            }
-        }
-    }
-    Ok(kept)
-}
-
 /// Runs the command.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     let device = args.device.open()?;
@@ -214,6 +216,14 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         let mut pcsw = *segmenter.pcsw_config();
         pcsw.slice = slice.rule();
         segmenter.set_pcsw_config(pcsw);
+    }
+    if let Some(min) = args.pcsw_min_object {
+        let mut pcsw = *segmenter.pcsw_config();
+        pcsw.min_object_voxels = min;
+        segmenter.set_pcsw_config(pcsw);
+    }
+    if let Some(post) = args.post_process {
+        segmenter.set_post_process(post.into());
     }
     if let Some(w) = args.sam2_weight {
         segmenter.set_fusion(LabelFusion::from_sam2_weight(w))?;
@@ -271,8 +281,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 } else {
                     segmenter.propagate(&prepared, &prompts, Some(&coarse))?
                 };
-                let full = if args.largest_component {
-                    largest_components(&full, image.dims, &classes)?
+                // `propagate` post-processes; the every-slice diagnostics do it here.
+                let full = if args.gt_prompts_every_slice || args.coarse_prompts_every_slice {
+                    segmenter.post_processed(full, image.dims)?
                 } else {
                     full
                 };

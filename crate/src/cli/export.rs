@@ -27,6 +27,10 @@ pub struct ExportArgs {
     /// Set PCSW's prompt slice rule in the manifest (default: the run's own).
     #[arg(long, value_enum)]
     pub pcsw_slice: Option<super::eval::SliceArg>,
+    /// Set PCSW's minimum object size in voxels (`PcswConfig::min_object_voxels`; default:
+    /// the run's own).
+    #[arg(long)]
+    pub pcsw_min_object: Option<usize>,
     /// Set how many tracked slices' memories tracking attends to (`Sam2Config::
     /// tracked_memories`; `-1`: all; default: the run's own).
     #[arg(long, allow_negative_numbers = true, value_parser = super::eval::parse_tracked_memories)]
@@ -35,6 +39,9 @@ pub struct ExportArgs {
     /// 1: SAM-2's masks alone; default: the run's own).
     #[arg(long)]
     pub sam2_weight: Option<f32>,
+    /// Set the clean-up after propagation (`PostProcess`; default: the run's own).
+    #[arg(long, value_enum)]
+    pub post_process: Option<super::eval::PostProcessArg>,
 }
 
 /// Runs the command.
@@ -49,11 +56,15 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         sam2,
         pcsw,
         label_fusion,
+        post_process,
         ..
     } = &mut manifest.model
     {
         if let Some(rule) = args.pcsw_slice {
             pcsw.slice = rule.rule();
+        }
+        if let Some(min) = args.pcsw_min_object {
+            pcsw.min_object_voxels = min;
         }
         if let Some(super::eval::TrackedMemories(n)) = args.tracked_memories {
             sam2.tracked_memories = n;
@@ -65,12 +76,18 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
             );
             *label_fusion = weights::LabelFusion::from_sam2_weight(w);
         }
+        if let Some(post) = args.post_process {
+            *post_process = post.into();
+        }
     } else if args.pcsw_slice.is_some()
+        || args.pcsw_min_object.is_some()
         || args.tracked_memories.is_some()
         || args.sam2_weight.is_some()
+        || args.post_process.is_some()
     {
         anyhow::bail!(
-            "--pcsw-slice, --tracked-memories and --sam2-weight apply to SSS weights only"
+            "--pcsw-slice, --pcsw-min-object, --tracked-memories, --sam2-weight and \
+             --post-process apply to SSS weights only"
         );
     }
     manifest.provenance = format!(

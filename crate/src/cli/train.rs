@@ -22,11 +22,12 @@ use crate::model::Sam2Config;
 use crate::model::import::{load_sam2_burnpack, load_sam2_checkpoint};
 use crate::prompt::pcsw::{Connectivity, WindowRule};
 use crate::train::foundation;
+use crate::train::losses::DiceOver;
 use crate::train::pseudo_labels::{ConfidenceRule, EmptyTargetDice, PseudoLabelConfig};
 use crate::train::sam2_loss::Sam2LossConfig;
 use crate::train::sss::{
-    CoarseLossAt, LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig,
-    SssTrainer, StepReport, TrainData, TrainPoint, TrainVolume, defaults,
+    CoarseLossAt, LabeledSlices, LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig,
+    SssTrainConfig, SssTrainer, StepReport, TrainData, TrainPoint, TrainVolume, defaults,
 };
 use crate::weights::{self, MANIFEST_VERSION, Manifest, ModelSpec};
 
@@ -53,6 +54,20 @@ impl DeviceArg {
 pub enum CoarseLossAtArg {
     Low,
     Image,
+}
+
+/// Which classes the coarse head's labeled Dice averages over (`SssTrainConfig::coarse_dice`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoarseDiceArg {
+    All,
+    Present,
+}
+
+/// How a labeled clip's slice is drawn (`SssTrainConfig::labeled_slices`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabeledSlicesArg {
+    AnyForeground,
+    ClassBalanced,
 }
 
 /// Which teacher pixels become pseudo-labels (`PseudoLabelConfig::confidence`).
@@ -359,6 +374,16 @@ pub struct TrainArgs {
     /// (its own quarter resolution against labels sampled there, as before 2026-11-30).
     #[arg(long, value_enum)]
     pub coarse_loss_at: Option<CoarseLossAtArg>,
+    /// Which classes the coarse head's labeled Dice averages over: `all` (background
+    /// included, UniMatch's recipe; the default) or `present` (those in the clip's labels:
+    /// an absent class adds a constant and no gradient to the Dice).
+    #[arg(long, value_enum)]
+    pub coarse_dice: Option<CoarseDiceArg>,
+    /// How a labeled clip's first slice is drawn: `any-foreground` (uniformly among slices
+    /// with foreground; the default) or `class-balanced` (a class the volume holds, then a
+    /// slice holding it: rare classes such as small bleeds are seen as often as large ones).
+    #[arg(long, value_enum)]
+    pub labeled_slices: Option<LabeledSlicesArg>,
     /// Total optimisation steps.
     #[arg(long, default_value_t = defaults::STEPS)]
     pub steps: usize,
@@ -425,6 +450,18 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         cfg.coarse_loss_at = match at {
             CoarseLossAtArg::Low => CoarseLossAt::Low,
             CoarseLossAtArg::Image => CoarseLossAt::Image,
+        };
+    }
+    if let Some(over) = args.coarse_dice {
+        cfg.coarse_dice = match over {
+            CoarseDiceArg::All => DiceOver::AllClasses,
+            CoarseDiceArg::Present => DiceOver::PresentClasses,
+        };
+    }
+    if let Some(rule) = args.labeled_slices {
+        cfg.labeled_slices = match rule {
+            LabeledSlicesArg::AnyForeground => LabeledSlices::AnyForeground,
+            LabeledSlicesArg::ClassBalanced => LabeledSlices::ClassBalanced,
         };
     }
     cfg.supervised_warmup = args
@@ -530,6 +567,7 @@ pub fn run_manifest(cfg: &SssTrainConfig, dataset: DatasetKind, name: String) ->
             sam2,
             pcsw: cfg.pcsw_config,
             label_fusion: crate::weights::LabelFusion::NEW_RUNS,
+            post_process: crate::weights::PostProcess::None,
         },
         classes: dataset.classes(),
         modality: match dataset.modality() {

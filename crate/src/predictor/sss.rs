@@ -23,9 +23,12 @@ use crate::model::common::{Resample, resize};
 use crate::model::sss::SssNet;
 use crate::predictor::image::{IMG_MEAN, IMG_STD, ImagePredictor, ImagePrompt};
 use crate::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
-use crate::prompt::pcsw::{ClassPrompt, PcswConfig, PromptSource, pcsw_prompts_from_probabilities};
-pub use crate::weights::LabelFusion;
+use crate::prompt::pcsw::{
+    ClassPrompt, Connectivity, PcswConfig, PromptSource, connected_components,
+    pcsw_prompts_from_probabilities,
+};
 use crate::weights::{self, Manifest, ModelSpec};
+pub use crate::weights::{LabelFusion, PostProcess};
 use crate::{Result, SssError, Volume};
 
 /// Slices encoded per batch.
@@ -86,6 +89,7 @@ pub struct SssSegmenter {
     rule: IntensityRule,
     pcsw: PcswConfig,
     fusion: LabelFusion,
+    post_process: PostProcess,
     device: Device,
 }
 
@@ -117,7 +121,10 @@ impl SssSegmenter {
         let net = weights::load_sss(manifest, weights, device)?;
         let (
             ModelSpec::Sss {
-                pcsw, label_fusion, ..
+                pcsw,
+                label_fusion,
+                post_process,
+                ..
             },
             weights::IntensityRule::Channels { rule },
         ) = (&manifest.model, &manifest.intensity)
@@ -126,6 +133,7 @@ impl SssSegmenter {
         };
         let mut segmenter = Self::from_parts(net, *rule, *pcsw, device);
         segmenter.set_fusion(*label_fusion)?;
+        segmenter.post_process = *post_process;
         Ok(segmenter)
     }
 
@@ -136,6 +144,7 @@ impl SssSegmenter {
             rule,
             pcsw,
             fusion: LabelFusion::Sam2,
+            post_process: PostProcess::None,
             device: device.clone(),
         }
     }
@@ -156,6 +165,28 @@ impl SssSegmenter {
         }
         self.fusion = fusion;
         Ok(())
+    }
+
+    /// What is done to the full pipeline's label map after propagation.
+    pub fn post_process(&self) -> PostProcess {
+        self.post_process
+    }
+
+    /// Overrides the weights' [`PostProcess`] (evaluation, comparisons).
+    pub fn set_post_process(&mut self, post_process: PostProcess) {
+        self.post_process = post_process;
+    }
+
+    /// `labels` (x fastest, `dims = [nx, ny, nz]`) after the [`PostProcess`] of these
+    /// weights; [`Self::propagate`] and [`Self::propagate_async`] end with it.
+    pub fn post_processed(&self, labels: Vec<u8>, dims: [usize; 3]) -> Result<Vec<u8>> {
+        match self.post_process {
+            PostProcess::None => Ok(labels),
+            PostProcess::LargestComponent => {
+                let classes: Vec<u8> = (1..self.num_classes() as u8).collect();
+                largest_components(&labels, dims, &classes)
+            }
+        }
     }
 
     pub fn net(&self) -> &SssNet {
@@ -390,6 +421,20 @@ impl SssSegmenter {
         Ok(Some(predictor))
     }
 
+    /// Whether label fusion needs the coarse head's output and the caller did not give it.
+    fn fusion_needs_coarse(&self, given: Option<&CoarseOutput>) -> bool {
+        matches!(self.fusion, LabelFusion::WithCoarse { .. }) && given.is_none()
+    }
+
+    /// The coarse output and SAM-2's weight that [`SliceLabeler`] fuses, `None` when the
+    /// label is SAM-2's alone.
+    fn fused_with<'a>(&self, coarse: Option<&'a CoarseOutput>) -> Option<(&'a CoarseOutput, f32)> {
+        match self.fusion {
+            LabelFusion::Sam2 => None,
+            LabelFusion::WithCoarse { sam2_weight } => coarse.map(|c| (c, sam2_weight)),
+        }
+    }
+
     /// SAM-2 propagation of `prompts` (one object per non-empty class prompt) both ways
     /// through the volume; the label map, x fastest (blocking). `coarse` is the coarse head's
     /// output when the caller has it; label fusion with the coarse head computes it otherwise.
@@ -400,15 +445,11 @@ impl SssSegmenter {
         coarse: Option<&CoarseOutput>,
     ) -> Result<Vec<u8>> {
         let mut labels = vec![0u8; prepared.voxels()];
-        let computed;
-        let coarse = match (self.fusion, coarse) {
-            (LabelFusion::Sam2, _) => None,
-            (LabelFusion::WithCoarse { sam2_weight }, Some(c)) => Some((c, sam2_weight)),
-            (LabelFusion::WithCoarse { sam2_weight }, None) => {
-                computed = self.coarse(prepared)?;
-                Some((&computed, sam2_weight))
-            }
+        let computed = match self.fusion_needs_coarse(coarse) {
+            true => Some(self.coarse(prepared)?),
+            false => None,
         };
+        let coarse = self.fused_with(coarse.or(computed.as_ref()));
         if let Some(mut predictor) = self.prompted_predictor(prepared, prompts)? {
             let labeler = SliceLabeler::new(prepared.hw(), classes_of(&predictor), prompts, coarse);
             for out in predictor.propagate_both_ways()? {
@@ -416,7 +457,7 @@ impl SssSegmenter {
                 labeler.write(&mut labels, out.slice, &logits);
             }
         }
-        Ok(labels)
+        self.post_processed(labels, prepared.dims)
     }
 
     /// SAM-2 on each prompted slice alone, as an image predictor (no memory, no propagation):
@@ -479,15 +520,11 @@ impl SssSegmenter {
         let Some(mut predictor) = self.prompted_predictor(prepared, prompts)? else {
             return Ok(labels);
         };
-        let computed;
-        let coarse = match (self.fusion, coarse) {
-            (LabelFusion::Sam2, _) => None,
-            (LabelFusion::WithCoarse { sam2_weight }, Some(c)) => Some((c, sam2_weight)),
-            (LabelFusion::WithCoarse { sam2_weight }, None) => {
-                computed = self.coarse_async(prepared).await?;
-                Some((&computed, sam2_weight))
-            }
+        let computed = match self.fusion_needs_coarse(coarse) {
+            true => Some(self.coarse_async(prepared).await?),
+            false => None,
         };
+        let coarse = self.fused_with(coarse.or(computed.as_ref()));
         let labeler = SliceLabeler::new(prepared.hw(), classes_of(&predictor), prompts, coarse);
         predictor.preflight()?;
         let forward = predictor.propagation_order(None, None, false)?;
@@ -515,8 +552,26 @@ impl SssSegmenter {
                 )));
             }
         }
-        Ok(labels)
+        self.post_processed(labels, prepared.dims)
     }
+}
+
+/// The label map (x fastest, `dims = [nx, ny, nz]`) with each of `classes` reduced to its
+/// largest 3-D connected component (26-connectivity); other labels become background.
+pub fn largest_components(labels: &[u8], dims: [usize; 3], classes: &[u8]) -> Result<Vec<u8>> {
+    let mut kept = vec![0u8; labels.len()];
+    for &class in classes {
+        let mask: Vec<bool> = labels.iter().map(|&l| l == class).collect();
+        let components = connected_components(&mask, dims, Connectivity::TwentySix)?;
+        if let Some(largest) = components.largest() {
+            for (k, &l) in kept.iter_mut().zip(&components.labels) {
+                if l == largest {
+                    *k = class;
+                }
+            }
+        }
+    }
+    Ok(kept)
 }
 
 /// The class of each of the predictor's objects (object id = class).

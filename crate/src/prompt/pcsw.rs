@@ -86,6 +86,13 @@ pub struct PcswConfig {
     /// A window passes only if its largest component has at least this many voxels
     /// (0: no minimum, as released).
     pub min_component_voxels: usize,
+    /// A class whose largest 3-D component of the whole mask has fewer voxels than this is
+    /// taken as absent: its prompt is [`PromptSource::Empty`], as for an empty mask, so no
+    /// object is tracked for it (0: no minimum, as released). Not in the release: a few
+    /// stray coarse voxels otherwise become a prompt, and SAM-2 draws a confident object in
+    /// a scan without that class (the brain-CT phantoms, where a scan holds one or two of
+    /// five bleed types). Counted on the model's input grid.
+    pub min_object_voxels: usize,
     /// The prompt's point: inside the object (default) or the released box centre.
     pub point: PointRule,
     /// The prompt's slice (released: the largest area in the winning window).
@@ -100,6 +107,7 @@ impl Default for PcswConfig {
             connectivity: Connectivity::TwentySix,
             rule: WindowRule::FirstPassing,
             min_component_voxels: 0,
+            min_object_voxels: 0,
             point: PointRule::Interior,
             slice: SliceRule::MaxArea,
         }
@@ -329,13 +337,23 @@ pub fn pcsw_prompt(mask: &[bool], dims: [usize; 3], cfg: &PcswConfig) -> Result<
             mask.len()
         )));
     }
+    let empty = PcswPrompt {
+        slice: 0,
+        box_xyxy: [0.0, 0.0, nx as f32, ny as f32],
+        point: [nx as f32 / 2.0, ny as f32 / 2.0],
+        source: PromptSource::Empty,
+    };
     if !mask.contains(&true) {
-        return Ok(PcswPrompt {
-            slice: 0,
-            box_xyxy: [0.0, 0.0, nx as f32, ny as f32],
-            point: [nx as f32 / 2.0, ny as f32 / 2.0],
-            source: PromptSource::Empty,
-        });
+        return Ok(empty);
+    }
+    if cfg.min_object_voxels > 0 {
+        let components = connected_components(mask, dims, cfg.connectivity)?;
+        let largest = components
+            .largest()
+            .map_or(0, |l| components.sizes[l as usize - 1]);
+        if largest < cfg.min_object_voxels {
+            return Ok(empty);
+        }
     }
     if cfg.slice == SliceRule::ComponentMedian {
         return component_median_prompt(mask, dims, cfg);
@@ -782,6 +800,35 @@ mod tests {
             pcsw_prompt(&m, dims, &min4).unwrap().source,
             PromptSource::Fallback
         );
+    }
+
+    /// A minimum object size turns a class whose largest 3-D component is smaller into an
+    /// absent one; one voxel more in that component keeps it.
+    #[test]
+    fn small_objects_count_as_absent() {
+        let dims = [8, 8, 4];
+        // A 2×2×2 cube (8 voxels) and a lone voxel far away.
+        let mut v = Vec::new();
+        for z in 1..3 {
+            v.extend(square(2, 2, 3, 3, z));
+        }
+        v.push((7, 7, 0));
+        let m = mask_of(dims, &v);
+        for rule in [SliceRule::MaxArea, SliceRule::ComponentMedian] {
+            let at = |min| {
+                let cfg = PcswConfig {
+                    min_object_voxels: min,
+                    slice: rule,
+                    ..released()
+                };
+                pcsw_prompt(&m, dims, &cfg).unwrap()
+            };
+            assert!(!at(0).is_empty());
+            assert!(!at(8).is_empty(), "the 8-voxel cube is kept at 8");
+            let absent = at(9);
+            assert!(absent.is_empty());
+            assert_eq!(absent.box_xyxy, [0.0, 0.0, 8.0, 8.0]);
+        }
     }
 
     /// The released `generate_prompts` selection (run in Python with `scipy.ndimage.label`,

@@ -16,6 +16,7 @@
 //!   [`super::pseudo_labels`]; the two strong views are averaged with [`mean_of_views`].
 
 use burn::tensor::{Int, Tensor, activation};
+use serde::{Deserialize, Serialize};
 
 /// Dice smoothing of the SSS code.
 pub const DICE_SMOOTH: f64 = 1e-5;
@@ -32,6 +33,16 @@ pub fn soft_dice_loss(
     targets: Tensor<4>,
     weight: Option<Tensor<4>>,
 ) -> Tensor<1> {
+    soft_dice_per_class(probs, targets, weight).mean()
+}
+
+/// The soft Dice loss of each class `[K]` (over batch and pixels), as [`soft_dice_loss`].
+fn soft_dice_per_class(
+    probs: Tensor<4>,
+    targets: Tensor<4>,
+    weight: Option<Tensor<4>>,
+) -> Tensor<1> {
+    let classes = probs.dims()[1];
     let (probs, targets) = match weight {
         Some(w) => (probs * w.clone(), targets * w),
         None => (probs, targets),
@@ -40,7 +51,7 @@ pub fn soft_dice_loss(
     let intersection = (probs.clone() * targets.clone()).sum_dims(&dims);
     let denominator = probs.sum_dims(&dims) + targets.sum_dims(&dims);
     let dice = (intersection * 2.0 + DICE_SMOOTH) / (denominator + DICE_SMOOTH);
-    (dice.neg() + 1.0).mean()
+    (dice.neg() + 1.0).reshape([classes])
 }
 
 /// Cross-entropy summed over pixels with per-pixel `weight` `[B, H, W]`, divided by
@@ -64,12 +75,40 @@ pub(crate) fn one_hot(labels: Tensor<3, Int>, classes: usize) -> Tensor<4> {
     labels.one_hot_fill::<4>(classes, 1.0, 0.0, 1).float()
 }
 
-/// Labeled loss of the multi-class coarse head, `(CE + Dice)/2`. Pixels labelled
-/// `ignore_index` (e.g. the weak view's padding, 255) count in neither term.
+/// Which classes a multi-class soft Dice averages over.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DiceOver {
+    /// Every class, background included (SSL4MIS' `DiceLoss`, UniMatch's ACDC recipe). A
+    /// class absent from the batch has the loss `1 − ε/(Σp + ε)` (ε = 1e-5): near 1 until
+    /// its probabilities, summed over every pixel of the batch, fall below ε, so the term
+    /// drives a class to p ≈ 1e-10 on every pixel of every clip without it (with five rare
+    /// bleed classes of which a clip holds one or two, that is most clips), which works
+    /// against predicting it where it is.
+    #[default]
+    AllClasses,
+    /// Only the classes present in the batch's valid labels (background almost always is):
+    /// the absent ones are left to the cross-entropy.
+    PresentClasses,
+}
+
+/// Labeled loss of the multi-class coarse head, `(CE + Dice)/2` with the Dice over every
+/// class. Pixels labelled `ignore_index` (e.g. the weak view's padding, 255) count in
+/// neither term.
 pub fn ce_dice_loss(
     logits: Tensor<4>,
     labels: Tensor<3, Int>,
     ignore_index: Option<i64>,
+) -> Tensor<1> {
+    ce_dice_loss_over(logits, labels, ignore_index, DiceOver::AllClasses)
+}
+
+/// [`ce_dice_loss`] with the Dice averaged over the classes `over` names.
+pub fn ce_dice_loss_over(
+    logits: Tensor<4>,
+    labels: Tensor<3, Int>,
+    ignore_index: Option<i64>,
+    over: DiceOver,
 ) -> Tensor<1> {
     let classes = logits.dims()[1];
     let valid = match ignore_index {
@@ -84,11 +123,21 @@ pub fn ce_dice_loss(
         valid.clone(),
         valid.clone().sum(),
     );
-    let dice = soft_dice_loss(
-        activation::softmax(logits, 1),
-        one_hot(labels, classes),
-        Some(per_pixel(valid)),
-    );
+    let probs = activation::softmax(logits, 1);
+    let targets = one_hot(labels, classes);
+    let dice = match over {
+        DiceOver::AllClasses => soft_dice_loss(probs, targets, Some(per_pixel(valid))),
+        DiceOver::PresentClasses => {
+            let per_class =
+                soft_dice_per_class(probs, targets.clone(), Some(per_pixel(valid.clone())));
+            let present = (targets * per_pixel(valid))
+                .sum_dims(&[0, 2, 3])
+                .greater_elem(0.0)
+                .float()
+                .reshape([classes]);
+            (per_class * present.clone()).sum() / present.sum().clamp_min(1.0)
+        }
+    };
     (ce + dice) / 2.0
 }
 
@@ -206,6 +255,39 @@ mod tests {
         let logits = t4(&[0.0, ln3, 5.0, 0.0, 0.0, -3.0], [1, 2, 1, 3], &dev);
         let l = ce_dice_loss(logits, labels(&[1, 0, 255], [1, 1, 3], &dev), Some(255));
         close(scalar(l), expected, 1e-5);
+    }
+
+    /// Dice over the present classes: a third class that no label holds leaves the loss of
+    /// the two-class example of `ce_dice_by_hand_with_ignored_pixels` as it was (its logit
+    /// −30 leaves the other probabilities unchanged to 1e-6). Over all classes the absent
+    /// class adds its Dice `1 − ε/(Σp + ε)`: near 0 once `Σp ≪ ε` (logit −30), near 1 when its
+    /// probabilities are small but not that small (logit −5, p ≈ 0.005).
+    #[test]
+    fn ce_dice_over_present_classes_skips_absent_ones() {
+        let dev = Device::flex();
+        let ln3 = 3f32.ln();
+        let two = scalar(ce_dice_loss(
+            t4(&[0.0, ln3, 0.0, 0.0], [1, 2, 1, 2], &dev),
+            labels(&[1, 0], [1, 1, 2], &dev),
+            None,
+        ));
+        let three = |absent: f32| t4(&[0.0, ln3, 0.0, 0.0, absent, absent], [1, 3, 1, 2], &dev);
+        let lab = || labels(&[1, 0], [1, 1, 2], &dev);
+        let present = ce_dice_loss_over(three(-30.0), lab(), None, DiceOver::PresentClasses);
+        close(scalar(present), two, 1e-5);
+        let present = ce_dice_loss_over(three(-5.0), lab(), None, DiceOver::PresentClasses);
+        close(scalar(present), two, 0.02);
+        // Over all three: (d0 + d1 + d2)/3 instead of (d0 + d1)/2.
+        let all_tiny = scalar(ce_dice_loss(three(-30.0), lab(), None));
+        assert!(
+            all_tiny < two,
+            "Σp ≪ ε: the absent class scores ~0 ({all_tiny} vs {two})"
+        );
+        let all_small = scalar(ce_dice_loss(three(-5.0), lab(), None));
+        assert!(
+            all_small > two + 0.05,
+            "Σp ≫ ε: the absent class scores ~1 ({all_small} vs {two})"
+        );
     }
 
     /// Logits (0, 2), targets (1, 0): BCE = (ln 2 + ln(1 + e²))/2; σ = (0.5, σ(2)), Dice

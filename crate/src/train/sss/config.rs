@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::Sam2Config;
 use crate::prompt::pcsw::PcswConfig;
 use crate::train::augment::{StrongConfig, WeakConfig};
-use crate::train::losses::sigmoid_rampup;
+use crate::train::losses::{DiceOver, sigmoid_rampup};
 use crate::train::pseudo_labels::PseudoLabelConfig;
 use crate::train::sam2_loss::Sam2LossConfig;
 use crate::{Result, SssError};
@@ -270,6 +270,14 @@ pub struct SssTrainConfig {
     /// `Low`, what they did).
     #[serde(default)]
     pub coarse_loss_at: CoarseLossAt,
+    /// Which classes the coarse head's labeled Dice averages over (runs saved before the
+    /// switch read as `AllClasses`, what they did).
+    #[serde(default)]
+    pub coarse_dice: DiceOver,
+    /// How a labeled clip's slice is drawn (runs saved before the switch read as
+    /// `AnyForeground`, what they did).
+    #[serde(default)]
+    pub labeled_slices: LabeledSlices,
     /// Where SAM-2's weights started (provenance only): the built-in foundation with its
     /// sha256, the `--init` file, or `None` for a fresh model.
     #[serde(default)]
@@ -288,6 +296,18 @@ pub enum CoarseLossAt {
     /// On the logits upsampled bilinearly to the image size (as inference reads them),
     /// against the labels at the image size, as the SAM-2 branch's `simple` recipe does.
     Image,
+}
+
+/// How the labeled step picks the slice its clip starts from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabeledSlices {
+    /// Uniformly among the volume's slices with any foreground (every slice when none has).
+    #[default]
+    AnyForeground,
+    /// A class drawn uniformly among those the volume holds, then a slice holding it: a
+    /// class on few slices (a small bleed) is seen as often as one on many.
+    ClassBalanced,
 }
 
 fn one() -> f64 {
@@ -330,6 +350,8 @@ impl SssTrainConfig {
             image_encoder_lr_scale: defaults::IMAGE_ENCODER_LR_SCALE,
             coarse_weight: defaults::COARSE_WEIGHT,
             coarse_loss_at: CoarseLossAt::Image,
+            coarse_dice: DiceOver::AllClasses,
+            labeled_slices: LabeledSlices::AnyForeground,
             start: None,
         }
     }

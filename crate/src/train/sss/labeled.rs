@@ -11,11 +11,11 @@ use super::clip::{
     ClipOutput, Corrections, IGNORE, clip_forward, clip_slices, downsample_labels, mask_tensor,
     step_rng, weak_clip,
 };
-use super::config::{CoarseLossAt, MaskSupervision};
+use super::config::{CoarseLossAt, LabeledSlices, MaskSupervision};
 use super::prompts::sample_labeled_prompts;
 use super::unlabeled::bce_mean;
 use crate::predictor::sss::normalise;
-use crate::train::losses::{bce_dice_loss, ce_dice_loss};
+use crate::train::losses::{bce_dice_loss, ce_dice_loss_over};
 use crate::train::sam2_loss::{Sam2LossTerms, Sam2StepInputs, sam2_step_loss, upsample_bilinear};
 use crate::{Result, SssError};
 
@@ -37,6 +37,45 @@ pub(super) struct LabeledTerms {
     pub frames: usize,
 }
 
+/// The slice a labeled clip starts from, drawn from the volume's label slices as `rule`
+/// says; every slice when none holds foreground.
+fn labeled_start_slice<'a>(
+    slices: impl Iterator<Item = &'a [u8]>,
+    rule: LabeledSlices,
+    rng: &mut impl rand::Rng,
+) -> usize {
+    let classes_on: Vec<Vec<u8>> = slices
+        .map(|s| {
+            let mut present: Vec<u8> = s
+                .iter()
+                .copied()
+                .filter(|&l| l > 0 && l != IGNORE)
+                .collect();
+            present.sort_unstable();
+            present.dedup();
+            present
+        })
+        .collect();
+    let nz = classes_on.len();
+    let with_fg: Vec<usize> = (0..nz).filter(|&z| !classes_on[z].is_empty()).collect();
+    if with_fg.is_empty() {
+        return rng.random_range(0..nz);
+    }
+    match rule {
+        LabeledSlices::AnyForeground => with_fg[rng.random_range(0..with_fg.len())],
+        LabeledSlices::ClassBalanced => {
+            let mut classes: Vec<u8> = classes_on.iter().flatten().copied().collect();
+            classes.sort_unstable();
+            classes.dedup();
+            let class = classes[rng.random_range(0..classes.len())];
+            let holding: Vec<usize> = (0..nz)
+                .filter(|&z| classes_on[z].contains(&class))
+                .collect();
+            holding[rng.random_range(0..holding.len())]
+        }
+    }
+}
+
 impl SssTrainer {
     /// The labeled loss of `step` (its clip, view and prompts drawn from the step's RNG).
     pub(super) fn labeled_loss(&self, step: usize) -> Result<LabeledTerms> {
@@ -52,14 +91,11 @@ impl SssTrainer {
             .as_ref()
             .ok_or_else(|| SssError::InvalidInput(format!("{} has no labels", vol.id)))?;
         let nz = vol.image.num_slices();
-        let with_fg: Vec<usize> = (0..nz)
-            .filter(|&z| labels.slice(z).iter().any(|&l| l > 0))
-            .collect();
-        let z = if with_fg.is_empty() {
-            rng.random_range(0..nz)
-        } else {
-            with_fg[rng.random_range(0..with_fg.len())]
-        };
+        let z = labeled_start_slice(
+            (0..nz).map(|z| labels.slice(z)),
+            cfg.labeled_slices,
+            &mut rng,
+        );
         let reverse = t.reverse_prob > 0.0 && rng.random::<f64>() < t.reverse_prob;
         let slices = clip_slices(z, nz, t.clip_frames, reverse);
         let clip = weak_clip(vol, slices, &cfg.weak, &mut rng)?;
@@ -85,8 +121,12 @@ impl SssTrainer {
             ),
             &self.device,
         );
-        let coarse =
-            ce_dice_loss(coarse_logits, label_tensor, Some(i64::from(IGNORE))) * cfg.coarse_weight;
+        let coarse = ce_dice_loss_over(
+            coarse_logits,
+            label_tensor,
+            Some(i64::from(IGNORE)),
+            cfg.coarse_dice,
+        ) * cfg.coarse_weight;
         let prompts =
             sample_labeled_prompts(&clip.labels[..plane], s, cfg.num_classes, t, &mut rng);
         let n = prompts.len();
@@ -238,5 +278,46 @@ impl SssTrainer {
         let logits = upsample_bilinear(logits, [size, size]);
         bce_dice_loss(logits, targets)
             + bce_mean(out.object_scores.reshape([frames, n, 1, 1]), present)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Class 1 fills 9 of 10 slices, class 2 only slice 7: drawn by slice, class 2's slice
+    /// comes about 1 time in 9; class-balanced, about half the time.
+    #[test]
+    fn class_balanced_slices_reach_a_rare_class() {
+        let slices: Vec<Vec<u8>> = (0..10)
+            .map(|z| match z {
+                0 => vec![0, 0],
+                7 => vec![1, 2],
+                _ => vec![1, 0],
+            })
+            .collect();
+        let share_of_slice_7 = |rule| {
+            let mut rng = step_rng(3, 0, 0);
+            let draws = 4000;
+            let hits = (0..draws)
+                .filter(|_| {
+                    labeled_start_slice(slices.iter().map(Vec::as_slice), rule, &mut rng) == 7
+                })
+                .count();
+            hits as f64 / draws as f64
+        };
+        let by_slice = share_of_slice_7(LabeledSlices::AnyForeground);
+        let balanced = share_of_slice_7(LabeledSlices::ClassBalanced);
+        assert!((by_slice - 1.0 / 9.0).abs() < 0.03, "{by_slice}");
+        // Class 2 (1/2) plus class 1's draw landing on slice 7 (1/2 · 1/9).
+        assert!((balanced - (0.5 + 0.5 / 9.0)).abs() < 0.03, "{balanced}");
+        // Never an empty slice while one holds foreground.
+        let mut rng = step_rng(4, 0, 0);
+        for rule in [LabeledSlices::AnyForeground, LabeledSlices::ClassBalanced] {
+            for _ in 0..200 {
+                let z = labeled_start_slice(slices.iter().map(Vec::as_slice), rule, &mut rng);
+                assert_ne!(z, 0);
+            }
+        }
     }
 }

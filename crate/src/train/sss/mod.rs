@@ -58,8 +58,8 @@ pub use clip::{
     ClipOutput, DecoderStep, TrainVolume, clip_forward, clip_slices, downsample_labels, step_rng,
 };
 pub use config::{
-    CoarseLossAt, LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig, SssTrainConfig,
-    TrainPoint, defaults,
+    CoarseLossAt, LabeledSlices, LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig,
+    SssTrainConfig, TrainPoint, defaults,
 };
 pub use prompts::{ObjectPrompts, box_and_centre, coarse_component_prompt, ground_truth_prompts};
 pub use unlabeled::{CachedPrompts, PromptCache};
