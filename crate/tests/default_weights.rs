@@ -69,7 +69,12 @@ fn expected() -> Expected {
 
 /// Dice of classes 1, 2, 3.
 fn class_dice(pred: &sss::Volume<u8>, gt: &sss::Volume<u8>) -> Vec<f64> {
-    let m = evaluate_volume(pred, gt, &[1, 2, 3], None).unwrap();
+    class_dice_of(pred, gt, &[1, 2, 3])
+}
+
+/// Dice of `classes`.
+fn class_dice_of(pred: &sss::Volume<u8>, gt: &sss::Volume<u8>, classes: &[u8]) -> Vec<f64> {
+    let m = evaluate_volume(pred, gt, classes, None).unwrap();
     m.iter().map(|c| c.dice).collect()
 }
 
@@ -131,6 +136,53 @@ fn default_sss_weights_load_and_segment_the_demo_phantom() {
             );
         }
     }
+}
+
+/// The experimental brain-CT weights load, match their sha256 and their manifest's settings
+/// (CT, the PCSW minimum object size they were chosen with), and find the CT demo scan's bleed
+/// as measured (`tests/demo-ct-dice.json`: bleed against no bleed, less a margin).
+#[test]
+fn brain_ct_weights_find_the_demo_bleed() {
+    let (manifest, bytes) = read_export(&weights("sss-brain-ct")).unwrap();
+    manifest.verify(&bytes).unwrap();
+    assert_eq!(manifest.modality, "ct");
+    let sss::weights::ModelSpec::Sss { pcsw, .. } = &manifest.model else {
+        panic!("the brain-CT weights are SSS weights");
+    };
+    assert_eq!(
+        pcsw.min_object_voxels, 20,
+        "chosen on the validation split (RESULTS.md)"
+    );
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/demo-ct-dice.json");
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(
+        manifest.weights_sha256,
+        expected["weights_sha256"].as_str().unwrap(),
+        "the brain-CT weights changed: measure them on the CT demo scan and update \
+         tests/demo-ct-dice.json"
+    );
+    let segmenter = SssSegmenter::load(&manifest, bytes, &Device::flex()).unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web/assets/demo");
+    let image = read_nifti(dir.join("demo-ct.nii.gz")).unwrap();
+    let gt = read_nifti(dir.join("demo-ct_gt.nii.gz")).unwrap();
+    let seg = segmenter.segment(&image, SegmentMode::Full).unwrap();
+    let merged_gt = gt.with_data(gt.data.iter().map(|&v| u8::from(v > 0.5)).collect());
+    let merged = seg
+        .labels
+        .with_data(seg.labels.data.iter().map(|&l| u8::from(l > 0)).collect());
+    let dice = class_dice_of(&merged.unwrap(), &merged_gt.unwrap(), &[1])[0];
+    let (want, margin) = (
+        expected["any_bleed"].as_f64().unwrap(),
+        expected["margin"].as_f64().unwrap(),
+    );
+    println!(
+        "brain-CT weights on the CT demo scan: bleed Dice {dice:.4} (expected {want}, margin {margin})"
+    );
+    assert!(
+        dice >= want - margin,
+        "bleed Dice {dice:.4}, expected {want} - {margin}"
+    );
 }
 
 #[test]

@@ -226,6 +226,77 @@ fn parity_fixture_sets() {
         }
     );
     assert!(long, "the {LONG_SET} fixture set is required");
+    let preprocess = Fixture::load_set(PREPROCESS_SET, "micro").is_some();
+    println!(
+        "parity fixture set {PREPROCESS_SET} (a 160 × 288 image, micro weights): {}",
+        if preprocess {
+            "present, compared by parity_image_predictor_preprocessing"
+        } else {
+            "absent"
+        }
+    );
+    assert!(preprocess, "the {PREPROCESS_SET} fixture set is required");
+}
+
+/// A non-square image through the official `SAM2ImagePredictor`: preprocessing, prompt
+/// rescaling, masks at the original size (`tests/parity/make_preprocess_fixture.py`).
+const PREPROCESS_SET: &str = "micro-preprocess";
+
+/// The crate's image predictor on a 160 × 288 RGB image, as the official one: the model input
+/// (to [0, 1], antialiased resize to S × S, normalisation), the prompts rescaled from the
+/// original image, and the mask logits (back at 160 × 288), IoU predictions and low-resolution
+/// logits of a box + click (one mask) and of one click (three masks).
+#[test]
+fn parity_image_predictor_preprocessing() {
+    use sss::predictor::image::{ImagePredictor, ImagePrompt, sam2_input_from_rgb};
+    let fx = Fixture::load_set(PREPROCESS_SET, "micro")
+        .unwrap_or_else(|| panic!("the {PREPROCESS_SET} fixture set is missing"));
+    let (h, w, s) = (
+        fx.meta_usize("height"),
+        fx.meta_usize("width"),
+        fx.meta_usize("image_size"),
+    );
+    assert_ne!(h, w, "the image must not be square");
+    let (shape, values) = &fx.tensors["input.image_u8"];
+    assert_eq!(shape, &vec![h, w, 3]);
+    let rgb: Vec<u8> = values.iter().map(|&v| v as u8).collect();
+    let input = sam2_input_from_rgb(&rgb, [h, w], s, &fx.device).unwrap();
+    fx.check_named("model_input", input);
+    let mut predictor = ImagePredictor::new(fx.model.clone());
+    predictor.set_image_rgb(&rgb, [h, w]).unwrap();
+    let coords = |key: &str| -> Vec<f32> {
+        fx.meta[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let (b, p) = (coords("box"), coords("point"));
+    let point = ImagePrompt {
+        points: vec![[p[0], p[1]]],
+        labels: vec![1],
+        box_xyxy: None,
+        mask_input: None,
+    };
+    let box_point = ImagePrompt {
+        box_xyxy: Some([b[0], b[1], b[2], b[3]]),
+        ..point.clone()
+    };
+    for (case, prompt, multimask, masks) in [
+        ("box_point", box_point, false, 1),
+        ("point", point, true, 3),
+    ] {
+        let out = predictor.predict(&prompt, multimask).unwrap();
+        assert_eq!(
+            out.masks.dims(),
+            [1, masks, h, w],
+            "{case}: masks at the image size"
+        );
+        fx.check_named(&format!("{case}.masks"), out.masks);
+        fx.check_named(&format!("{case}.ious"), out.iou);
+        fx.check_named(&format!("{case}.low_res"), out.low_res_logits);
+    }
 }
 
 /// 12 slices, three objects prompted three ways on slice 2, propagated past the memory bank

@@ -44,7 +44,9 @@ test('a CT scan with MRI weights the user chose: the page says they do not fit',
     assert.equal(s.modality, 'mri', 'the chosen weights stay');
     assert.match(s.note, /looks like CT in Hounsfield units .*made for MRI: their masks would be meaningless/, s.note);
     assert.equal(s.shown, s.note, 'the note is on the page');
-    assert.deepEqual(s.listed, ['Cardiac MRI (SSS, phantom-trained)'], 'the catalog is listed');
+    assert.deepEqual(s.listed, ['Cardiac MRI (SSS, phantom-trained)', 'Brain CT hemorrhage (SSS, phantom-trained, experimental)'],
+      'the catalog is listed');
+    assert.match(s.note, /Choose the Brain CT hemorrhage .* weights above\./, s.note);
     assert.deepEqual([...errors, ...s.errors], [], 'no error');
 
     // The MRI demo with the same weights: no note.
@@ -53,6 +55,24 @@ test('a CT scan with MRI weights the user chose: the page says they do not fit',
     const mri = await weightsState(page);
     assert.equal(mri.scanModality?.modality, 'mri', mri.scanModality?.reason);
     assert.equal(mri.note, '', 'MRI weights fit an MRI scan');
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the CT demo scan opens with the shipped brain-CT weights, says how good they are, and segments', { timeout: 300_000 }, async () => {
+  const browser = await launch(NO_WEBGPU_FLAGS);
+  try {
+    const { page, errors } = await openPage(browser, `${server.url}?${CT_SCAN}`);
+    const s = await weightsState(page);
+    const brain = JSON.parse(readFileSync(new URL('../../web/assets/weights/sss-brain-ct.json', import.meta.url), 'utf8'));
+    assert.equal(s.name, brain.name, `switched to the brain-CT weights (${s.note})`);
+    assert.equal(s.modality, 'ct');
+    assert.match(s.note, /switched to the Brain CT hemorrhage .* weights\. Experimental: .* finds most bleeds .* wrong type/, s.note);
+    assert.equal(s.shown, s.note, 'the note is on the page');
+    const result = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    assert.deepEqual([...errors, ...result.errors], [], 'no error');
+    assert.ok(result.labels?.some((/** @type {number} */ l) => l > 0), 'the weights draw a bleed on the demo scan');
   } finally {
     await browser.close();
   }

@@ -65,8 +65,9 @@ const state = {
   masks: new Map(),
   /** @type {any} */ manifest: null,
   /**
-   * The weights the page offers (`catalog.json`): manifest URL (absolute), modality, label.
-   * @type {{url: string, modality: string, label: string}[]}
+   * The weights the page offers (`catalog.json`): manifest URL (absolute), modality, label,
+   * and what they were measured to do (`quality`, shown with them).
+   * @type {{url: string, modality: string, label: string, quality?: string}[]}
    */
   catalog: [],
   /**
@@ -311,7 +312,7 @@ async function loadCatalog() {
   try {
     const response = await fetch(catalogUrl);
     if (!response.ok) throw new Error(`${catalogUrl} answered ${response.status}`);
-    const entries = /** @type {{manifest: string, modality: string, label: string}[]} */ (await response.json());
+    const entries = /** @type {{manifest: string, modality: string, label: string, quality?: string}[]} */ (await response.json());
     state.catalog = entries.map((e) => ({ ...e, url: new URL(e.manifest, catalogUrl).href }));
   } catch (e) {
     console.warn(`no catalog of weights (${/** @type {Error} */ (e).message}); only ${weightsUrl}`);
@@ -320,7 +321,11 @@ async function loadCatalog() {
 }
 
 function fillWeightsList() {
-  const options = state.catalog.map((e) => new Option(e.label, e.url));
+  const options = state.catalog.map((e) => {
+    const option = new Option(e.label, e.url);
+    if (e.quality) option.title = e.quality;
+    return option;
+  });
   if (!state.catalog.some((e) => e.url === weightsUrl)) {
     options.push(new Option(state.manifest?.name ?? weightsUrl.split('/').pop() ?? weightsUrl, weightsUrl));
   }
@@ -367,7 +372,8 @@ async function matchWeightsToScan() {
   if (other && !weightsChosen) {
     try {
       await switchWeights(other.url);
-      setFitNote(`This scan looks like ${guess.reason}: switched to the ${other.label} weights.`);
+      setFitNote(`This scan looks like ${guess.reason}: switched to the ${other.label} weights.` +
+        (other.quality ? ` ${other.quality}` : ''));
       return;
     } catch (e) {
       showError(`Could not switch to the ${other.label} weights: ${/** @type {Error} */ (e).message}`);

@@ -16,6 +16,7 @@ use serde::Serialize;
 use super::sss_data::{DatasetKind, read_case};
 use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
+use crate::Volume;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
 use crate::predictor::sss::{LabelFusion, PostProcess, SegmentMode, largest_components};
 use crate::prompt::pcsw::{
@@ -131,7 +132,7 @@ pub struct EvalArgs {
     #[arg(long, value_enum)]
     pub pcsw_slice: Option<SliceArg>,
     /// PCSW's minimum object size (default: the weights' own): a class whose largest 3-D
-    /// coarse component has fewer voxels (model input grid) is taken as absent.
+    /// coarse component has fewer voxels (the scan's own) is taken as absent.
     #[arg(long)]
     pub pcsw_min_object: Option<usize>,
     /// Track with the memories of at most the last N tracked slices (default: the weights'
@@ -172,6 +173,10 @@ pub struct VolumeResult {
     /// The coarse head alone, each class cut to its largest 3-D component (the usual
     /// post-processing; a baseline for what SAM-2 adds beyond removing stray blobs).
     pub coarse_component_classes: Vec<ClassMetrics>,
+    /// Every foreground class merged into one (class 1): where the segmentation found
+    /// something against where anything is, whatever its class (a detector's view; for
+    /// brain CT, bleed against no bleed).
+    pub foreground: Vec<ClassMetrics>,
     pub prompts: Vec<ClassPrompt>,
     pub seconds: f64,
 }
@@ -195,6 +200,23 @@ pub struct EvalReport {
     pub coarse_summary: MetricsSummary,
     /// The coarse head alone, each class cut to its largest 3-D component.
     pub coarse_component_summary: MetricsSummary,
+    /// `summary`'s segmentation with every foreground class merged ([`VolumeResult::foreground`]).
+    pub foreground_summary: MetricsSummary,
+}
+
+/// Metrics of `pred` against `truth` with every foreground class merged into class 1.
+fn foreground_metrics(
+    pred: &Volume<u8>,
+    truth: &Volume<u8>,
+    spacing: Option<[f32; 3]>,
+) -> anyhow::Result<Vec<ClassMetrics>> {
+    let merged = |v: &Volume<u8>| v.with_data(v.data.iter().map(|&l| u8::from(l > 0)).collect());
+    Ok(evaluate_volume(
+        &merged(pred)?,
+        &merged(truth)?,
+        &[1],
+        spacing,
+    )?)
 }
 
 /// Runs the command.
@@ -273,8 +295,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             image.with_data(largest_components(&coarse.labels, image.dims, &classes)?)?;
         let coarse_component_metrics =
             evaluate_volume(&coarse_component, &labels, &classes, spacing)?;
-        let metrics = match mode {
-            SegmentMode::CoarseOnly => coarse_metrics.clone(),
+        let (metrics, foreground) = match mode {
+            SegmentMode::CoarseOnly => (
+                coarse_metrics.clone(),
+                foreground_metrics(&coarse_labels, &labels, spacing)?,
+            ),
             SegmentMode::Full => {
                 let full = if args.gt_prompts_every_slice || args.coarse_prompts_every_slice {
                     segmenter.prompted_slices(&prepared, &prompts)?
@@ -288,7 +313,10 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                     full
                 };
                 let full = image.with_data(full)?;
-                evaluate_volume(&full, &labels, &classes, spacing)?
+                (
+                    evaluate_volume(&full, &labels, &classes, spacing)?,
+                    foreground_metrics(&full, &labels, spacing)?,
+                )
             }
         };
         let seconds = start.elapsed().as_secs_f64();
@@ -299,6 +327,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             classes: metrics,
             coarse_classes: coarse_metrics,
             coarse_component_classes: coarse_component_metrics,
+            foreground,
             prompts,
             seconds,
         });
@@ -317,6 +346,9 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         .map(|v| v.coarse_component_classes.clone())
         .collect();
     let coarse_component_summary = aggregate(&per_volume_component, &config);
+    let per_volume_foreground: Vec<Vec<ClassMetrics>> =
+        volumes.iter().map(|v| v.foreground.clone()).collect();
+    let foreground_summary = aggregate(&per_volume_foreground, &config);
     let units = if args.spacing { "mm" } else { "voxels" };
     let names: Vec<String> = manifest.classes.iter().map(|c| c.name.clone()).collect();
     println!(
@@ -352,6 +384,14 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             coarse_summary.asd
         );
     }
+    println!(
+        "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
+        "any foreground",
+        foreground_summary.dice,
+        foreground_summary.jaccard,
+        foreground_summary.hd95,
+        foreground_summary.asd
+    );
     println!(
         "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
         "mean, coarse, LCC",
@@ -391,6 +431,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             summary,
             coarse_summary,
             coarse_component_summary,
+            foreground_summary,
         };
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;

@@ -91,7 +91,8 @@ pub struct PcswConfig {
     /// object is tracked for it (0: no minimum, as released). Not in the release: a few
     /// stray coarse voxels otherwise become a prompt, and SAM-2 draws a confident object in
     /// a scan without that class (the brain-CT phantoms, where a scan holds one or two of
-    /// five bleed types). Counted on the model's input grid.
+    /// five bleed types). Counted in the scan's own voxels (PCSW sees the coarse map at the
+    /// scan's slice size), so on a finer grid the same setting is a smaller object.
     pub min_object_voxels: usize,
     /// The prompt's point: inside the object (default) or the released box centre.
     pub point: PointRule,
