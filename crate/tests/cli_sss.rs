@@ -16,6 +16,7 @@
 
 mod common;
 
+use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -303,6 +304,25 @@ fn train_resume_eval_export_segment() {
     let (input, output) = (read_nifti(&scan).unwrap(), read_nifti(&seg).unwrap());
     assert_eq!(output.dims, input.dims);
     assert_eq!(output.affine, input.affine);
+    // Written in the scan's own header: every byte but the value fields (datatype, bitpix,
+    // data offset, scaling, calibration) is the scan's.
+    let header = |p: &Path| {
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(&std::fs::read(p).unwrap()[..])
+            .read_to_end(&mut raw)
+            .unwrap();
+        raw[..348].to_vec()
+    };
+    let (scan_header, seg_header) = (header(&scan), header(&seg));
+    let changed: Vec<usize> = (0..348)
+        .filter(|&i| scan_header[i] != seg_header[i])
+        .collect();
+    assert!(
+        changed
+            .iter()
+            .all(|&i| (70..74).contains(&i) || (108..120).contains(&i) || (124..132).contains(&i)),
+        "header bytes {changed:?} changed"
+    );
     assert!(output.data.iter().all(|&v| (0.0..=3.0).contains(&v)));
     let prompts_path = scratch.0.join("seg/seg.prompts.json");
     let prompts: serde_json::Value =

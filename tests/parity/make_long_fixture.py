@@ -15,13 +15,10 @@ Writes DIR/{tensors.safetensors, meta.json}; `crate/tests/parity.rs` (`parity_lo
 _propagation`) replays the same prompts through the crate's `VolumePredictor`.
 """
 
-import argparse
-import json
 import os
 import sys
 
 import torch
-from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sam2_parity_common as common  # noqa: E402
@@ -47,18 +44,8 @@ def prompts(main_object, size):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--out", default=os.path.join(here, "fixtures", "micro-long"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(2)
-    torch.manual_seed(SEED)
-
-    model, _ = common.build_model("micro")
-    weights = os.path.join(here, "fixtures", "micro", "weights.pt")
-    state_dict = torch.load(weights, map_location="cpu", weights_only=True)["model"]
-    model.load_state_dict(state_dict, strict=True)
+    out = common.fixture_out_dir(__doc__, "micro-long")
+    model = common.micro_with_committed_weights(SEED)
     size = model.image_size
     images_u8, main_object = common.make_slices(NUM_SLICES, size, SEED)
     images_norm = common.preprocess(images_u8)
@@ -111,12 +98,7 @@ def main():
                     for k, (p, l, b) in objects.items()},
         "sanity": report,
     }
-    save_file(tensors, os.path.join(args.out, "tensors.safetensors"))
-    with open(os.path.join(args.out, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-        f.write("\n")
-    total = sum(os.path.getsize(os.path.join(args.out, n)) for n in os.listdir(args.out))
-    print(f"[fixtures] micro-long: {len(tensors)} tensors, {total / 1e6:.2f} MB in {args.out}")
+    common.save_fixture(out, "micro-long", tensors, meta)
 
 
 if __name__ == "__main__":

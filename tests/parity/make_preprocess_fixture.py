@@ -18,14 +18,11 @@ Writes DIR/{tensors.safetensors, meta.json}; `crate/tests/parity.rs`
 `ImagePredictor::set_image_rgb` and `predict`.
 """
 
-import argparse
-import json
 import os
 import sys
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sam2_parity_common as common  # noqa: E402
@@ -36,19 +33,10 @@ SEED = 20261130
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    here = os.path.dirname(os.path.abspath(__file__))
-    ap.add_argument("--out", default=os.path.join(here, "fixtures", "micro-preprocess"))
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(2)
-    torch.manual_seed(SEED)
+    out = common.fixture_out_dir(__doc__, "micro-preprocess")
     from sam2.sam2_image_predictor import SAM2ImagePredictor
 
-    model, _ = common.build_model("micro")
-    weights = os.path.join(here, "fixtures", "micro", "weights.pt")
-    state_dict = torch.load(weights, map_location="cpu", weights_only=True)["model"]
-    model.load_state_dict(state_dict, strict=True)
+    model = common.micro_with_committed_weights(SEED)
     model.eval()
     size = model.image_size
 
@@ -98,12 +86,7 @@ def main():
         "point": point,
         "sanity": report,
     }
-    save_file(tensors, os.path.join(args.out, "tensors.safetensors"))
-    with open(os.path.join(args.out, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=1)
-        f.write("\n")
-    total = sum(os.path.getsize(os.path.join(args.out, n)) for n in os.listdir(args.out))
-    print(f"[fixtures] micro-preprocess: {len(tensors)} tensors, {total / 1e6:.2f} MB in {args.out}")
+    common.save_fixture(out, "micro-preprocess", tensors, meta)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ seeded random weights in which every parameter and buffer is perturbed, and make
 test slices.
 """
 
+import os
+
 import numpy as np
 import torch
 from hydra import compose
@@ -207,3 +209,44 @@ def init_state_from_tensors(predictor, images_norm):
         return predictor.init_state(video_path="<in-memory>")
     finally:
         svp.load_video_frames = original
+
+
+# ---- fixture sets that reuse the committed micro weights (micro-long, micro-preprocess) ----
+
+FIXTURES_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
+
+
+def fixture_out_dir(doc, default_name):
+    """Parses `--out DIR` (default fixtures/<default_name>/), creates it, returns it."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=doc)
+    ap.add_argument("--out", default=os.path.join(FIXTURES_DIR, default_name))
+    out = ap.parse_args().out
+    os.makedirs(out, exist_ok=True)
+    return out
+
+
+def micro_with_committed_weights(seed):
+    """The micro model with `fixtures/micro/weights.pt` loaded strictly (2 threads, seeded)."""
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    model, _ = build_model("micro")
+    weights = os.path.join(FIXTURES_DIR, "micro", "weights.pt")
+    state_dict = torch.load(weights, map_location="cpu", weights_only=True)["model"]
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def save_fixture(out, name, tensors, meta):
+    """Writes out/{tensors.safetensors, meta.json} and says what was written."""
+    import json
+
+    from safetensors.torch import save_file
+
+    save_file(tensors, os.path.join(out, "tensors.safetensors"))
+    with open(os.path.join(out, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+        f.write("\n")
+    total = sum(os.path.getsize(os.path.join(out, n)) for n in os.listdir(out))
+    print(f"[fixtures] {name}: {len(tensors)} tensors, {total / 1e6:.2f} MB in {out}")

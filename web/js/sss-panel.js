@@ -49,6 +49,31 @@ const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.get
 /** The message with which a `segmentVolume` stopped by the page fails (see the wasm API). */
 const STOPPED = 'stopped before the end';
 
+/**
+ * A file name's stem without `.nii.gz` / `.nii` (or another extension).
+ * @param {string} name
+ */
+function scanStem(name) {
+  const base = name.split('/').pop() ?? name;
+  return base.replace(/\.nii\.gz$|\.nii$|\.[^.]+$/i, '') || 'scan';
+}
+
+/**
+ * Hands `blob` to the browser as a download named `name` (nothing leaves the machine).
+ * @param {Blob} blob
+ * @param {string} name
+ */
+function download(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
 /** The SSS prompts panel, prompt editing, volume segmentation and the mask view. */
 export class SssPanel {
   /** @param {SssHost} host */
@@ -59,6 +84,8 @@ export class SssPanel {
       rerun: /** @type {HTMLButtonElement} */ ($('rerun')),
       stop: /** @type {HTMLButtonElement} */ ($('stop')),
       resetPrompts: /** @type {HTMLButtonElement} */ ($('reset-prompts')),
+      saveLabels: /** @type {HTMLButtonElement} */ ($('save-labels')),
+      savePrompts: /** @type {HTMLButtonElement} */ ($('save-prompts')),
       views: /** @type {HTMLInputElement[]} */ (Array.from(document.querySelectorAll('input[name="mask-view"]'))),
       viewNote: $('view-note'),
     };
@@ -69,6 +96,8 @@ export class SssPanel {
     this.stopper = /** @type {AbortController|null} */ (null);
     this.ui.rerun.addEventListener('click', () => this.segment(false));
     this.ui.stop.addEventListener('click', () => this.stop());
+    this.ui.saveLabels.addEventListener('click', () => this.saveLabels());
+    this.ui.savePrompts.addEventListener('click', () => this.savePrompts());
     this.ui.resetPrompts.addEventListener('click', () => {
       if (host.state.autoPrompts) this.setPrompts(host.state.autoPrompts);
     });
@@ -365,11 +394,54 @@ export class SssPanel {
     const { state } = this.host;
     this.ui.rerun.disabled = !ready || !state.prompts;
     this.ui.resetPrompts.disabled = !ready || !state.autoPrompts;
+    this.ui.saveLabels.disabled = !ready || !state.labels;
+    this.ui.savePrompts.disabled = !state.prompts;
     const edited = !!state.prompts && JSON.stringify(state.prompts) !== JSON.stringify(state.lastVolume?.prompts);
     this.ui.rerun.classList.toggle('pending', edited || !!state.lastVolume?.stopped);
     this.ui.stop.hidden = !this.stopper;
     this.ui.stop.disabled = !!this.stopper?.signal.aborted;
     this.syncView();
+  }
+
+  // ---- taking the work home ----
+
+  /**
+   * Saves the label map as `<scan>_labels.nii.gz`, written by the worker into the opened
+   * file's own header (its exact geometry), and resolves to the file's name and size.
+   * @returns {Promise<{name: string, bytes: number}|null>}
+   */
+  async saveLabels() {
+    const { state } = this.host;
+    if (!state.labels || !state.scan) return null;
+    try {
+      const reply = await this.host.worker().request('exportLabels', { labels: state.labels.slice() });
+      const bytes = /** @type {Uint8Array} */ (reply.bytes);
+      const name = `${scanStem(state.scan.name)}_labels.nii.gz`;
+      download(new Blob([bytes], { type: 'application/gzip' }), name);
+      return { name, bytes: bytes.length };
+    } catch (e) {
+      this.host.showError(`The labels could not be saved: ${/** @type {Error} */ (e).message}`);
+      return null;
+    }
+  }
+
+  /**
+   * Saves the prompts as `<scan>_prompts.json`, the file `sss segment` writes and its
+   * `--use-prompts` reads, so work begun here can be finished natively.
+   * @returns {{name: string, text: string}|null}
+   */
+  savePrompts() {
+    const { state } = this.host;
+    if (!state.prompts || !state.scan) return null;
+    const file = {
+      scan: state.scan.name,
+      prompts: state.prompts,
+      class_names: state.manifest.classes.map((/** @type {{name: string}} */ c) => c.name),
+    };
+    const text = JSON.stringify(file, null, 2);
+    const name = `${scanStem(state.scan.name)}_prompts.json`;
+    download(new Blob([text], { type: 'application/json' }), name);
+    return { name, text };
   }
 
   /** @param {number|null} label the class a drag draws, or null to pan again */

@@ -105,6 +105,16 @@ const handlers = {
     };
   },
 
+  /**
+   * The label map as a `.nii.gz` file in the open scan's own header (its exact geometry).
+   * @param {{labels: Uint8Array}} msg
+   */
+  async exportLabels(msg) {
+    if (!scan) throw new Error('no scan is open');
+    const bytes = scan.labelsAsNifti(msg.labels);
+    return { bytes, transfer: [bytes.buffer] };
+  },
+
   /** @param {{z: number}} msg */
   async segment(msg) {
     if (!segmenter || !kind) throw new Error('no weights are loaded');

@@ -1,5 +1,6 @@
 //! `sss segment scan.nii.gz --weights W -o seg.nii.gz`: coarse head → PCSW prompts → SAM-2
-//! propagation over the slices → a label map with the input's shape and affine (slices are
+//! propagation over the slices → a label map in the input's own header, so in its exact geometry
+//! (`data::label_export`; slices are
 //! resized to the model's image size and the masks back). The prompts are written beside it
 //! as JSON (`seg.prompts.json` unless `--prompts` says otherwise); `--use-prompts` propagates
 //! a corrected prompts file instead of PCSW's.
@@ -13,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
-use crate::data::nifti_io::{read_nifti, write_nifti};
+use crate::data::label_export::{gzip, labels_like_input};
+use crate::data::nifti_io::read_nifti;
 use crate::predictor::sss::SegmentMode;
 use crate::prompt::pcsw::ClassPrompt;
 
@@ -106,7 +108,13 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    write_nifti(&labels, &args.out)?;
+    // The label map in the input's own header (its geometry exactly: qform, sform, codes).
+    let input =
+        std::fs::read(&args.scan).with_context(|| format!("reading {}", args.scan.display()))?;
+    let nifti = labels_like_input(&input, &labels.data)?;
+    let gz = args.out.to_string_lossy().ends_with(".gz");
+    let bytes = if gz { gzip(&nifti)? } else { nifti };
+    std::fs::write(&args.out, bytes).with_context(|| format!("writing {}", args.out.display()))?;
     let path = args
         .prompts
         .clone()

@@ -4,5 +4,6 @@ pub mod acdc;
 pub mod bhsd;
 pub mod dataset;
 pub mod intensity;
+pub mod label_export;
 pub mod nifti_io;
 pub mod phantom;

@@ -13,6 +13,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::backend::ComputeDevice;
+use crate::data::label_export::{gzip, labels_like_input};
 use crate::data::nifti_io::read_nifti_bytes;
 use crate::predictor::slice::{IntensityRange, SliceSegmenter};
 use crate::predictor::sss::{CoarseOutput, LabelFusion, PreparedVolume, SssSegmenter};
@@ -33,6 +34,8 @@ fn js_error(e: SssError) -> JsError {
 #[wasm_bindgen]
 pub struct Scan {
     volume: Rc<Volume<f32>>,
+    /// The file as opened: its header is the one label maps are written with.
+    source: Rc<Vec<u8>>,
     /// Tells scans apart, so a prepared volume is reused only for its own scan.
     id: u64,
 }
@@ -53,8 +56,18 @@ impl Scan {
         });
         Ok(Scan {
             volume: Rc::new(read_nifti_bytes(bytes).map_err(js_error)?),
+            source: Rc::new(bytes.to_vec()),
             id,
         })
+    }
+
+    /// The label map `labels` (`Uint8Array`, x fastest, one value per voxel) as a `.nii.gz`
+    /// file in this scan's exact geometry: the opened file's own header, with uint8 values
+    /// (`data::label_export`).
+    #[wasm_bindgen(js_name = labelsAsNifti)]
+    pub fn labels_as_nifti(&self, labels: &[u8]) -> Result<Vec<u8>, JsError> {
+        let nifti = labels_like_input(&self.source, labels).map_err(js_error)?;
+        gzip(&nifti).map_err(js_error)
     }
 
     /// `[nx, ny, nz]`.
