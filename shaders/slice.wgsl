@@ -47,8 +47,9 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
   if (view.has_mask != 0u) {
     let label = textureLoad(mask, texel, 0).r;
     if (label > 0u) {
-      let tint = view.colors[min(label, 15u)].rgb;
-      color = mix(color, tint, view.opacity);
+      // The colour's alpha is 0 for a class the user hid, 1 otherwise.
+      let tint = view.colors[min(label, 15u)];
+      color = mix(color, tint.rgb, view.opacity * tint.a);
     }
   }
   return vec4<f32>(color, 1.0);

@@ -39,6 +39,7 @@ const ui = {
   width: /** @type {HTMLInputElement} */ ($('width')), widthOut: $('width-out'),
   level: /** @type {HTMLInputElement} */ ($('level')), levelOut: $('level-out'),
   opacity: /** @type {HTMLInputElement} */ ($('opacity')), reset: $('reset'),
+  windowPreset: /** @type {HTMLSelectElement} */ ($('window-preset')),
   legend: $('legend'), stage: $('stage'), progress: $('progress'), error: $('error'),
   autoLabel: $('auto-label'),
   weightsChoice: /** @type {HTMLSelectElement} */ ($('weights-choice')), fitNote: $('fit-note'),
@@ -46,6 +47,10 @@ const ui = {
 
 /** Everything the page knows; exposed as `window.sss` for tests and the curious. */
 const state = {
+  /** Labels whose overlay the user hid (Classes list); the masks themselves stay. */
+  hiddenClasses: /** @type {Set<number>} */ (new Set()),
+  /** The scan's own window (its 0.5–99.5 percentiles), the "auto" preset. */
+  autoWindow: /** @type {{low: number, high: number}|null} */ (null),
   backend: /** @type {string|null} */ (null),
   fallbackReason: /** @type {string|null} */ (null),
   renderer: /** @type {string|null} */ (null),
@@ -174,6 +179,7 @@ async function startRenderer() {
     /** @type {HTMLCanvasElement} */ ($('view')), shaderUrl, drawWithWebGpu);
   renderer = created.renderer;
   renderer.colors = classColors;
+  renderer.hidden = state.hiddenClasses;
   // @ts-ignore: for tests and the curious, like `window.sss`
   window.sssRenderer = renderer;
   state.renderer = renderer.kind;
@@ -261,6 +267,26 @@ function windowFromControls() {
   const width = Math.max((Number(ui.width.value) / 1000) * span, span / 1000);
   const level = min + (Number(ui.level.value) / 1000) * span;
   state.window = { low: level - width / 2, high: level + width / 2 };
+  ui.windowPreset.value = 'custom';
+  syncWindowControls();
+  draw();
+}
+
+/**
+ * Applies a window/level preset: "auto" (the scan's percentiles) or "level/width" in the
+ * scan's units (Hounsfield units for the CT presets).
+ * @param {string} preset
+ */
+function applyWindowPreset(preset) {
+  if (!state.scan) return;
+  if (preset === 'auto') {
+    if (state.autoWindow) state.window = { ...state.autoWindow };
+  } else {
+    const [level, width] = preset.split('/').map(Number);
+    if (!Number.isFinite(level) || !(width > 0)) return;
+    state.window = { low: level - width / 2, high: level + width / 2 };
+  }
+  ui.windowPreset.value = preset;
   syncWindowControls();
   draw();
 }
@@ -280,6 +306,8 @@ async function openScan(bytes, name) {
   state.scanModality = reply.modality;
   state.dataRange = { min, max };
   state.window = { low: reply.window[0], high: reply.window[1] };
+  state.autoWindow = { ...state.window };
+  ui.windowPreset.value = 'auto';
   state.masks.clear();
   state.lastMask = null;
   scanGeneration++;
@@ -469,12 +497,22 @@ function slicePixel(e) {
 
 /** @param {any} manifest */
 function showLegend(manifest) {
+  state.hiddenClasses.clear();
+  if (renderer) renderer.hidden = state.hiddenClasses;
   ui.legend.replaceChildren(...manifest.classes.filter((/** @type {any} */ c) => c.label > 0)
     .map((/** @type {any} */ c) => {
       const li = document.createElement('li');
+      const label = document.createElement('label');
+      const shown = document.createElement('input');
+      shown.type = 'checkbox';
+      shown.checked = true;
+      shown.dataset.label = String(c.label);
+      shown.title = `show or hide the ${c.name} overlay`;
+      shown.addEventListener('change', () => setClassShown(c.label, shown.checked));
       const swatch = document.createElement('span');
       swatch.style.background = `rgb(${c.color.join(',')})`;
-      li.append(swatch, c.name);
+      label.append(shown, swatch, c.name);
+      li.append(label);
       return li;
     }));
   const colors = [];
@@ -484,6 +522,20 @@ function showLegend(manifest) {
   ui.segment.textContent = state.kind === 'sss' ? 'Segment the volume' : 'Segment this slice';
   ui.autoLabel.lastChild.textContent = state.kind === 'sss' ? ' segment when a scan opens' : ' segment as I scroll';
   panel.show();
+}
+
+/**
+ * Shows or hides one class's overlay (the label map is unchanged; saving keeps every class).
+ * @param {number} label
+ * @param {boolean} shown
+ */
+function setClassShown(label, shown) {
+  if (shown) state.hiddenClasses.delete(label);
+  else state.hiddenClasses.add(label);
+  const box = /** @type {HTMLInputElement|null} */ (ui.legend.querySelector(`input[data-label="${label}"]`));
+  if (box) box.checked = shown;
+  if (renderer) renderer.hidden = state.hiddenClasses;
+  draw();
 }
 
 /** @param {number} dz */
@@ -523,6 +575,7 @@ ui.stage.addEventListener('pointerdown', (e) => {
       const width = Math.max(start.window.high - start.window.low + (dx * span) / 500, span / 1000);
       const level = (start.window.high + start.window.low) / 2 - (dy * span) / 500;
       state.window = { low: level - width / 2, high: level + width / 2 };
+      ui.windowPreset.value = 'custom';
       syncWindowControls();
     } else {
       state.pan = { x: start.pan.x + dx, y: start.pan.y + dy };
@@ -567,6 +620,7 @@ ui.slice.addEventListener('input', () => { state.z = Number(ui.slice.value); sho
 ui.width.addEventListener('input', windowFromControls);
 ui.level.addEventListener('input', windowFromControls);
 ui.opacity.addEventListener('input', draw);
+ui.windowPreset.addEventListener('change', () => applyWindowPreset(ui.windowPreset.value));
 ui.reset.addEventListener('click', () => { state.zoom = 1; state.pan = { x: 0, y: 0 }; draw(); });
 ui.segment.addEventListener('click', () => segment());
 ui.auto.addEventListener('change', () => {
@@ -586,6 +640,17 @@ state.api = {
   segment: () => (state.kind === 'sss' ? panel.segment(true) : segmentSlice()),
   /** @param {number|null} label */
   selectClass: (label) => panel.selectClass(label),
+  /**
+   * Shows or hides a class's overlay (as its box in the Classes list).
+   * @param {number} label
+   * @param {boolean} shown
+   */
+  setClassShown,
+  /**
+   * A window/level preset: "auto" or "level/width" (as the Preset list).
+   * @param {string} preset
+   */
+  setWindowPreset: applyWindowPreset,
   goToSlice,
   /**
    * SSS: which label map the overlay shows, 'sam2' or 'coarse' (throws on anything else).

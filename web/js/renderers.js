@@ -20,6 +20,7 @@ class RendererState {
     /** @type {ViewTransform} */ this.view = { offsetX: 0, offsetY: 0, scale: 1 };
     this.opacity = 0.45;
     /** @type {number[][]} RGB 0–255 per label */ this.colors = [[0, 0, 0]];
+    /** @type {Set<number>} labels whose overlay is hidden (shown as the scan) */ this.hidden = new Set();
   }
 }
 
@@ -179,7 +180,7 @@ export class WebGpuRenderer extends RendererState {
     i[6] = this.labels ? 1 : 0;
     for (let c = 0; c < MAX_CLASSES; c++) {
       const rgb = this.colors[c] ?? [255, 255, 0];
-      f.set([rgb[0] / 255, rgb[1] / 255, rgb[2] / 255, 1], 8 + c * 4);
+      f.set([rgb[0] / 255, rgb[1] / 255, rgb[2] / 255, this.hidden.has(c) ? 0 : 1], 8 + c * 4);
     }
     this.device.queue.writeBuffer(this.uniforms, 0, u);
     const encoder = this.device.createCommandEncoder();
@@ -248,7 +249,7 @@ export class CanvasRenderer extends RendererState {
       let gr = g;
       let b = g;
       const label = labels ? labels[p] : 0;
-      if (label > 0) {
+      if (label > 0 && !this.hidden.has(label)) {
         const c = this.colors[Math.min(label, MAX_CLASSES - 1)] ?? [255, 255, 0];
         r = g + (c[0] - g) * this.opacity;
         gr = g + (c[1] - g) * this.opacity;
