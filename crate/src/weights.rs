@@ -108,6 +108,10 @@ pub struct ClassInfo {
     pub name: String,
     /// Overlay colour, RGB.
     pub color: [u8; 3],
+    /// The class's volumes in the labeled training scans, for the fit check
+    /// (`predictor::fit`); absent in older manifests and for the background.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volume_ml: Option<crate::predictor::fit::VolumeRange>,
 }
 
 /// How raw scan intensities become the network's input, recorded so the page does exactly what

@@ -328,6 +328,9 @@ fn train_resume_eval_export_segment() {
     let prompts: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&prompts_path).unwrap()).unwrap();
     assert_eq!(prompts["prompts"].as_array().unwrap().len(), 3);
+    // The fit check's verdict is beside the prompts, one entry per class.
+    assert!(prompts["fit"]["fits"].is_boolean(), "{}", prompts["fit"]);
+    assert_eq!(prompts["fit"]["classes"].as_array().unwrap().len(), 3);
     // Each automatic prompt's class is drawn inside its box on its slice.
     for p in prompts["prompts"].as_array().unwrap() {
         if p["prompt"]["source"] == "empty" {
@@ -371,7 +374,32 @@ fn train_resume_eval_export_segment() {
         inside > 0,
         "the prompted class is not inside the user's box"
     );
+    // The page's correction clicks are read; one off the slice is refused with the reason.
+    edited["prompts"][0]["clicks"] =
+        serde_json::json!([{"point": [45.0, 45.0], "positive": false}]);
+    std::fs::write(&edited_path, edited.to_string()).unwrap();
+    sss(&[
+        "segment",
+        path(&scan),
+        "--weights",
+        path(&manifest),
+        "--use-prompts",
+        path(&edited_path),
+        "-o",
+        path(&seg2),
+    ]);
+    edited["prompts"][0]["clicks"][0]["point"] = serde_json::json!([999.0, 5.0]);
+    std::fs::write(&edited_path, edited.to_string()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
+        .args(["segment", path(&scan), "--weights", path(&manifest)])
+        .args(["--use-prompts", path(&edited_path), "-o", path(&seg2)])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("click [999.0, 5.0] is outside"), "{stderr}");
     // A prompt off the scan is refused with the reason.
+    edited["prompts"][0]["clicks"] = serde_json::json!([]);
     edited["prompts"][0]["prompt"]["slice"] = serde_json::json!(99);
     std::fs::write(&edited_path, edited.to_string()).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_sss"))

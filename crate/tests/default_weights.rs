@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 use sss::data::nifti_io::read_nifti;
 use sss::metrics::evaluate_volume;
+use sss::predictor::fit::{Verdict, check_fit};
 use sss::predictor::slice::SliceSegmenter;
 use sss::predictor::sss::{SegmentMode, SssSegmenter};
 use sss::weights::read_export;
@@ -102,6 +103,11 @@ fn default_sss_weights_load_and_segment_the_demo_phantom() {
             p.class
         );
     }
+    // The heart is within every class's training range: nothing to say.
+    let fit = check_fit(&manifest.classes, &seg.labels.data, image.spacing);
+    let verdicts: Vec<Verdict> = fit.classes.iter().map(|c| c.verdict).collect();
+    assert_eq!(verdicts, [Verdict::Within; 3], "{fit:?}");
+    assert!(fit.fits && fit.message.is_empty(), "{fit:?}");
     let expected = expected();
     assert_eq!(
         manifest.weights_sha256, expected.weights_sha256,
@@ -182,6 +188,48 @@ fn brain_ct_weights_find_the_demo_bleed() {
     assert!(
         dice >= want - margin,
         "bleed Dice {dice:.4}, expected {want} - {margin}"
+    );
+    let fit = check_fit(&manifest.classes, &seg.labels.data, image.spacing);
+    assert!(fit.fits, "the CT demo fits the brain-CT weights: {fit:?}");
+}
+
+/// The case: a brain (the CT demo's head with MRI-like intensities, as
+/// `scripts/wrong-anatomy-volumes.py make` writes it, so the modality check cannot tell) through
+/// the cardiac weights. They draw classes on it, and the fit check says the scan does not fit
+/// them (RESULTS.md, "A scan that does not fit the weights").
+#[test]
+fn the_cardiac_weights_say_a_brain_does_not_fit_them() {
+    let (manifest, bytes) = read_export(&weights("sss-cardiac")).unwrap();
+    assert!(
+        manifest.classes[1..].iter().all(|c| c.volume_ml.is_some()),
+        "the default weights record their training scans' class volumes"
+    );
+    let segmenter = SssSegmenter::load(&manifest, bytes, &Device::flex()).unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../web/assets/demo");
+    let ct = read_nifti(dir.join("demo-ct.nii.gz")).unwrap();
+    let mri_like: Vec<f32> = ct
+        .data
+        .iter()
+        .map(|&hu| match hu {
+            hu if hu < -200.0 => 0.0,
+            hu if hu > 300.0 => 40.0,
+            hu => 3.0 * (hu + 40.0).clamp(0.0, 150.0),
+        })
+        .collect();
+    let brain = ct.with_data(mri_like).unwrap();
+    let seg = segmenter.segment(&brain, SegmentMode::Full).unwrap();
+    let fit = check_fit(&manifest.classes, &seg.labels.data, brain.spacing);
+    println!("cardiac weights on a brain: {}", fit.message);
+    assert!(
+        fit.classes.iter().any(|c| c.volume_ml > 0.0),
+        "the weights draw something on the brain: {fit:?}"
+    );
+    assert!(!fit.fits, "{fit:?}");
+    assert!(
+        fit.message
+            .starts_with("This scan does not look like the scans these weights learned from"),
+        "{}",
+        fit.message
     );
 }
 

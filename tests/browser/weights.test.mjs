@@ -5,10 +5,13 @@
 // catalog has none of that modality, it says they do not fit instead of drawing confident
 // nonsense. The CT scan is the demo brain-CT phantom (scripts/demo-data.sh); a catalog with
 // CT weights is served through request interception (the CT weights are the cardiac weights
-// under a CT manifest: this tests the page's logic, not a model).
+// under a CT manifest: this tests the page's logic, not a model). After a segmentation the page
+// says when the sizes of what the weights drew do not fit their training scans (the fit check,
+// `predictor::fit`): a brain made MRI-like through the cardiac weights.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 
 import { NO_WEBGPU_FLAGS, launch, openPage, startServer, volumeAfter } from './harness.mjs';
@@ -112,6 +115,74 @@ test('a CT scan switches to the catalog\'s CT weights; choosing MRI weights then
     await page.waitForFunction(() => /** @type {any} */ (window).sss.manifest?.modality === 'mri' && !(/** @type {any} */ (window).sss.busy));
     const after = await weightsState(page);
     assert.match(after.note, /made for MRI: their masks would be meaningless here\. Choose the test CT weights above\./, after.note);
+    assert.deepEqual(pageErrors, [], 'no uncaught page errors');
+  } finally {
+    await browser.close();
+  }
+});
+
+/**
+ * The CT demo scan's head with MRI-like intensities (air 0, bone 40, the rest
+ * 3 × clamp(HU + 40, 0, 150): positive units, so the page takes it for MRI), as
+ * `scripts/wrong-anatomy-volumes.py make` writes it: a brain the cardiac weights were not made for.
+ */
+function brainAsMri() {
+  const ct = gunzipSync(readFileSync(new URL('../../web/assets/demo/demo-ct.nii.gz', import.meta.url)));
+  const view = new DataView(ct.buffer, ct.byteOffset, ct.byteLength);
+  assert.equal(view.getInt16(70, true), 16, 'the CT demo is float32');
+  const offset = view.getFloat32(108, true);
+  const out = Buffer.from(ct);
+  const outView = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let o = offset; o + 4 <= ct.length; o += 4) {
+    const hu = view.getFloat32(o, true);
+    const v = hu < -200 ? 0 : hu > 300 ? 40 : 3 * Math.min(Math.max(hu + 40, 0), 150);
+    outView.setFloat32(o, v, true);
+  }
+  return gzipSync(out);
+}
+
+test('a brain through the cardiac weights: the page says the scan does not fit them; a heart gets no warning', { timeout: 600_000 }, async () => {
+  const browser = await launch(NO_WEBGPU_FLAGS);
+  try {
+    const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+    const body = brainAsMri();
+    await context.route('**/assets/demo/brain-mri.nii.gz', (route) => route.fulfill({ body, contentType: 'application/gzip' }));
+    const page = await context.newPage();
+    /** @type {string[]} */ const pageErrors = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    const fitShown = () => page.evaluate(() => {
+      const p = /** @type {HTMLElement} */ (document.getElementById('volume-fit'));
+      return { text: p.textContent ?? '', hidden: p.hidden };
+    });
+
+    await page.goto(`${server.url}?weights=assets/weights/sss-cardiac.json&scan=assets/demo/brain-mri.nii.gz`);
+    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 240_000 });
+    const s = await weightsState(page);
+    assert.equal(s.scanModality?.modality, 'mri', `the brain is taken for MRI, so the modality check is silent: ${s.scanModality?.reason}`);
+    assert.equal(s.note, '');
+    const brain = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    assert.deepEqual(brain.errors, [], 'no error');
+    const fit = brain.lastVolume.fit;
+    assert.equal(fit.fits, false, `the fit check refuses the brain: ${JSON.stringify(fit.classes)}`);
+    assert.ok(fit.classes.some((/** @type {any} */ c) => c.volume_ml > 0), 'the cardiac weights did draw something on it');
+    assert.match(fit.message, /^This scan does not look like the scans these weights learned from/, fit.message);
+    // The volumes it reports are the label map's.
+    const spacing = await page.evaluate(() => /** @type {any} */ (window).sss.scan.spacing);
+    const voxelMl = spacing[0] * spacing[1] * spacing[2] / 1000;
+    for (const c of fit.classes) {
+      const n = brain.labels?.filter((/** @type {number} */ l) => l === c.label).length ?? 0;
+      assert.ok(Math.abs(c.volume_ml - n * voxelMl) < 1e-6, `${c.name}: ${c.volume_ml} ml vs ${n} voxels`);
+    }
+    assert.deepEqual(await fitShown(), { text: fit.message, hidden: false }, 'the warning is on the page');
+
+    // The heart demo with the same weights: within every range, nothing said.
+    await page.goto(`${server.url}?weights=assets/weights/sss-cardiac.json`);
+    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 240_000 });
+    const heart = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    assert.deepEqual(heart.errors, []);
+    assert.equal(heart.lastVolume.fit.fits, true, JSON.stringify(heart.lastVolume.fit.classes));
+    assert.deepEqual(heart.lastVolume.fit.classes.map((/** @type {any} */ c) => c.verdict), ['within', 'within', 'within']);
+    assert.deepEqual(await fitShown(), { text: '', hidden: true });
     assert.deepEqual(pageErrors, [], 'no uncaught page errors');
   } finally {
     await browser.close();

@@ -116,9 +116,15 @@ const state = {
    * all and propagated (fewer when stopped), voxels per class, and the prompts it used.
    * @type {{ms: number, promptsMs: number, propagateMs: number, slices: number,
    *   propagated: number, stopped: boolean, counts: number[], prompts: any[],
-   *   backend: string|null}|null}
+   *   backend: string|null, fit: {fits: boolean, message: string, classes: any[]}|null}|null}
    */
   lastVolume: null,
+  /**
+   * SSS: the last correction previewed on one slice (`previewSlice`): its slice, whether the
+   * image encoder ran, the time taken and the classes prompted there.
+   * @type {{z: number, encoded: boolean, ms: number, classes: number[]}|null}
+   */
+  lastPreview: null,
   /** SSS: the class whose box a drag on the image draws (null: a drag pans). */
   selectedClass: /** @type {number|null} */ (null),
   /**
@@ -559,7 +565,8 @@ ui.stage.addEventListener('wheel', (e) => {
 }, { passive: false });
 ui.stage.addEventListener('contextmenu', (e) => e.preventDefault());
 ui.stage.addEventListener('pointerdown', (e) => {
-  if (state.selectedClass !== null && state.scan && renderer && e.button === 0 && !e.shiftKey) {
+  // With a class picked, the left button edits its prompt (Shift+click: a point to leave out).
+  if (state.selectedClass !== null && state.scan && renderer && e.button === 0) {
     panel.startDrawing(e, state.selectedClass);
     return;
   }
@@ -604,8 +611,16 @@ function takesTyping(target) {
 }
 
 window.addEventListener('keydown', (e) => {
-  // Browser shortcuts (Ctrl+C, Ctrl+R, …) and typing into a field are not the viewer's.
-  if (e.ctrlKey || e.metaKey || e.altKey || takesTyping(e.target)) return;
+  if (takesTyping(e.target)) return;
+  // Undo and redo of prompt edits: Ctrl+Z, Ctrl+Shift+Z or Ctrl+Y (⌘ on a Mac).
+  const key = e.key.toLowerCase();
+  if ((e.ctrlKey || e.metaKey) && !e.altKey && state.kind === 'sss' && (key === 'z' || key === 'y')) {
+    e.preventDefault();
+    if (key === 'y' || e.shiftKey) panel.redo(); else panel.undo();
+    return;
+  }
+  // Other browser shortcuts (Ctrl+C, Ctrl+R, …) are not the viewer's.
+  if (e.ctrlKey || e.metaKey || e.altKey) return;
   const keys = /** @type {Record<string, () => void>} */ ({
     ArrowUp: () => step(-1), ArrowDown: () => step(1), PageUp: () => step(-5), PageDown: () => step(5),
     '+': () => zoomBy(1.25), '=': () => zoomBy(1.25), '-': () => zoomBy(0.8),
@@ -634,6 +649,19 @@ state.api = {
   setPrompts: (prompts) => panel.setPrompts(prompts),
   /** Propagates the prompts in use (no new PCSW prompts). */
   rerun: () => panel.segment(false),
+  /**
+   * SSS: a correction click on class `label`'s prompt (on the shown slice, which must be the
+   * prompt's), as a click on the image does; resolves once the slice's new masks are shown.
+   * @param {number} label
+   * @param {number} x slice pixel
+   * @param {number} y
+   * @param {boolean} positive
+   */
+  click: (label, x, y, positive) => panel.addClick(label, { x, y }, positive),
+  /** Undoes the last prompt edit (false: nothing to undo). */
+  undo: () => panel.undo(),
+  /** Redoes the last edit undone (false: nothing to redo). */
+  redo: () => panel.redo(),
   /** SSS: stops the running segmentation after the slice SAM-2 is on (false: none runs). */
   stop: () => panel.stop(),
   /** PCSW's prompts, then propagation (slice networks: the shown slice). */

@@ -5,8 +5,11 @@
 /**
  * One class's prompt, as the wasm API reads and writes it (pixel indices of the slice: x along
  * a row, y down the rows; the box is inclusive).
+ * `clicks` are a person's corrections on the prompt's slice: points the object includes
+ * (`positive`) or leaves out (absent when there are none).
+ * @typedef {{point: number[], positive: boolean}} Click
  * @typedef {{class: number, prompt: {slice: number, box_xyxy: number[], point: number[],
- *   source: any}}} ClassPrompt
+ *   source: any}, clicks?: Click[]}} ClassPrompt
  */
 /** @typedef {{offsetX: number, offsetY: number, scale: number}} ViewTransform */
 
@@ -124,6 +127,39 @@ export class PromptLayer {
       ctx.lineWidth = 1.5 * dpr;
       ctx.strokeStyle = '#000';
       ctx.stroke();
+      for (const click of p.clicks ?? []) drawClick(ctx, view, click, dpr);
     }
   }
+}
+
+/** Colours of correction clicks: the object includes the point, or leaves it out. */
+export const CLICK_COLOURS = { positive: 'rgb(60, 220, 90)', negative: 'rgb(240, 60, 60)' };
+
+/**
+ * A correction click: a disc (green include, red leave out) with a + or −.
+ * @param {CanvasRenderingContext2D} ctx
+ * @param {ViewTransform} view
+ * @param {Click} click
+ * @param {number} dpr
+ */
+function drawClick(ctx, view, click, dpr) {
+  const x = view.offsetX + (click.point[0] + 0.5) * view.scale;
+  const y = view.offsetY + (click.point[1] + 0.5) * view.scale;
+  const r = 5 * dpr;
+  ctx.beginPath();
+  ctx.arc(x, y, r, 0, 2 * Math.PI);
+  ctx.fillStyle = click.positive ? CLICK_COLOURS.positive : CLICK_COLOURS.negative;
+  ctx.fill();
+  ctx.lineWidth = 1.5 * dpr;
+  ctx.strokeStyle = '#000';
+  ctx.stroke();
+  ctx.beginPath();
+  ctx.moveTo(x - r * 0.6, y);
+  ctx.lineTo(x + r * 0.6, y);
+  if (click.positive) {
+    ctx.moveTo(x, y - r * 0.6);
+    ctx.lineTo(x, y + r * 0.6);
+  }
+  ctx.strokeStyle = '#fff';
+  ctx.stroke();
 }

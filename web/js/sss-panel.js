@@ -3,11 +3,23 @@
 // ends it early), the prompts panel (per class its slice, its source and ×), correcting
 // prompts on the image (a drag draws a class's box, Alt+click moves its point), Re-run and
 // Reset prompts, and which label map the overlay shows: SAM-2's masks or the coarse head's.
+// Corrections at interactive speed: with a class picked, a click on its prompt's slice adds a
+// point the object includes (Shift+click: leaves out), and each edit (click, box, point) shows
+// that slice's new masks at once from SAM-2's image predictor, the slice's embedding kept in
+// the worker (`previewSlice`); Re-run propagates. Every prompt edit can be undone and redone
+// (buttons, Ctrl+Z / Ctrl+Shift+Z), with the slice masks its preview changed.
 // main.js owns the page (scan, view, renderer, worker) and is the host.
 
 import { PromptLayer, USER, isActive, sourceText, userBox } from './prompts.js';
 
 /** @typedef {import('./prompts.js').ClassPrompt} ClassPrompt */
+/**
+ * One undoable prompt edit: the prompts before and after it and, once its preview has changed
+ * a slice's masks, that slice's label map before and after (dropped when a propagation
+ * replaces the masks).
+ * @typedef {{before: ClassPrompt[]|null, after: ClassPrompt[]|null,
+ *   slice?: {z: number, before: Uint8Array, after: Uint8Array}}} Edit
+ */
 /** @typedef {import('./prompts.js').ViewTransform} ViewTransform */
 
 /**
@@ -49,6 +61,12 @@ const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.get
 /** The message with which a `segmentVolume` stopped by the page fails (see the wasm API). */
 const STOPPED = 'stopped before the end';
 
+/** How many edits Undo goes back. */
+const UNDO_DEPTH = 100;
+
+/** The most correction clicks one prompt takes (the wasm API's `MAX_CLICKS`). */
+const MAX_CLICKS = 64;
+
 /**
  * A file name's stem without `.nii.gz` / `.nii` (or another extension).
  * @param {string} name
@@ -88,7 +106,16 @@ export class SssPanel {
       savePrompts: /** @type {HTMLButtonElement} */ ($('save-prompts')),
       views: /** @type {HTMLInputElement[]} */ (Array.from(document.querySelectorAll('input[name="mask-view"]'))),
       viewNote: $('view-note'),
+      fit: $('volume-fit'),
+      undo: /** @type {HTMLButtonElement} */ ($('undo')),
+      redo: /** @type {HTMLButtonElement} */ ($('redo')),
     };
+    /** Prompt edits to undo (last is newest) and undone edits to redo. */
+    this.history = { done: /** @type {Edit[]} */ ([]), undone: /** @type {Edit[]} */ ([]) };
+    /** Counts volume segmentations started: a preview asked before one is dropped. */
+    this.runs = 0;
+    /** Previews asked and not yet shown, by the edit they belong to. */
+    this.pending = /** @type {Map<Edit, Promise<boolean>>} */ (new Map());
     this.layer = new PromptLayer(/** @type {HTMLCanvasElement} */ ($('prompt-layer')));
     /** The box being dragged, drawn dashed until the button is released. */
     this.preview = /** @type {ClassPrompt|null} */ (null);
@@ -99,8 +126,10 @@ export class SssPanel {
     this.ui.saveLabels.addEventListener('click', () => this.saveLabels());
     this.ui.savePrompts.addEventListener('click', () => this.savePrompts());
     this.ui.resetPrompts.addEventListener('click', () => {
-      if (host.state.autoPrompts) this.setPrompts(host.state.autoPrompts);
+      if (host.state.autoPrompts) this.edit(host.state.autoPrompts);
     });
+    this.ui.undo.addEventListener('click', () => this.undo());
+    this.ui.redo.addEventListener('click', () => this.redo());
     for (const radio of this.ui.views) {
       radio.addEventListener('change', () => { if (radio.checked) this.setView(/** @type {MaskView} */ (radio.value)); });
     }
@@ -121,7 +150,20 @@ export class SssPanel {
     state.propagation = null;
     state.lastVolume = null;
     state.selectedClass = null;
+    state.lastPreview = null;
     this.preview = null;
+    this.history = { done: [], undone: [] };
+    this.showFit(null);
+  }
+
+  /**
+   * Says what the fit check found about the last segmentation (classes drawn far from the
+   * sizes the weights' training scans hold; nothing when all is well or none ran).
+   * @param {{message: string}|null} fit
+   */
+  showFit(fit) {
+    this.ui.fit.textContent = fit?.message ?? '';
+    this.ui.fit.hidden = !fit?.message;
   }
 
   /**
@@ -140,6 +182,7 @@ export class SssPanel {
     if (state.busy) return { ok: false, error: 'the model is busy' };
     if (!fresh && !state.prompts) return { ok: false, error: 'no prompts yet: segment first' };
     state.busy = true;
+    this.runs += 1;
     const stopper = new AbortController();
     this.stopper = stopper;
     host.syncButtons();
@@ -179,6 +222,7 @@ export class SssPanel {
         promptsMs = auto.ms;
         state.autoPrompts = auto.prompts;
         state.prompts = structuredClone(auto.prompts);
+        this.history = { done: [], undone: [] }; // PCSW's prompts are the new starting point
         state.coarse = auto.coarse;
         this.show();
         // The coarse head's masks can be looked at while SAM-2 propagates.
@@ -199,6 +243,8 @@ export class SssPanel {
       if (generation !== host.generation()) return { ok: false, error: 'the scan changed' };
       const propagateMs = reply ? reply.ms : performance.now() - propagating;
       const ms = performance.now() - started;
+      // The masks are this run's now: undo restores prompts, not the slices previews changed.
+      for (const edit of [...this.history.done, ...this.history.undone]) delete edit.slice;
       if (reply) {
         state.labels = /** @type {Uint8Array} */ (reply.labels);
         state.propagated = new Set(Array.from({ length: nz }, (_, z) => z));
@@ -209,8 +255,11 @@ export class SssPanel {
       const counts = new Array(state.manifest.classes.length).fill(0);
       if (state.labels) for (const l of state.labels) counts[l] = (counts[l] ?? 0) + 1;
       const propagated = state.propagated.size;
+      // The fit check needs the whole volume: a stopped run has none.
+      const fit = reply?.fit ?? null;
       state.lastVolume = { ms, promptsMs, propagateMs, slices: nz, propagated, stopped: !reply, counts,
-        prompts, backend: state.backend };
+        prompts, backend: state.backend, fit };
+      this.showFit(fit);
       const parts = fresh ? `prompts ${(promptsMs / 1000).toFixed(1)} s, ` : '';
       host.timing.textContent = reply
         ? `volume (${nz} slices): ${(ms / 1000).toFixed(1)} s on ${state.backend} ` +
@@ -378,8 +427,9 @@ export class SssPanel {
     ui.prompts.replaceChildren(...rows);
     const name = state.manifest.classes.find((/** @type {any} */ c) => c.label === state.selectedClass)?.name;
     ui.hint.textContent = name
-      ? `Drawing ${name}: drag a box on this slice · Alt+click: move its point · Esc: stop`
-      : 'Pick a class, then drag a box on the image to correct its prompt; Re-run propagates.';
+      ? `Correcting ${name}: drag a box on this slice · click: include a point, Shift+click: ` +
+        'leave it out (on its prompt\'s slice) · Alt+click: move its point · Esc: stop'
+      : 'Pick a class, then drag a box or click on the image to correct its prompt; Re-run propagates.';
     host.stage.classList.toggle('drawing', state.selectedClass !== null);
     host.syncButtons();
   }
@@ -396,6 +446,8 @@ export class SssPanel {
     this.ui.resetPrompts.disabled = !ready || !state.autoPrompts;
     this.ui.saveLabels.disabled = !ready || !state.labels;
     this.ui.savePrompts.disabled = !state.prompts;
+    this.ui.undo.disabled = state.busy || !this.history.done.length;
+    this.ui.redo.disabled = state.busy || !this.history.undone.length;
     const edited = !!state.prompts && JSON.stringify(state.prompts) !== JSON.stringify(state.lastVolume?.prompts);
     this.ui.rerun.classList.toggle('pending', edited || !!state.lastVolume?.stopped);
     this.ui.stop.hidden = !this.stopper;
@@ -464,23 +516,165 @@ export class SssPanel {
   }
 
   /**
-   * Sets (or adds) one class's prompt.
-   * @param {ClassPrompt} prompt
+   * A person's edit of the prompts: recorded for Undo, then, with `previewZ`, that slice's
+   * masks are shown at once from SAM-2 (`previewSlice`).
+   * @param {ClassPrompt[]} prompts
+   * @param {number} [previewZ]
    */
-  putPrompt(prompt) {
+  edit(prompts, previewZ) {
+    const { state } = this.host;
+    const edit = /** @type {Edit} */ ({
+      before: state.prompts ? structuredClone(state.prompts) : null,
+      after: structuredClone(prompts),
+    });
+    this.history.done.push(edit);
+    if (this.history.done.length > UNDO_DEPTH) this.history.done.shift();
+    this.history.undone = [];
+    this.setPrompts(prompts);
+    if (previewZ !== undefined) this.previewSlice(previewZ, edit);
+  }
+
+  /**
+   * Sets (or adds) one class's prompt, an undoable edit; with `previewZ`, previews that slice.
+   * @param {ClassPrompt} prompt
+   * @param {number} [previewZ]
+   */
+  putPrompt(prompt, previewZ) {
     const others = (this.host.state.prompts ?? []).filter((/** @type {ClassPrompt} */ p) => p.class !== prompt.class);
-    this.setPrompts([...others, prompt].sort((a, b) => a.class - b.class));
+    this.edit([...others, prompt].sort((a, b) => a.class - b.class), previewZ);
   }
 
   /** @param {number} label */
   removePrompt(label) {
-    this.setPrompts((this.host.state.prompts ?? []).filter((/** @type {ClassPrompt} */ p) => p.class !== label));
+    this.edit((this.host.state.prompts ?? []).filter((/** @type {ClassPrompt} */ p) => p.class !== label));
+  }
+
+  /**
+   * Adds a correction click to class `label`'s prompt, which must be on the shown slice: the
+   * object includes the pixel (`positive`) or leaves it out. Resolves once the slice's new
+   * masks are shown (false when the click was refused or could not be previewed).
+   * @param {number} label
+   * @param {{x: number, y: number}} pixel slice pixel
+   * @param {boolean} positive
+   * @returns {Promise<boolean>}
+   */
+  async addClick(label, pixel, positive) {
+    const { state } = this.host;
+    const [nx, ny] = state.scan.dims;
+    const p = state.prompts?.find((/** @type {ClassPrompt} */ q) => q.class === label);
+    if (!p || !isActive(p) || p.prompt.slice !== state.z) {
+      this.ui.hint.textContent = p && isActive(p)
+        ? `Clicks correct a prompt on its own slice (slice ${p.prompt.slice + 1}): go there, or drag a box here to move it.`
+        : 'This class has no prompt to correct: drag a box for it first.';
+      return false;
+    }
+    const clicks = p.clicks ?? [];
+    if (clicks.length >= MAX_CLICKS) {
+      this.ui.hint.textContent = `A prompt takes at most ${MAX_CLICKS} clicks: drag a new box to start again.`;
+      return false;
+    }
+    const point = [Math.min(Math.max(Math.floor(pixel.x), 0), nx - 1), Math.min(Math.max(Math.floor(pixel.y), 0), ny - 1)];
+    this.putPrompt({ ...structuredClone(p), prompt: { ...p.prompt, source: USER }, clicks: [...clicks, { point, positive }] });
+    return this.previewSlice(state.z, /** @type {Edit} */ (this.history.done.at(-1)));
+  }
+
+  /**
+   * Shows slice `z`'s masks from SAM-2's image predictor for the prompts on it (the worker
+   * keeps the slice's embedding, so a second correction there runs only the prompt encoder
+   * and mask decoder): the classes prompted on `z` are replaced on that slice, the others
+   * stay. Recorded in `edit` for Undo; dropped when another edit, a segmentation or another
+   * scan came first. While a segmentation runs, nothing is previewed (Re-run shows it).
+   * @param {number} z
+   * @param {Edit} edit
+   * @returns {Promise<boolean>} whether the masks were shown
+   */
+  previewSlice(z, edit) {
+    const asked = this.pending.get(edit);
+    if (asked) return asked;
+    const run = this.runPreview(z, edit).finally(() => this.pending.delete(edit));
+    this.pending.set(edit, run);
+    return run;
+  }
+
+  /**
+   * @param {number} z
+   * @param {Edit} edit
+   * @returns {Promise<boolean>}
+   */
+  async runPreview(z, edit) {
+    const { host } = this;
+    const { state } = host;
+    if (state.busy || state.kind !== 'sss' || !state.scan) return false;
+    const generation = host.generation();
+    const runs = this.runs;
+    const prompts = structuredClone(state.prompts ?? []);
+    let reply;
+    try {
+      reply = await host.worker().request('previewSlice', { z, prompts });
+    } catch (e) {
+      host.showError(`The correction could not be previewed: ${/** @type {Error} */ (e).message}`);
+      return false;
+    }
+    if (generation !== host.generation() || runs !== this.runs || state.busy || this.history.done.at(-1) !== edit) return false;
+    const [nx, ny, nz] = state.scan.dims;
+    const plane = nx * ny;
+    if (!state.labels) state.labels = new Uint8Array(plane * nz);
+    const labels = /** @type {Uint8Array} */ (state.labels);
+    const before = labels.slice(z * plane, (z + 1) * plane);
+    const onSlice = new Set(prompts.filter((p) => isActive(p) && p.prompt.slice === z).map((p) => p.class));
+    const preview = /** @type {Uint8Array} */ (reply.labels);
+    const after = before.map((l, i) => preview[i] || (onSlice.has(l) ? 0 : l));
+    labels.set(after, z * plane);
+    state.propagated.add(z);
+    edit.slice = { z, before, after };
+    state.lastPreview = { z, encoded: reply.encoded, ms: reply.ms, classes: [...onSlice] };
+    host.timing.textContent = `slice ${z + 1} corrected in ${reply.ms.toFixed(0)} ms ` +
+      (reply.encoded ? '(image encoder, prompt encoder and mask decoder)' : '(prompt encoder and mask decoder only)') +
+      '; Re-run propagates it';
+    this.showMasks();
+    host.syncButtons();
+    return true;
+  }
+
+  /** Undoes the last prompt edit (and the slice masks its preview changed). */
+  undo() {
+    const edit = this.host.state.busy ? undefined : this.history.done.pop();
+    if (!edit) return false;
+    this.history.undone.push(edit);
+    this.restore(edit.before, edit.slice && { z: edit.slice.z, labels: edit.slice.before });
+    return true;
+  }
+
+  /** Redoes the last edit undone. */
+  redo() {
+    const edit = this.host.state.busy ? undefined : this.history.undone.pop();
+    if (!edit) return false;
+    this.history.done.push(edit);
+    this.restore(edit.after, edit.slice && { z: edit.slice.z, labels: edit.slice.after });
+    return true;
+  }
+
+  /**
+   * Puts back prompts and, where given, one slice's label map.
+   * @param {ClassPrompt[]|null} prompts
+   * @param {{z: number, labels: Uint8Array}|undefined} slice
+   */
+  restore(prompts, slice) {
+    const { state } = this.host;
+    state.prompts = prompts ? structuredClone(prompts) : null;
+    if (slice && state.labels) {
+      const plane = slice.labels.length;
+      state.labels.set(slice.labels, slice.z * plane);
+    }
+    this.show();
+    this.showMasks();
   }
 
   /**
    * A pointer went down on the image while class `label` is selected: a drag draws a new box
-   * for it on the shown slice (its point is the box's centre); Alt+click moves the point of
-   * the class's prompt on this slice.
+   * for it on the shown slice (its point is the box's centre); a click adds a correction click
+   * (Shift: leave the point out); Alt+click moves the point of the class's prompt on this
+   * slice. Each previews the slice.
    * @param {PointerEvent} e
    * @param {number} label
    */
@@ -500,7 +694,7 @@ export class SssPanel {
       }
       const x = Math.min(Math.max(Math.floor(start.x), 0), nx - 1);
       const y = Math.min(Math.max(Math.floor(start.y), 0), ny - 1);
-      this.putPrompt({ class: label, prompt: { ...p.prompt, point: [x, y], source: USER } });
+      this.putPrompt({ ...structuredClone(p), prompt: { ...p.prompt, point: [x, y], source: USER } }, z);
       return;
     }
     const startScreen = { x: e.clientX, y: e.clientY };
@@ -513,8 +707,9 @@ export class SssPanel {
       stage.removeEventListener('pointermove', move);
       stage.removeEventListener('pointerup', up);
       this.preview = null;
-      if (dragged && z === state.z) this.putPrompt(userBox(label, z, start, host.slicePixel(u), nx, ny));
-      else host.draw();
+      if (z !== state.z) host.draw();
+      else if (dragged) this.putPrompt(userBox(label, z, start, host.slicePixel(u), nx, ny), z);
+      else this.addClick(label, start, !u.shiftKey);
     };
     stage.addEventListener('pointermove', move);
     stage.addEventListener('pointerup', up);

@@ -142,7 +142,8 @@ const handlers = {
   /**
    * SSS: SAM-2 propagation of `prompts` (an array of {class, prompt}) through the open scan.
    * After each slice an update {id, type: 'update', z, done, total, labels} (that slice's label
-   * map, x fastest) goes out; the answer is the whole label map.
+   * map, x fastest) goes out; the answer is the whole label map and the fit check of it
+   * (`fit`: {classes, fits, message}, see the wasm `fitReport`).
    * @param {{id: number, prompts: any[]}} msg
    */
   async segmentVolume(msg) {
@@ -155,7 +156,25 @@ const handlers = {
         postMessage({ type: 'update', id: msg.id, z, done, total, labels: slice }, [slice.buffer]);
       });
     const ms = performance.now() - started;
-    return { labels, ms, transfer: [labels.buffer] };
+    // What the drawn class sizes say about the scan against the weights' training scans.
+    const fit = segmenter.fitReport(scan, labels);
+    return { labels, ms, fit, transfer: [labels.buffer] };
+  },
+
+  /**
+   * SSS: slice `z`'s label map (x fastest) from SAM-2's masks of the prompts on it, the
+   * slice's image embedding kept between calls, so a correction on the same slice runs only
+   * the prompt encoder and mask decoder (`encoded` says whether the image encoder ran).
+   * @param {{z: number, prompts: any[]}} msg
+   */
+  async previewSlice(msg) {
+    if (!segmenter || !kind) throw new Error('no weights are loaded');
+    if (!scan) throw new Error('no scan is open');
+    const started = performance.now();
+    const reply = await segmenter.previewSlice(scan, msg.z, JSON.stringify(msg.prompts));
+    const ms = performance.now() - started;
+    const labels = /** @type {Uint8Array} */ (reply.labels);
+    return { z: msg.z, labels, encoded: reply.encoded, ms, transfer: [labels.buffer] };
   },
 
   /** Asks a running `segmentVolume` to stop after its current slice (see the top). */

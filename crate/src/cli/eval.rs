@@ -18,6 +18,7 @@ use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
 use crate::Volume;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
+use crate::predictor::fit::{FitReport, check_fit};
 use crate::predictor::sss::{LabelFusion, PostProcess, SegmentMode, largest_components};
 use crate::prompt::pcsw::{
     ClassPrompt, PointRule, SliceRule, pcsw_prompts_from_labels, slice_prompts_from_labels,
@@ -177,6 +178,9 @@ pub struct VolumeResult {
     /// something against where anything is, whatever its class (a detector's view; for
     /// brain CT, bleed against no bleed).
     pub foreground: Vec<ClassMetrics>,
+    /// The fit check on the segmentation (`predictor::fit`): what `sss segment` and the page
+    /// would say about this scan.
+    pub fit: FitReport,
     pub prompts: Vec<ClassPrompt>,
     pub seconds: f64,
 }
@@ -202,6 +206,10 @@ pub struct EvalReport {
     pub coarse_component_summary: MetricsSummary,
     /// `summary`'s segmentation with every foreground class merged ([`VolumeResult::foreground`]).
     pub foreground_summary: MetricsSummary,
+    /// Volumes the fit check says do not fit the weights.
+    pub not_fitting: usize,
+    /// Volumes with at least one class named as drawn far outside its training range.
+    pub with_classes_named: usize,
 }
 
 /// Metrics of `pred` against `truth` with every foreground class merged into class 1.
@@ -295,10 +303,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             image.with_data(largest_components(&coarse.labels, image.dims, &classes)?)?;
         let coarse_component_metrics =
             evaluate_volume(&coarse_component, &labels, &classes, spacing)?;
-        let (metrics, foreground) = match mode {
+        let (metrics, foreground, fit) = match mode {
             SegmentMode::CoarseOnly => (
                 coarse_metrics.clone(),
                 foreground_metrics(&coarse_labels, &labels, spacing)?,
+                check_fit(&manifest.classes, &coarse_labels.data, image.spacing),
             ),
             SegmentMode::Full => {
                 let full = if args.gt_prompts_every_slice || args.coarse_prompts_every_slice {
@@ -316,6 +325,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
                 (
                     evaluate_volume(&full, &labels, &classes, spacing)?,
                     foreground_metrics(&full, &labels, spacing)?,
+                    check_fit(&manifest.classes, &full.data, image.spacing),
                 )
             }
         };
@@ -328,6 +338,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             coarse_classes: coarse_metrics,
             coarse_component_classes: coarse_component_metrics,
             foreground,
+            fit,
             prompts,
             seconds,
         });
@@ -400,6 +411,13 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         coarse_component_summary.hd95,
         coarse_component_summary.asd
     );
+    let not_fitting = volumes.iter().filter(|v| !v.fit.fits).count();
+    let with_classes_named = volumes.iter().filter(|v| !v.fit.message.is_empty()).count();
+    println!(
+        "fit check: {not_fitting} of {} volumes do not fit the weights; {with_classes_named} \
+         have a class drawn far outside its training range",
+        volumes.len()
+    );
     if let Some(path) = &args.csv {
         let mut csv = String::from("volume,class,name,dice,jaccard,hd95,asd\n");
         for v in &volumes {
@@ -432,6 +450,8 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
             coarse_summary,
             coarse_component_summary,
             foreground_summary,
+            not_fitting,
+            with_classes_named,
         };
         std::fs::write(path, serde_json::to_string_pretty(&report)?)
             .with_context(|| format!("writing {}", path.display()))?;

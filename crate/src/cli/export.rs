@@ -42,6 +42,17 @@ pub struct ExportArgs {
     /// Set the clean-up after propagation (`PostProcess`; default: the run's own).
     #[arg(long, value_enum)]
     pub post_process: Option<super::eval::PostProcessArg>,
+    /// Record each class's volume range over the run's labeled training scans in this data
+    /// directory, for the fit check (`predictor::fit`; runs made before `sss train` recorded
+    /// it). Needs `--dataset` and `--labeled` as the run was trained.
+    #[arg(long, requires_all = ["dataset", "labeled"])]
+    pub volumes_from: Option<PathBuf>,
+    /// The dataset layout of `--volumes-from`.
+    #[arg(long, value_enum, requires = "volumes_from")]
+    pub dataset: Option<super::sss_data::DatasetKind>,
+    /// The run's labeled subjects (`sss train --labeled`), for `--volumes-from`.
+    #[arg(long, requires = "volumes_from")]
+    pub labeled: Option<usize>,
 }
 
 /// Runs the command.
@@ -89,6 +100,20 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
             "--pcsw-slice, --pcsw-min-object, --tracked-memories, --sam2-weight and \
              --post-process apply to SSS weights only"
         );
+    }
+    if let (Some(dir), Some(dataset), Some(labeled)) =
+        (&args.volumes_from, args.dataset, args.labeled)
+    {
+        let classes = super::sss_data::classes_with_training_volumes(dataset, dir, labeled)?;
+        anyhow::ensure!(
+            classes.len() == manifest.classes.len(),
+            "--dataset {dataset:?} has {} classes but the weights have {}",
+            classes.len(),
+            manifest.classes.len()
+        );
+        for (mine, theirs) in manifest.classes.iter_mut().zip(classes) {
+            mine.volume_ml = theirs.volume_ml;
+        }
     }
     manifest.provenance = format!(
         "{} (exported from: {})",

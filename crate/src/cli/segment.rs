@@ -16,6 +16,7 @@ use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
 use crate::data::label_export::{gzip, labels_like_input};
 use crate::data::nifti_io::read_nifti;
+use crate::predictor::fit::{FitReport, check_fit};
 use crate::predictor::sss::SegmentMode;
 use crate::prompt::pcsw::ClassPrompt;
 
@@ -50,6 +51,10 @@ struct PromptFile {
     /// Prompts in slice pixel coordinates (x along a row, y down the rows), slice = z index.
     prompts: Vec<ClassPrompt>,
     class_names: Vec<String>,
+    /// What the drawn class volumes say about the scan against the weights' training scans
+    /// (`predictor::fit`; absent in files written before the check, ignored when read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fit: Option<FitReport>,
 }
 
 /// Reads a prompts file written by this command (possibly edited).
@@ -105,6 +110,10 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
             (scan.with_data(labels)?, prompts)
         }
     };
+    let fit = check_fit(&manifest.classes, &labels.data, scan.spacing);
+    if !fit.message.is_empty() {
+        eprintln!("warning: {}", fit.message);
+    }
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -123,6 +132,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
         scan: args.scan.display().to_string(),
         prompts,
         class_names: manifest.classes.iter().map(|c| c.name.clone()).collect(),
+        fit: Some(fit),
     };
     std::fs::write(&path, serde_json::to_string_pretty(&file)?)
         .with_context(|| format!("writing {}", path.display()))?;

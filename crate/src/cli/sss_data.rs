@@ -11,6 +11,7 @@ use crate::data::bhsd::{BHSD_CLASS_NAMES, list_bhsd, split_bhsd};
 use crate::data::dataset::{Case, Split};
 use crate::data::intensity::{IntensityRule, Modality};
 use crate::data::nifti_io::read_nifti;
+use crate::predictor::fit::{class_volumes_ml, volume_ranges};
 use crate::weights::ClassInfo;
 use crate::{Result, SssError, Volume};
 
@@ -60,6 +61,7 @@ impl DatasetKind {
                 label: label as u8,
                 name: (*name).into(),
                 color: *color,
+                volume_ml: None,
             })
             .collect()
     }
@@ -71,6 +73,40 @@ impl DatasetKind {
             Self::Bhsd => split_bhsd(&list_bhsd(dir)?, labeled),
         }
     }
+}
+
+/// The dataset's classes with each foreground class's volume range over the first `labeled`
+/// labeled training scans of `dir` (what `sss train` trains on): the manifest's record for the
+/// fit check (`predictor::fit`).
+pub fn classes_with_training_volumes(
+    dataset: DatasetKind,
+    dir: &Path,
+    labeled: usize,
+) -> anyhow::Result<Vec<ClassInfo>> {
+    let split = dataset.split(dir, labeled)?;
+    let mut classes = dataset.classes();
+    let labels: Vec<u8> = classes.iter().skip(1).map(|c| c.label).collect();
+    let volumes = split
+        .labeled
+        .iter()
+        .map(|case| {
+            let path = case
+                .label
+                .as_ref()
+                .with_context(|| format!("{} has no labels", case.id))?;
+            let l = read_nifti(path).with_context(|| format!("reading labels of {}", case.id))?;
+            let values: Vec<u8> = l
+                .data
+                .iter()
+                .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                .collect();
+            Ok(class_volumes_ml(&values, l.spacing, &labels))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for (class, range) in classes.iter_mut().skip(1).zip(volume_ranges(&volumes)) {
+        class.volume_ml = range;
+    }
+    Ok(classes)
 }
 
 /// Reads a case's image and (if any) its label map.

@@ -16,7 +16,7 @@ use burn::tensor::DType;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::sss_data::{DatasetKind, read_case};
+use super::sss_data::{DatasetKind, classes_with_training_volumes, read_case};
 use crate::backend::ComputeDevice;
 use crate::model::Sam2Config;
 use crate::model::import::{load_sam2_burnpack, load_sam2_checkpoint};
@@ -681,11 +681,12 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     if !finished {
         return Ok(());
     }
-    let manifest = run_manifest(
+    let mut manifest = run_manifest(
         &cfg,
         args.dataset,
         format!("SSS run {}", run_name(&args.out)),
     );
+    manifest.classes = classes_with_training_volumes(args.dataset, &args.data, args.labeled)?;
     let bytes = weights::encode_module(trainer.final_net(), DType::F32)?;
     let path = weights::write_export(&args.out.join("model"), manifest, &bytes, DType::F32)?;
     println!("wrote {}", path.display());

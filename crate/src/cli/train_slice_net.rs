@@ -104,6 +104,7 @@ pub fn run(args: &TrainSliceNetArgs) -> anyhow::Result<()> {
                 label: label as u8,
                 name: (*name).into(),
                 color,
+                volume_ml: None,
             })
             .collect(),
         modality: "mri".into(),

@@ -115,6 +115,24 @@ impl Header<'_> {
     }
 }
 
+/// The largest NIfTI header (NIfTI-2's), in bytes.
+pub const MAX_HEADER_BYTES: usize = 540;
+
+/// The first [`MAX_HEADER_BYTES`] bytes of a `.nii` or `.nii.gz` file, decompressed (fewer if
+/// the file is shorter): all [`labels_like_input`] reads of it. The page keeps these instead
+/// of the opened file, so a large scan is not held twice.
+pub fn header_of(input: &[u8]) -> Result<Vec<u8>> {
+    if !input.starts_with(&[0x1f, 0x8b]) {
+        return Ok(input[..input.len().min(MAX_HEADER_BYTES)].to_vec());
+    }
+    let mut out = Vec::with_capacity(MAX_HEADER_BYTES);
+    GzDecoder::new(input)
+        .take(MAX_HEADER_BYTES as u64)
+        .read_to_end(&mut out)
+        .map_err(|e| SssError::Scan(format!("its gzip stream is corrupt ({e})")))?;
+    Ok(out)
+}
+
 /// The label map `labels` (x fastest, one byte per voxel) as the bytes of an uncompressed NIfTI
 /// file (`.nii`; [`gzip`] it for `.nii.gz`) in the geometry of `input`, the bytes of the `.nii`
 /// or `.nii.gz` file it was segmented from. Refused, in words, when `input` is not a
@@ -268,9 +286,14 @@ mod tests {
         assert_eq!(back.affine, original.affine);
         let values: Vec<u8> = back.data.iter().map(|&v| v as u8).collect();
         assert_eq!(values, labels);
-        // Gzip-compressed input gives the same file.
+        // Gzip-compressed input gives the same file, and so does its header alone.
         let gz_input = gzip(&input).unwrap();
         assert_eq!(labels_like_input(&gz_input, &labels).unwrap(), raw);
+        for file in [&input, &gz_input] {
+            let header = header_of(file).unwrap();
+            assert_eq!(header.len(), MAX_HEADER_BYTES.min(input.len()));
+            assert_eq!(labels_like_input(&header, &labels).unwrap(), raw);
+        }
     }
 
     /// The same file in big-endian byte order, and as NIfTI-2, comes back patched alike.

@@ -21,10 +21,10 @@ use serde::Serialize;
 use crate::data::intensity::IntensityRule;
 use crate::model::common::{Resample, resize};
 use crate::model::sss::SssNet;
-use crate::predictor::image::{IMG_MEAN, IMG_STD, ImagePredictor, ImagePrompt};
+use crate::predictor::image::{IMG_MEAN, IMG_STD};
 use crate::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
 use crate::prompt::pcsw::{
-    ClassPrompt, Connectivity, PcswConfig, PromptSource, connected_components,
+    ClassPrompt, Connectivity, MAX_CLICKS, PcswConfig, PromptSource, connected_components,
     pcsw_prompts_from_probabilities,
 };
 use crate::weights::{self, Manifest, ModelSpec};
@@ -58,7 +58,7 @@ impl PreparedVolume {
     pub fn hw(&self) -> [usize; 2] {
         [self.dims[1], self.dims[0]]
     }
-    fn voxels(&self) -> usize {
+    pub(super) fn voxels(&self) -> usize {
         self.dims.iter().product()
     }
 }
@@ -366,6 +366,18 @@ impl SssSegmenter {
                     p.prompt.point
                 )));
             }
+            if p.clicks.len() > MAX_CLICKS {
+                return Err(SssError::InvalidInput(format!(
+                    "prompt {i} (class {c}): {} clicks; at most {MAX_CLICKS} are taken",
+                    p.clicks.len()
+                )));
+            }
+            if let Some(click) = p.clicks.iter().find(|k| !inside(k.point[0], k.point[1])) {
+                return Err(SssError::InvalidInput(format!(
+                    "prompt {i} (class {c}): click {:?} is outside the {nx}×{ny} slice",
+                    click.point
+                )));
+            }
         }
         Ok(())
     }
@@ -409,11 +421,12 @@ impl SssSegmenter {
             VolumePredictorOptions::default(),
         )?;
         for p in active {
+            let (points, labels) = p.sam2_points();
             predictor.add_points_or_box(
                 p.prompt.slice,
                 u32::from(p.class),
-                &[p.prompt.point],
-                &[1],
+                &points,
+                &labels,
                 Some(p.prompt.box_xyxy),
                 true,
             )?;
@@ -464,40 +477,22 @@ impl SssSegmenter {
     /// every prompt's slice gets its class from that prompt's single mask, the label map's
     /// other slices stay background. Several prompts may share a slice (one per class).
     /// `sss eval --gt-prompts-every-slice` scores the mask decoder this way, apart from
-    /// memory propagation.
+    /// memory propagation (the page's correction preview, `predictor::correction`, is this on
+    /// one slice).
     pub fn prompted_slices(
         &self,
         prepared: &PreparedVolume,
         prompts: &[ClassPrompt],
     ) -> Result<Vec<u8>> {
         let mut labels = vec![0u8; prepared.voxels()];
-        let mut predictor = ImagePredictor::new(self.net.sam.clone());
-        let hw = prepared.hw();
+        let plane = prepared.hw()[0] * prepared.hw()[1];
+        let mut preview = self.slice_preview();
         let mut slices: Vec<usize> = prompts.iter().map(|p| p.prompt.slice).collect();
         slices.sort_unstable();
         slices.dedup();
         for z in slices {
-            let on_slice: Vec<ClassPrompt> = prompts
-                .iter()
-                .filter(|p| p.prompt.slice == z)
-                .copied()
-                .collect();
-            self.check_prompts(&on_slice, prepared.dims)?;
-            predictor.set_image(prepared.inputs[z].clone(), hw)?;
-            let mut class_of = Vec::new();
-            let mut logits = Vec::new();
-            for p in on_slice.iter().filter(|p| !p.prompt.is_empty()) {
-                let prompt = ImagePrompt {
-                    points: vec![p.prompt.point],
-                    labels: vec![1],
-                    box_xyxy: Some(p.prompt.box_xyxy),
-                    mask_input: None,
-                };
-                let out = predictor.predict(&prompt, false)?;
-                logits.extend(read_back(out.masks)?);
-                class_of.push(p.class);
-            }
-            SliceLabeler::new(hw, class_of, &on_slice, None).write(&mut labels, z, &logits);
+            let slice = self.preview_slice(&mut preview, prepared, z, prompts)?;
+            labels[z * plane..(z + 1) * plane].copy_from_slice(&slice);
         }
         Ok(labels)
     }
@@ -588,7 +583,7 @@ fn classes_of(predictor: &VolumePredictor<PreparedSlices>) -> Vec<u8> {
 /// class the user removed. Objects a person prompted (`PromptSource::User`) are then drawn
 /// on top from SAM-2's mask alone (logit above 0, the highest of them), so a corrected box
 /// is followed exactly.
-struct SliceLabeler<'a> {
+pub(super) struct SliceLabeler<'a> {
     hw: [usize; 2],
     /// The class of each SAM-2 object.
     class_of: Vec<u8>,
@@ -600,7 +595,7 @@ struct SliceLabeler<'a> {
 
 impl<'a> SliceLabeler<'a> {
     /// Objects in `predictor`'s order, their prompt sources from `prompts` (matched by class).
-    fn new(
+    pub(super) fn new(
         hw: [usize; 2],
         class_of: Vec<u8>,
         prompts: &[ClassPrompt],
@@ -623,7 +618,7 @@ impl<'a> SliceLabeler<'a> {
     }
 
     /// Writes slice `z` of `labels` (x fastest) from that slice's object logits.
-    fn write(&self, labels: &mut [u8], z: usize, logits: &[f32]) {
+    pub(super) fn write(&self, labels: &mut [u8], z: usize, logits: &[f32]) {
         let plane = self.hw[0] * self.hw[1];
         let nz = labels.len() / plane;
         let slice = &mut labels[z * plane..(z + 1) * plane];
@@ -688,13 +683,13 @@ impl<'a> SliceLabeler<'a> {
     }
 }
 
-fn read_back<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+pub(super) fn read_back<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data()
         .try_to_vec::<f32>()
         .map_err(|e| SssError::Device(format!("reading results back ({e:?})")))
 }
 
-async fn read_back_async<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+pub(super) async fn read_back_async<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data_async()
         .await
         .map_err(|e| SssError::Device(format!("reading results back ({e:?})")))?
@@ -702,27 +697,15 @@ async fn read_back_async<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| SssError::Device(format!("reading results back ({e:?})")))
 }
 
+/// A tiny SSS segmenter (micro SAM-2 at 64², random weights) and a prepared 32×32×4 volume,
+/// for the predictor's tests.
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_fixtures {
     use super::*;
     use crate::model::Sam2Config;
     use crate::prompt::pcsw::{PcswPrompt, PromptSource};
-    use std::cell::Cell;
-    use std::future::Future;
-    use std::task::{Context, Poll, Waker};
 
-    /// Polls a future to the end; flex's read-back is ready at once.
-    fn block_on<F: Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
-    }
-
-    fn segmenter() -> (SssSegmenter, PreparedVolume) {
+    pub(crate) fn segmenter() -> (SssSegmenter, PreparedVolume) {
         let device = Device::flex();
         let mut sam2 = Sam2Config::micro();
         sam2.image_size = 64;
@@ -739,17 +722,40 @@ mod tests {
         (s, prepared)
     }
 
-    fn prompt(class: u8, slice: usize) -> ClassPrompt {
-        ClassPrompt {
+    /// A person's prompt of `class` on `slice`: box, point, no clicks.
+    pub(crate) fn prompt(class: u8, slice: usize) -> ClassPrompt {
+        ClassPrompt::new(
             class,
-            prompt: PcswPrompt {
+            PcswPrompt {
                 slice,
                 box_xyxy: [4.0, 6.0, 20.0, 24.0],
                 point: [12.0, 15.0],
                 source: PromptSource::User,
             },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::pcsw::PromptSource;
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    /// Polls a future to the end; flex's read-back is ready at once.
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
         }
     }
+
+    use super::test_fixtures::{prompt, segmenter};
 
     #[test]
     fn async_propagation_equals_the_blocking_one_slice_by_slice_and_stops() {

@@ -150,11 +150,44 @@ impl PcswPrompt {
     }
 }
 
-/// A class label and its prompt.
+/// A correction click on a prompt's slice (`x`, `y` in slice pixels): a point the object
+/// includes (`positive`) or must leave out. SAM-2 takes it as a point prompt with label 1 or 0.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Click {
+    pub point: [f32; 2],
+    pub positive: bool,
+}
+
+/// The most correction clicks one prompt takes.
+pub const MAX_CLICKS: usize = 64;
+
+/// A class label, its prompt and a person's correction clicks on the prompt's slice (none
+/// from PCSW; absent in prompts files older than clicks).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClassPrompt {
     pub class: u8,
     pub prompt: PcswPrompt,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clicks: Vec<Click>,
+}
+
+impl ClassPrompt {
+    /// A prompt without clicks.
+    pub fn new(class: u8, prompt: PcswPrompt) -> Self {
+        Self {
+            class,
+            prompt,
+            clicks: Vec::new(),
+        }
+    }
+
+    /// SAM-2's point prompts: the prompt's point (positive), then the clicks, with their labels
+    /// (1 include, 0 leave out).
+    pub fn sam2_points(&self) -> (Vec<[f32; 2]>, Vec<i32>) {
+        std::iter::once((self.prompt.point, 1))
+            .chain(self.clicks.iter().map(|c| (c.point, i32::from(c.positive))))
+            .unzip()
+    }
 }
 
 /// 3-D connected components of a mask (`dims = [nx, ny, nz]`, x fastest).
@@ -502,10 +535,10 @@ pub fn pcsw_prompts_from_labels(
         .iter()
         .map(|&class| {
             let mask: Vec<bool> = labels.data.iter().map(|&l| l == class).collect();
-            Ok(ClassPrompt {
+            Ok(ClassPrompt::new(
                 class,
-                prompt: pcsw_prompt(&mask, labels.dims, cfg)?,
-            })
+                pcsw_prompt(&mask, labels.dims, cfg)?,
+            ))
         })
         .collect()
 }
@@ -527,15 +560,15 @@ pub fn slice_prompts_from_labels(
         for &class in classes {
             let object: Vec<bool> = slice.iter().map(|&l| l == class).collect();
             if let Some(b) = bounding_box(object.iter().copied(), nx) {
-                prompts.push(ClassPrompt {
+                prompts.push(ClassPrompt::new(
                     class,
-                    prompt: PcswPrompt {
+                    PcswPrompt {
                         slice: z,
                         box_xyxy: b.map(|v| v as f32),
                         point: point_of(cfg.point, &object, nx, ny, b),
                         source: PromptSource::User,
                     },
-                });
+                ));
             }
         }
     }
@@ -573,10 +606,7 @@ pub fn pcsw_prompts_from_probabilities(
                 .iter()
                 .map(|&p| p > cfg.threshold)
                 .collect();
-            Ok(ClassPrompt {
-                class,
-                prompt: pcsw_prompt(&mask, dims, cfg)?,
-            })
+            Ok(ClassPrompt::new(class, pcsw_prompt(&mask, dims, cfg)?))
         })
         .collect()
 }

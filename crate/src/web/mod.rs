@@ -13,8 +13,10 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::backend::ComputeDevice;
-use crate::data::label_export::{gzip, labels_like_input};
+use crate::data::label_export::{gzip, header_of, labels_like_input};
 use crate::data::nifti_io::read_nifti_bytes;
+use crate::predictor::correction::SlicePreview;
+use crate::predictor::fit::check_fit;
 use crate::predictor::slice::{IntensityRange, SliceSegmenter};
 use crate::predictor::sss::{CoarseOutput, LabelFusion, PreparedVolume, SssSegmenter};
 use crate::prompt::pcsw::ClassPrompt;
@@ -34,8 +36,9 @@ fn js_error(e: SssError) -> JsError {
 #[wasm_bindgen]
 pub struct Scan {
     volume: Rc<Volume<f32>>,
-    /// The file as opened: its header is the one label maps are written with.
-    source: Rc<Vec<u8>>,
+    /// The opened file's header (decompressed, `label_export::header_of`): label maps are
+    /// written with it. Only the header is kept, so a large scan is not held twice.
+    header: Rc<Vec<u8>>,
     /// Tells scans apart, so a prepared volume is reused only for its own scan.
     id: u64,
 }
@@ -56,7 +59,7 @@ impl Scan {
         });
         Ok(Scan {
             volume: Rc::new(read_nifti_bytes(bytes).map_err(js_error)?),
-            source: Rc::new(bytes.to_vec()),
+            header: Rc::new(header_of(bytes).map_err(js_error)?),
             id,
         })
     }
@@ -66,7 +69,7 @@ impl Scan {
     /// (`data::label_export`).
     #[wasm_bindgen(js_name = labelsAsNifti)]
     pub fn labels_as_nifti(&self, labels: &[u8]) -> Result<Vec<u8>, JsError> {
-        let nifti = labels_like_input(&self.source, labels).map_err(js_error)?;
+        let nifti = labels_like_input(&self.header, labels).map_err(js_error)?;
         gzip(&nifti).map_err(js_error)
     }
 
@@ -153,6 +156,9 @@ pub struct Segmenter {
     prepared: PreparedCache,
     /// Set by `stop`: the running `segmentVolume` ends after its current slice.
     stop: Rc<std::cell::Cell<bool>>,
+    /// SAM-2's image predictor holding the last previewed slice's embedding, with the id of
+    /// its scan (`previewSlice`).
+    preview: Rc<RefCell<Option<(u64, SlicePreview)>>>,
 }
 
 #[wasm_bindgen]
@@ -177,6 +183,7 @@ impl Segmenter {
             model: None,
             prepared: Rc::new(RefCell::new(None)),
             stop: Rc::new(std::cell::Cell::new(false)),
+            preview: Rc::new(RefCell::new(None)),
         }
     }
 
@@ -212,6 +219,7 @@ impl Segmenter {
         };
         self.model = Some(model);
         *self.prepared.borrow_mut() = None;
+        *self.preview.borrow_mut() = None;
         Ok(())
     }
 
@@ -233,6 +241,26 @@ impl Segmenter {
     /// The loaded manifest as JSON (classes, names, colours), or an error if none is loaded.
     pub fn manifest(&self) -> Result<String, JsError> {
         Ok(self.model()?.manifest().to_json())
+    }
+
+    /// The fit check (`predictor::fit`) of a finished label map `labels` of `scan` (x fastest)
+    /// against the loaded weights' training scans: `{classes: [{label, name, volume_ml, range,
+    /// verdict}], fits, message}`; `message` is empty when there is nothing to say.
+    #[wasm_bindgen(js_name = fitReport)]
+    pub fn fit_report(&self, scan: &Scan, labels: &[u8]) -> Result<JsValue, JsError> {
+        if labels.len() != scan.volume.data.len() {
+            return Err(JsError::new(&format!(
+                "the label map has {} voxels but the scan {}",
+                labels.len(),
+                scan.volume.data.len()
+            )));
+        }
+        let report = check_fit(
+            &self.model()?.manifest().classes,
+            labels,
+            scan.volume.spacing,
+        );
+        serde_wasm_bindgen::to_value(&report).map_err(|e| JsError::new(&e.to_string()))
     }
 
     fn slice_net(&self) -> Result<SliceSegmenter, JsError> {
@@ -372,6 +400,45 @@ impl Segmenter {
                 .await
                 .map_err(js_error)?;
             Ok(js_sys::Uint8Array::from(labels.as_slice()).into())
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Segmenter {
+    /// SSS: slice `z`'s label map (`Uint8Array`, row-major) from SAM-2's masks of the prompts
+    /// on that slice (`prompts_json` as for `segmentVolume`; prompts on other slices are
+    /// ignored), at interactive speed: the slice's image embedding is kept, so further clicks
+    /// or boxes on the same slice run only the prompt encoder and mask decoder
+    /// (`predictor::correction`). Resolves to `{labels, encoded}`, `encoded` telling whether
+    /// the image encoder ran for this call.
+    #[wasm_bindgen(js_name = previewSlice)]
+    pub fn preview_slice(&self, scan: &Scan, z: u32, prompts_json: &str) -> Promise {
+        let sss = self.sss();
+        let prompts: Result<Vec<ClassPrompt>, JsError> = serde_json::from_str(prompts_json)
+            .map_err(|e| JsError::new(&format!("the prompts are not valid: {e}")));
+        let (volume, id, cache) = (scan.volume.clone(), scan.id, self.prepared.clone());
+        let previews = self.preview.clone();
+        future_to_promise(async move {
+            let (sss, prompts) = (sss?, prompts?);
+            let prepared = prepared_for(&sss, &volume, id, &cache)?;
+            let held = previews.borrow_mut().take().filter(|(scan, _)| *scan == id);
+            let mut preview = held.map_or_else(|| sss.slice_preview(), |(_, p)| p);
+            let before = preview.encodes;
+            let labels = sss
+                .preview_slice_async(&mut preview, &prepared, z as usize, &prompts)
+                .await;
+            let encoded = preview.encodes != before;
+            *previews.borrow_mut() = Some((id, preview));
+            let labels = labels.map_err(js_error)?;
+            let out = js_sys::Object::new();
+            js_sys::Reflect::set(
+                &out,
+                &"labels".into(),
+                &js_sys::Uint8Array::from(labels.as_slice()).into(),
+            )?;
+            js_sys::Reflect::set(&out, &"encoded".into(), &encoded.into())?;
+            Ok(out.into())
         })
     }
 }

@@ -505,15 +505,15 @@ mod tests {
     }
 
     fn prompt(slice: usize) -> Vec<ClassPrompt> {
-        vec![ClassPrompt {
-            class: 1,
-            prompt: PcswPrompt {
+        vec![ClassPrompt::new(
+            1,
+            PcswPrompt {
                 slice,
                 box_xyxy: [0.0, 0.0, 1.0, 1.0],
                 point: [0.5, 0.5],
                 source: PromptSource::Fallback,
             },
-        }]
+        )]
     }
 
     #[test]

@@ -1,0 +1,203 @@
+// Correcting at interactive speed: with a class picked, a click on its prompt's slice adds a
+// correction point (Shift+click: the object leaves it out), and the slice's new masks are shown
+// at once from SAM-2's image predictor in the worker, which keeps the slice's image embedding:
+// the first correction on a slice runs the image encoder, the next ones only the prompt encoder
+// and mask decoder. Undo and redo (keys and buttons) restore the prompts and the slice masks
+// the preview changed; Re-run propagates the clicks. The demo scan, on the wasm CPU backend.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { NO_WEBGPU_FLAGS, WEBGPU_FLAGS, classDice, launch, openPage, startServer, volumeAfter } from './harness.mjs';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
+
+before(async () => { server = await startServer(); });
+
+/**
+ * The CPU test's first correction, for the WebGPU test to repeat: the prompts before it, the
+ * click, and the slice's preview (only the classes prompted there).
+ * @type {{prompts: any[], z: number, click: number[], preview: number[]}|null}
+ */
+let cpuCorrection = null;
+after(async () => { await server?.close(); });
+
+/** @param {import('playwright-core').Page} page */
+function pageState(page) {
+  return page.evaluate(() => {
+    const s = /** @type {any} */ (window).sss;
+    return {
+      prompts: s.prompts, lastPreview: s.lastPreview, labels: s.labels ? Array.from(s.labels) : null,
+      errors: s.errors, timing: document.getElementById('timing')?.textContent ?? '',
+      undo: !(/** @type {HTMLButtonElement} */ (document.getElementById('undo')).disabled),
+      redo: !(/** @type {HTMLButtonElement} */ (document.getElementById('redo')).disabled),
+    };
+  });
+}
+
+/**
+ * Slice `z` of a label map (x fastest).
+ * @param {number[]} labels
+ * @param {number[]} dims
+ * @param {number} z
+ */
+function sliceOf(labels, dims, z) {
+  const plane = dims[0] * dims[1];
+  return labels.slice(z * plane, (z + 1) * plane);
+}
+
+test('a click corrects a prompt\'s slice at once (the embedding kept), undo and redo restore it, Re-run propagates it', { timeout: 600_000 }, async () => {
+  const browser = await launch(NO_WEBGPU_FLAGS);
+  try {
+    const { page, errors } = await openPage(browser, `${server.url}?model=cpu`);
+    const first = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    assert.deepEqual(first.errors, [], 'segmented');
+    const dims = first.dims;
+    const [nx] = dims;
+    // The left ventricle's prompt: its interior point lies in the object.
+    const lv = first.prompts.find((/** @type {any} */ p) => p.class === 3);
+    const { slice: z, point: [cx, cy] } = lv.prompt;
+    const at = (/** @type {number} */ x, /** @type {number} */ y) => y * nx + x;
+    const firstSlice = sliceOf(first.labels, dims, z);
+    assert.equal(firstSlice[at(cx, cy)], 3, 'the prompt\'s point is in the LV');
+    // The clicked pixel: an LV pixel far from the prompt's point (its edge).
+    let [px, py, far] = [cx, cy, -1];
+    for (let i = 0; i < firstSlice.length; i++) {
+      const [x, y] = [i % nx, Math.floor(i / nx)];
+      const d = Math.hypot(x - cx, y - cy);
+      if (firstSlice[i] === 3 && d > far) [px, py, far] = [x, y, d];
+    }
+    const count = (/** @type {number[]} */ plane, /** @type {number} */ c) => plane.filter((l) => l === c).length;
+    assert.equal((await pageState(page)).undo, false, 'nothing to undo yet');
+
+    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), z);
+    await page.click('#prompts li[data-class="3"] .pick');
+    assert.match(await page.textContent('#prompt-hint') ?? '', /Shift\+click: leave it out/);
+
+    // Shift+click with the mouse on the prompt's point: the LV must leave that pixel out.
+    const screen = await page.evaluate(([x, y]) => {
+      const view = /** @type {any} */ (window).sssRenderer.view;
+      const rect = /** @type {HTMLElement} */ (document.getElementById('stage')).getBoundingClientRect();
+      const dpr = window.devicePixelRatio || 1;
+      return { x: rect.left + (view.offsetX + (x + 0.5) * view.scale) / dpr, y: rect.top + (view.offsetY + (y + 0.5) * view.scale) / dpr };
+    }, [px, py]);
+    await page.keyboard.down('Shift');
+    await page.mouse.click(screen.x, screen.y);
+    await page.keyboard.up('Shift');
+    await page.waitForFunction(() => /** @type {any} */ (window).sss.lastPreview, null, { timeout: 120_000 });
+    const clicked = await pageState(page);
+    const lvNow = clicked.prompts.find((/** @type {any} */ p) => p.class === 3);
+    assert.deepEqual(lvNow.clicks, [{ point: [px, py], positive: false }], 'the click is on the LV prompt');
+    assert.equal(lvNow.prompt.source, 'user');
+    assert.equal(clicked.lastPreview.z, z);
+    assert.equal(clicked.lastPreview.encoded, true, 'the first correction on a slice encodes it');
+    const previewed = sliceOf(/** @type {number[]} */ (clicked.labels), dims, z);
+    console.log(`negative click at (${px}, ${py}), ${far.toFixed(1)} px from the point: LV ${count(firstSlice, 3)} -> ${count(previewed, 3)} px, clicked pixel ${firstSlice[at(px, py)]} -> ${previewed[at(px, py)]}`);
+    assert.notEqual(previewed[at(px, py)], 3, 'the LV left the clicked pixel out');
+    const prompted = new Set(clicked.lastPreview.classes);
+    assert.ok(prompted.has(3));
+    for (let i = 0; i < previewed.length; i++) {
+      if (!prompted.has(firstSlice[i]) && !prompted.has(previewed[i])) {
+        assert.equal(previewed[i], firstSlice[i], `pixel ${i}: a class not prompted on this slice is untouched`);
+      }
+    }
+    cpuCorrection = { prompts: first.prompts, z, click: [px, py], preview: previewed.map((l) => (prompted.has(l) ? l : 0)) };
+    for (let k = 0; k < dims[2]; k++) {
+      if (k !== z) assert.deepEqual(sliceOf(/** @type {number[]} */ (clicked.labels), dims, k), sliceOf(first.labels, dims, k), `slice ${k} untouched`);
+    }
+    assert.match(clicked.timing, /corrected in \d+ ms \(image encoder, prompt encoder and mask decoder\)/);
+    assert.ok(clicked.undo && !clicked.redo);
+
+    // A second, positive click on the same slice: only the prompt encoder and the decoder run.
+    const shown = await page.evaluate(([x, y]) => /** @type {any} */ (window).sss.api.click(3, x, y, true), [cx, cy]);
+    assert.equal(shown, true, 'the preview was shown');
+    const second = await pageState(page);
+    assert.deepEqual(second.prompts.find((/** @type {any} */ p) => p.class === 3).clicks,
+      [{ point: [px, py], positive: false }, { point: [cx, cy], positive: true }]);
+    assert.equal(second.lastPreview.encoded, false, 'the slice embedding was kept');
+    assert.match(second.timing, /\(prompt encoder and mask decoder only\)/);
+    console.log(`correction preview on the wasm CPU: first click ${clicked.lastPreview.ms.toFixed(0)} ms (with the image encoder), ` +
+      `second ${second.lastPreview.ms.toFixed(0)} ms (prompt encoder and decoder only)`);
+
+    // Undo twice (key, then button): back to PCSW's prompts and the first masks; redo once.
+    await page.keyboard.press('Control+z');
+    let s = await pageState(page);
+    assert.deepEqual(s.prompts, clicked.prompts, 'Ctrl+Z undid the second click');
+    assert.deepEqual(s.labels, clicked.labels, 'and its slice masks');
+    await page.click('#undo');
+    s = await pageState(page);
+    assert.deepEqual(s.prompts, first.prompts, 'the Undo button undid the first click');
+    assert.deepEqual(s.labels, first.labels, 'the first masks are back');
+    assert.ok(!s.undo && s.redo, 'nothing left to undo; redo possible');
+    await page.keyboard.press('Control+Shift+z');
+    s = await pageState(page);
+    assert.deepEqual(s.prompts, clicked.prompts, 'Ctrl+Shift+Z redid the first click');
+    assert.deepEqual(s.labels, clicked.labels);
+
+    // Re-run propagates the corrected prompt; the clicked pixel stays out of the LV.
+    await page.keyboard.press('Escape');
+    const rerun = await volumeAfter(page, () => page.click('#rerun'));
+    assert.deepEqual(rerun.errors, []);
+    assert.deepEqual(rerun.lastVolume.prompts, clicked.prompts, 'Re-run sent the click');
+    assert.notEqual(sliceOf(/** @type {number[]} */ (rerun.labels), dims, z)[at(px, py)], 3, 'propagation keeps the correction');
+    // Undo after a propagation restores the prompts only; the masks are the propagation's.
+    await page.click('#undo');
+    s = await pageState(page);
+    assert.deepEqual(s.prompts, first.prompts);
+    assert.deepEqual(s.labels, rerun.labels, 'the propagated masks stay until the next Re-run');
+    assert.deepEqual([...errors, ...s.errors], [], 'no error');
+  } finally {
+    await browser.close();
+  }
+});
+
+test('a click off the prompt\'s slice is explained, not applied', { timeout: 300_000 }, async () => {
+  const browser = await launch(NO_WEBGPU_FLAGS);
+  try {
+    const { page, errors } = await openPage(browser, `${server.url}?model=cpu`);
+    const first = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const lv = first.prompts.find((/** @type {any} */ p) => p.class === 3);
+    const other = lv.prompt.slice === 0 ? 1 : 0;
+    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), other);
+    await page.evaluate(() => /** @type {any} */ (window).sss.api.selectClass(3));
+    const shown = await page.evaluate(() => /** @type {any} */ (window).sss.api.click(3, 10, 10, true));
+    assert.equal(shown, false);
+    const s = await pageState(page);
+    assert.deepEqual(s.prompts, first.prompts, 'the prompts are unchanged');
+    assert.match(await page.textContent('#prompt-hint') ?? '', new RegExp(`on its own slice \\(slice ${lv.prompt.slice + 1}\\)`));
+    assert.equal(s.undo, false, 'nothing to undo');
+    assert.deepEqual([...errors, ...s.errors], []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the same correction on WebGPU shows the masks the CPU showed', { timeout: 300_000 }, async (t) => {
+  if (!cpuCorrection) {
+    assert.fail('the CPU correction test did not get as far as its first correction');
+  }
+  const { prompts, z, click, preview } = cpuCorrection;
+  const browser = await launch(WEBGPU_FLAGS);
+  try {
+    const { page, errors } = await openPage(browser, server.url);
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.backend), 'WebGPU');
+    // No segmentation first: the correction previews the slice from the prompts alone.
+    await page.evaluate((p) => /** @type {any} */ (window).sss.api.setPrompts(p), prompts);
+    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), z);
+    const shown = await page.evaluate(([x, y]) => /** @type {any} */ (window).sss.api.click(3, x, y, false), click);
+    assert.equal(shown, true);
+    const s = await pageState(page);
+    assert.equal(s.lastPreview.encoded, true);
+    const gpu = sliceOf(/** @type {number[]} */ (s.labels), (await page.evaluate(() => /** @type {any} */ (window).sss.scan.dims)), z);
+    assert.equal(gpu.length, preview.length);
+    const same = gpu.filter((l, i) => l === preview[i]).length / gpu.length;
+    const dice = [1, 2, 3].map((c) => classDice(gpu, preview, c));
+    t.diagnostic(`WebGPU vs CPU correction preview: ${(100 * same).toFixed(2)} % of pixels equal, Dice ${dice.map((d) => d.toFixed(4)).join(' ')}; ` +
+      `${s.lastPreview.ms.toFixed(0)} ms on SwiftShader`);
+    assert.ok(same >= 0.995, `${(100 * same).toFixed(2)} % of pixels agree`);
+    for (const d of dice.filter((d) => !Number.isNaN(d))) assert.ok(d >= 0.98, `Dice ${d}`);
+    assert.deepEqual([...errors, ...s.errors], []);
+  } finally {
+    await browser.close();
+  }
+});
