@@ -344,6 +344,67 @@ fn train_resume_eval_export_segment() {
         );
     }
 
+    // The same scan as a DICOM series (`sss to-dicom`), segmented from its directory: the
+    // label map has the series' geometry (the scan's) and nearly the same labels (the
+    // series stores the values in 16 bits).
+    let dicom = scratch.0.join("dicom");
+    sss(&["to-dicom", path(&scan), path(&dicom)]);
+    let seg_dicom = scratch.0.join("seg/seg-dicom.nii.gz");
+    sss(&[
+        "segment",
+        path(&dicom),
+        "--weights",
+        path(&manifest),
+        "-o",
+        path(&seg_dicom),
+    ]);
+    let from_dicom = read_nifti(&seg_dicom).unwrap();
+    assert_eq!(from_dicom.dims, output.dims);
+    for (a, b) in from_dicom
+        .affine
+        .iter()
+        .flatten()
+        .zip(output.affine.iter().flatten())
+    {
+        assert!(
+            (a - b).abs() < 1e-4,
+            "{:?} vs {:?}",
+            from_dicom.affine,
+            output.affine
+        );
+    }
+    let same = from_dicom
+        .data
+        .iter()
+        .zip(&output.data)
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(
+        same as f64 >= 0.99 * output.data.len() as f64,
+        "{same} of {} voxels as from the NIfTI file",
+        output.data.len()
+    );
+    let empty = scratch.0.join("empty-dir");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("readme.txt"), "no scan here").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
+        .args([
+            "segment",
+            path(&empty),
+            "--weights",
+            path(&manifest),
+            "-o",
+            path(&seg_dicom),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("none of the 1 files is a DICOM image"),
+        "{stderr}"
+    );
+
     // Corrected prompts: class 2 only, with a box of our own on slice 1.
     let mut edited = prompts.clone();
     edited["prompts"] = serde_json::json!([{
@@ -352,18 +413,23 @@ fn train_resume_eval_export_segment() {
                    "source": "user"}
     }]);
     let edited_path = scratch.0.join("seg/edited.json");
-    std::fs::write(&edited_path, edited.to_string()).unwrap();
     let seg2 = scratch.0.join("seg/seg2.nii.gz");
-    sss(&[
-        "segment",
-        path(&scan),
-        "--weights",
-        path(&manifest),
-        "--use-prompts",
-        path(&edited_path),
-        "-o",
-        path(&seg2),
-    ]);
+    // `sss segment --use-prompts` with `prompts` written to the edited file: its stderr, and
+    // whether it succeeded.
+    let use_prompts = |prompts: &serde_json::Value| {
+        std::fs::write(&edited_path, prompts.to_string()).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_sss"))
+            .args(["segment", path(&scan), "--weights", path(&manifest)])
+            .args(["--use-prompts", path(&edited_path), "-o", path(&seg2)])
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.success(),
+        )
+    };
+    let (stderr, ok) = use_prompts(&edited);
+    assert!(ok, "{stderr}");
     let labels2 = read_nifti(&seg2).unwrap();
     assert!(
         labels2.data.iter().all(|&v| v == 0.0 || v == 2.0),
@@ -377,37 +443,20 @@ fn train_resume_eval_export_segment() {
     // The page's correction clicks are read; one off the slice is refused with the reason.
     edited["prompts"][0]["clicks"] =
         serde_json::json!([{"point": [45.0, 45.0], "positive": false}]);
-    std::fs::write(&edited_path, edited.to_string()).unwrap();
-    sss(&[
-        "segment",
-        path(&scan),
-        "--weights",
-        path(&manifest),
-        "--use-prompts",
-        path(&edited_path),
-        "-o",
-        path(&seg2),
-    ]);
+    let (stderr, ok) = use_prompts(&edited);
+    assert!(ok, "{stderr}");
     edited["prompts"][0]["clicks"][0]["point"] = serde_json::json!([999.0, 5.0]);
-    std::fs::write(&edited_path, edited.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
-        .args(["segment", path(&scan), "--weights", path(&manifest)])
-        .args(["--use-prompts", path(&edited_path), "-o", path(&seg2)])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains("click [999.0, 5.0] is outside"), "{stderr}");
+    let (stderr, ok) = use_prompts(&edited);
+    assert!(
+        !ok && stderr.contains("click [999.0, 5.0] is outside"),
+        "{stderr}"
+    );
     // A prompt off the scan is refused with the reason.
     edited["prompts"][0]["clicks"] = serde_json::json!([]);
     edited["prompts"][0]["prompt"]["slice"] = serde_json::json!(99);
-    std::fs::write(&edited_path, edited.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
-        .args(["segment", path(&scan), "--weights", path(&manifest)])
-        .args(["--use-prompts", path(&edited_path), "-o", path(&seg2)])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(stderr.contains("slice 99 does not exist"), "{stderr}");
+    let (stderr, ok) = use_prompts(&edited);
+    assert!(
+        !ok && stderr.contains("slice 99 does not exist"),
+        "{stderr}"
+    );
 }

@@ -33,6 +33,7 @@ const shaderUrl = new URL('../../shaders/slice.wgsl', import.meta.url).href;
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const ui = {
   backend: $('backend'), file: /** @type {HTMLInputElement} */ ($('file')),
+  folder: /** @type {HTMLInputElement} */ ($('folder')),
   scanInfo: $('scan-info'), segment: /** @type {HTMLButtonElement} */ ($('segment')),
   auto: /** @type {HTMLInputElement} */ ($('auto')), timing: $('timing'),
   slice: /** @type {HTMLInputElement} */ ($('slice')), sliceOut: $('slice-out'),
@@ -80,6 +81,8 @@ const state = {
    * @type {{modality: string, reason: string}|null}
    */
   scanModality: null,
+  /** What reading the open scan left out or assumed (a DICOM series' other files), in words. */
+  scanNotes: /** @type {string[]} */ ([]),
   /** What the page says about the weights and the scan (switched, or does not fit). */
   fitNote: '',
   /** @type {{z: number, width: number, height: number, ms: number, counts: number[]}|null} */
@@ -158,8 +161,8 @@ function showProgress(message) {
 
 const workerUrl = new URL('./worker.js', import.meta.url);
 let worker = new WorkerClient(workerUrl, showProgress);
-/** The open scan's file bytes, kept so a restarted worker can open it again. */
-let scanBytes = /** @type {ArrayBuffer|null} */ (null);
+/** The open scan's files, kept so a restarted worker can open it again. */
+let scanFiles = /** @type {ScanFile[]|null} */ (null);
 /**
  * The slice renderer (WGSL on WebGPU, else the 2-D canvas), created after the model's device.
  * @type {import('./renderers.js').WebGpuRenderer|import('./renderers.js').CanvasRenderer}
@@ -298,13 +301,27 @@ function applyWindowPreset(preset) {
 }
 
 /**
- * Opens scan bytes in the worker and shows the middle slice.
- * @param {ArrayBuffer} bytes
- * @param {string} name
+ * A file the page opens: its name and bytes.
+ * @typedef {{name: string, bytes: ArrayBuffer}} ScanFile
  */
-async function openScan(bytes, name) {
-  const reply = await worker.request('openScan', { bytes: bytes.slice(0), name });
-  scanBytes = bytes;
+
+/**
+ * Copies of `files` for the worker (the page keeps its own, to reopen the scan after a restart).
+ * @param {ScanFile[]} files
+ */
+function forWorker(files) {
+  return files.map((f) => ({ name: f.name, bytes: f.bytes.slice(0) }));
+}
+
+/**
+ * Opens a scan in the worker (a NIfTI file, or the files of a DICOM series) and shows the
+ * middle slice.
+ * @param {ScanFile[]} files
+ * @param {string} name what to call the scan
+ */
+async function openScan(files, name) {
+  const reply = await worker.request('openScan', { files: forWorker(files) });
+  scanFiles = files;
   let min = Infinity;
   let max = -Infinity;
   for (const v of reply.voxels) { if (v < min) min = v; if (v > max) max = v; }
@@ -325,7 +342,10 @@ async function openScan(bytes, name) {
   ui.slice.max = String(reply.dims[2] - 1);
   const [nx, ny, nz] = reply.dims;
   const sp = reply.spacing.map((/** @type {number} */ s) => s.toFixed(2)).join(' × ');
-  ui.scanInfo.textContent = `${name}: ${nx} × ${ny} × ${nz} voxels, ${sp} mm`;
+  const notes = /** @type {string[]} */ (reply.notes ?? []);
+  state.scanNotes = notes;
+  ui.scanInfo.textContent = `${name}: ${nx} × ${ny} × ${nz} voxels, ${sp} mm` +
+    (notes.length ? ` (${notes.join('; ')})` : '');
   syncWindowControls();
   syncButtons();
   panel.show();
@@ -696,22 +716,61 @@ state.api = {
 };
 new ResizeObserver(draw).observe(ui.stage);
 
-/** @param {File} file */
-async function openFile(file) {
+/**
+ * Opens files picked or dropped: one NIfTI file, or the files of a DICOM series (several files
+ * or a folder; sorted by position in the worker, not by name). The previous scan stays open
+ * when they cannot be read.
+ * @param {File[]} files
+ */
+async function openFiles(files) {
+  if (!files.length) return;
+  const folder = files[0].webkitRelativePath?.split('/')[0];
+  const name = files.length === 1 ? files[0].name : `${folder || 'DICOM series'} (${files.length} files)`;
   try {
-    await openScan(await file.arrayBuffer(), file.name);
+    showProgress(`reading ${name}`);
+    const read = await Promise.all(files.map(async (f) => ({ name: f.webkitRelativePath || f.name, bytes: await f.arrayBuffer() })));
+    await openScan(read, files.length === 1 ? name : folder || 'dicom-series');
   } catch (e) {
-    showError(`Cannot open ${file.name}: ${/** @type {Error} */ (e).message}`);
+    showError(`Cannot open ${name}: ${/** @type {Error} */ (e).message}`);
+  } finally {
+    showProgress(null);
   }
 }
-ui.file.addEventListener('change', () => { if (ui.file.files?.[0]) openFile(ui.file.files[0]); });
+
+/**
+ * The files of a drop, folders read through (a dropped DICOM folder).
+ * @param {DataTransfer} data
+ * @returns {Promise<File[]>}
+ */
+async function droppedFiles(data) {
+  const entries = Array.from(data.items ?? []).map((i) => i.webkitGetAsEntry?.()).filter((e) => !!e);
+  if (!entries.some((e) => e?.isDirectory)) return Array.from(data.files ?? []);
+  /** @type {File[]} */ const files = [];
+  /** @param {any} entry */
+  const walk = async (entry) => {
+    if (entry.isFile) {
+      files.push(await new Promise((resolve, reject) => entry.file(resolve, reject)));
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = /** @type {any[]} */ (await new Promise((resolve, reject) => reader.readEntries(resolve, reject)));
+        if (!batch.length) break;
+        for (const child of batch) await walk(child);
+      }
+    }
+  };
+  for (const entry of entries) await walk(entry);
+  return files;
+}
+
+ui.file.addEventListener('change', () => openFiles(Array.from(ui.file.files ?? [])));
+ui.folder.addEventListener('change', () => openFiles(Array.from(ui.folder.files ?? [])));
 ui.stage.addEventListener('dragover', (e) => { e.preventDefault(); ui.stage.classList.add('drop'); });
 ui.stage.addEventListener('dragleave', () => ui.stage.classList.remove('drop'));
-ui.stage.addEventListener('drop', (e) => {
+ui.stage.addEventListener('drop', async (e) => {
   e.preventDefault();
   ui.stage.classList.remove('drop');
-  const file = e.dataTransfer?.files?.[0];
-  if (file) openFile(file);
+  if (e.dataTransfer) openFiles(await droppedFiles(e.dataTransfer));
 });
 
 // ---- start-up: runtime, weights and demo scan ----
@@ -735,8 +794,8 @@ async function startModel(preferWebGpu, why = null) {
   state.kind = weights.kind;
   showLegend(state.manifest);
   fillWeightsList();
-  if (scanBytes && state.scan) {
-    await worker.request('openScan', { bytes: scanBytes.slice(0), name: state.scan.name });
+  if (scanFiles && state.scan) {
+    await worker.request('openScan', { files: forWorker(scanFiles) });
   }
 }
 
@@ -762,7 +821,8 @@ try {
   }
   await startRenderer();
   try {
-    await openScan(await demo, scanUrl.split('/').pop() ?? 'demo');
+    const demoName = scanUrl.split('/').pop() ?? 'demo';
+    await openScan([{ name: demoName, bytes: await demo }], demoName);
   } catch (e) {
     showError(`The demo scan could not be loaded (${/** @type {Error} */ (e).message}); open a file instead.`);
   }

@@ -60,6 +60,14 @@ async function fetchBytes(url, what) {
   return out.subarray(0, done);
 }
 
+/**
+ * Whether a file starts like DICOM (Part 10: a 128-byte preamble, then "DICM").
+ * @param {Uint8Array} bytes
+ */
+function isDicom(bytes) {
+  return bytes.length > 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d;
+}
+
 const handlers = {
   /** @param {{preferWebGpu: boolean}} msg */
   async init(msg) {
@@ -86,10 +94,19 @@ const handlers = {
     return { manifest: JSON.parse(segmenter.manifest()), kind };
   },
 
-  /** @param {{bytes: ArrayBuffer, name: string}} msg */
+  /**
+   * Opens a scan: one NIfTI file, or the files of a DICOM series (several files, any order;
+   * a single file that starts like DICOM too). `notes` says what reading left out.
+   * @param {{files: {name: string, bytes: ArrayBuffer}[]}} msg
+   */
   async openScan(msg) {
-    progress(`reading ${msg.name}`);
-    const parsed = Scan.fromBytes(new Uint8Array(msg.bytes));
+    const { files } = msg;
+    const first = new Uint8Array(files[0].bytes);
+    const dicom = files.length > 1 || isDicom(first);
+    progress(dicom ? `reading a DICOM series (${files.length} files)` : `reading ${files[0].name}`);
+    const parsed = dicom
+      ? Scan.fromDicomFiles(files.map((f) => f.name), files.map((f) => new Uint8Array(f.bytes)))
+      : Scan.fromBytes(first);
     scan?.free();
     scan = parsed;
     range = segmenter && kind === 'slice-net' ? segmenter.intensityRange(scan) : null;
@@ -101,6 +118,7 @@ const handlers = {
       voxels,
       window: [lo, hi],
       modality: scan.modality() ?? null,
+      notes: scan.notes(),
       transfer: [voxels.buffer],
     };
   },

@@ -14,6 +14,7 @@ pub mod pretrain;
 pub mod segment;
 pub mod sss_data;
 pub mod sss_weights;
+pub mod to_dicom;
 pub mod train;
 pub mod train_slice_net;
 
@@ -48,6 +49,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Segment one scan with SSS weights: a label map in its geometry and the prompts.
     Segment(segment::SegmentArgs),
+    /// Write a NIfTI scan as a DICOM series (one file per slice).
+    ToDicom(to_dicom::ToDicomArgs),
     /// Export a run's network as page weights (f16 burnpack + manifest).
     Export(export::ExportArgs),
 }
@@ -88,6 +91,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Eval(args) => eval::run(&args),
         Command::Segment(args) => segment::run(&args),
+        Command::ToDicom(args) => to_dicom::run(&args),
         Command::Export(args) => export::run(&args),
     }
 }

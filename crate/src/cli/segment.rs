@@ -1,4 +1,4 @@
-//! `sss segment scan.nii.gz --weights W -o seg.nii.gz`: coarse head → PCSW prompts → SAM-2
+//! `sss segment scan.nii.gz|DICOM_DIR --weights W -o seg.nii.gz`: coarse head → PCSW prompts → SAM-2
 //! propagation over the slices → a label map in the input's own header, so in its exact geometry
 //! (`data::label_export`; slices are
 //! resized to the model's image size and the masks back). The prompts are written beside it
@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
-use crate::data::label_export::{gzip, labels_like_input};
+use crate::data::dicom_series::read_dicom_dir;
+use crate::data::label_export::{gzip, header_for_volume, header_of, labels_like_input};
 use crate::data::nifti_io::read_nifti;
 use crate::predictor::fit::{FitReport, check_fit};
 use crate::predictor::sss::SegmentMode;
@@ -23,7 +24,7 @@ use crate::prompt::pcsw::ClassPrompt;
 /// Arguments of `sss segment`.
 #[derive(Args, Debug)]
 pub struct SegmentArgs {
-    /// The scan (NIfTI).
+    /// The scan: a NIfTI file, or a directory holding a DICOM series.
     pub scan: PathBuf,
     /// A run directory or an export's manifest (.json).
     #[arg(long)]
@@ -87,8 +88,21 @@ fn prompts_path(out: &std::path::Path) -> PathBuf {
 pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
     let device = args.device.open()?;
     let (manifest, segmenter) = load_segmenter(&args.weights, &device.device)?;
-    let scan =
-        read_nifti(&args.scan).with_context(|| format!("reading {}", args.scan.display()))?;
+    // A directory is a DICOM series; its label map takes the geometry the series defines.
+    let (scan, header) = if args.scan.is_dir() {
+        let series = read_dicom_dir(&args.scan)?;
+        for note in &series.notes {
+            eprintln!("note: {note}");
+        }
+        let header = header_for_volume(&series.volume);
+        (series.volume, header)
+    } else {
+        let scan =
+            read_nifti(&args.scan).with_context(|| format!("reading {}", args.scan.display()))?;
+        let input = std::fs::read(&args.scan)
+            .with_context(|| format!("reading {}", args.scan.display()))?;
+        (scan, header_of(&input)?)
+    };
     let start = Instant::now();
     let mode = if args.coarse_only {
         SegmentMode::CoarseOnly
@@ -118,9 +132,7 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     // The label map in the input's own header (its geometry exactly: qform, sform, codes).
-    let input =
-        std::fs::read(&args.scan).with_context(|| format!("reading {}", args.scan.display()))?;
-    let nifti = labels_like_input(&input, &labels.data)?;
+    let nifti = labels_like_input(&header, &labels.data)?;
     let gz = args.out.to_string_lossy().ends_with(".gz");
     let bytes = if gz { gzip(&nifti)? } else { nifti };
     std::fs::write(&args.out, bytes).with_context(|| format!("writing {}", args.out.display()))?;

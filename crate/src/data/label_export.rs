@@ -115,6 +115,47 @@ impl Header<'_> {
     }
 }
 
+/// A NIfTI-1 header (348 bytes, little endian) describing `volume`'s grid and geometry: its
+/// dimensions, voxel sizes (mm) and affine as the sform (code 1, scanner anatomical), no qform.
+/// Label maps of scans that came without a NIfTI header of their own (DICOM series) are written
+/// into it by [`labels_like_input`].
+pub fn header_for_volume<T>(volume: &crate::Volume<T>) -> Vec<u8> {
+    let mut h = vec![0u8; 348];
+    let mut put = |at: usize, bytes: &[u8]| h[at..at + bytes.len()].copy_from_slice(bytes);
+    put(0, &348i32.to_le_bytes());
+    let [nx, ny, nz] = volume.dims.map(|d| d.min(i16::MAX as usize) as i16);
+    for (i, d) in [3, nx, ny, nz, 1, 1, 1, 1].iter().enumerate() {
+        put(40 + 2 * i, &d.to_le_bytes());
+    }
+    put(70, &16i16.to_le_bytes()); // float32, replaced by the labels' type
+    put(72, &32i16.to_le_bytes());
+    let pixdim = [
+        1.0,
+        volume.spacing[0],
+        volume.spacing[1],
+        volume.spacing[2],
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    ];
+    for (i, p) in pixdim.iter().enumerate() {
+        put(76 + 4 * i, &p.to_le_bytes());
+    }
+    put(108, &352f32.to_le_bytes());
+    put(112, &1f32.to_le_bytes());
+    put(123, &[2]); // millimetres
+    put(252, &0i16.to_le_bytes()); // no qform
+    put(254, &1i16.to_le_bytes()); // sform: scanner anatomical
+    for (r, row) in volume.affine.iter().take(3).enumerate() {
+        for (c, v) in row.iter().enumerate() {
+            put(280 + 16 * r + 4 * c, &v.to_le_bytes());
+        }
+    }
+    put(344, b"n+1\0");
+    h
+}
+
 /// The largest NIfTI header (NIfTI-2's), in bytes.
 pub const MAX_HEADER_BYTES: usize = 540;
 
@@ -294,6 +335,29 @@ mod tests {
             assert_eq!(header.len(), MAX_HEADER_BYTES.min(input.len()));
             assert_eq!(labels_like_input(&header, &labels).unwrap(), raw);
         }
+    }
+
+    /// A scan without a NIfTI header of its own (a DICOM series): its label map in a header
+    /// made from the volume reads back with the volume's grid, voxel sizes and oblique affine.
+    #[test]
+    fn labels_in_a_header_made_for_the_volume() {
+        let mut v = crate::Volume::new(vec![0f32; 60], [5, 4, 3], [0.7, 1.5, 2.5]).unwrap();
+        v.affine = [
+            [-0.42, 0.0, 2.0, -10.0],
+            [-0.56, 0.0, -1.5, 20.0],
+            [0.0, -1.5, 0.0, 30.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ];
+        let labels: Vec<u8> = (0..60).map(|i| (i % 3) as u8).collect();
+        let header = header_for_volume(&v);
+        assert_eq!(header.len(), 348);
+        let back = read_nifti_bytes(&gzip(&labels_like_input(&header, &labels).unwrap()).unwrap())
+            .unwrap();
+        assert_eq!(back.dims, v.dims);
+        assert_eq!(back.spacing, v.spacing);
+        assert_eq!(back.affine, v.affine);
+        let values: Vec<u8> = back.data.iter().map(|&x| x as u8).collect();
+        assert_eq!(values, labels);
     }
 
     /// The same file in big-endian byte order, and as NIfTI-2, comes back patched alike.

@@ -10,6 +10,7 @@ use burn::tensor::Tensor;
 use super::image::{ImagePredictor, ImagePrompt};
 use super::sss::{PreparedVolume, SliceLabeler, SssSegmenter, read_back, read_back_async};
 use crate::Result;
+use crate::model::sam2_base::NO_OBJ_SCORE;
 use crate::prompt::pcsw::ClassPrompt;
 
 /// SAM-2's image predictor holding the embedding of one slice of one prepared volume.
@@ -63,7 +64,8 @@ impl SssSegmenter {
     }
 
     /// SAM-2's mask logits `[N, h, w]` of each prompt on the held slice (one mask each, as
-    /// `predict(multimask_output=False)`), `None` without prompts.
+    /// `predict(multimask_output=False)`, then gated by the object score as propagation
+    /// gates them), `None` without prompts.
     fn preview_logits(
         preview: &SlicePreview,
         on_slice: &[ClassPrompt],
@@ -78,7 +80,15 @@ impl SssSegmenter {
                     box_xyxy: Some(p.prompt.box_xyxy),
                     mask_input: None,
                 };
-                Ok(preview.predictor.predict(&prompt, false)?.masks)
+                let out = preview.predictor.predict(&prompt, false)?;
+                // As in propagation (SAM-2's `_forward_sam_heads`): an object SAM-2 scores as
+                // absent draws nothing.
+                let absent = out
+                    .object_score_logits
+                    .lower_equal_elem(0.0)
+                    .reshape([1, 1, 1, 1])
+                    .expand(out.masks.dims());
+                Ok(out.masks.mask_fill(absent, NO_OBJ_SCORE))
             })
             .collect::<Result<Vec<Tensor<4>>>>()?;
         Ok((!masks.is_empty()).then(|| Tensor::cat(masks, 1).squeeze_dim(0)))
@@ -151,6 +161,10 @@ mod tests {
             .unwrap();
         let propagated = s.propagate(&prepared, &prompts, None).unwrap();
         assert_eq!(first.len(), plane);
+        assert!(
+            first.iter().any(|&l| l > 0),
+            "the seeded weights draw the objects"
+        );
         assert_eq!(first, propagated[2 * plane..3 * plane]);
         assert_eq!(preview.encodes, 1);
 

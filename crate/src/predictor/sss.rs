@@ -710,7 +710,9 @@ pub(crate) mod test_fixtures {
         let mut sam2 = Sam2Config::micro();
         sam2.image_size = 64;
         let head = SssNet::coarse_head_config(&sam2, 3);
-        let net = SssNet::new(&sam2, &head, &device).unwrap();
+        // Seeded, so the tests see the same random weights whatever ran before them.
+        let net =
+            crate::backend::seeded(&device, 7, || SssNet::new(&sam2, &head, &device).unwrap());
         let rule = IntensityRule::Percentiles {
             low: 0.5,
             high: 99.5,

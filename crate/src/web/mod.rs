@@ -13,7 +13,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::backend::ComputeDevice;
-use crate::data::label_export::{gzip, header_of, labels_like_input};
+use crate::data::dicom_series::read_dicom_series;
+use crate::data::label_export::{gzip, header_for_volume, header_of, labels_like_input};
 use crate::data::nifti_io::read_nifti_bytes;
 use crate::predictor::correction::SlicePreview;
 use crate::predictor::fit::check_fit;
@@ -41,6 +42,17 @@ pub struct Scan {
     header: Rc<Vec<u8>>,
     /// Tells scans apart, so a prepared volume is reused only for its own scan.
     id: u64,
+    /// What reading left out or assumed (a DICOM series' other files), in words.
+    notes: Vec<String>,
+}
+
+/// A fresh scan id.
+fn next_scan_id() -> u64 {
+    NEXT_SCAN_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    })
 }
 
 thread_local! {
@@ -52,16 +64,46 @@ impl Scan {
     /// Parses a `.nii` or `.nii.gz` file's bytes.
     #[wasm_bindgen(js_name = fromBytes)]
     pub fn from_bytes(bytes: &[u8]) -> Result<Scan, JsError> {
-        let id = NEXT_SCAN_ID.with(|n| {
-            let id = n.get();
-            n.set(id + 1);
-            id
-        });
         Ok(Scan {
             volume: Rc::new(read_nifti_bytes(bytes).map_err(js_error)?),
             header: Rc::new(header_of(bytes).map_err(js_error)?),
-            id,
+            id: next_scan_id(),
+            notes: Vec::new(),
         })
+    }
+
+    /// Reads the DICOM series among `files` (`Uint8Array`s, any order, other files allowed),
+    /// named by `names` (`data::dicom_series`). Its label maps are written in the geometry
+    /// the series defines.
+    #[wasm_bindgen(js_name = fromDicomFiles)]
+    pub fn from_dicom_files(names: Vec<String>, files: js_sys::Array) -> Result<Scan, JsError> {
+        if names.len() != files.length() as usize {
+            return Err(JsError::new(&format!(
+                "{} names for {} files",
+                names.len(),
+                files.length()
+            )));
+        }
+        let bytes: Vec<Vec<u8>> = files
+            .iter()
+            .map(|f| js_sys::Uint8Array::new(&f).to_vec())
+            .collect();
+        let named: Vec<(String, &[u8])> = names
+            .into_iter()
+            .zip(bytes.iter().map(Vec::as_slice))
+            .collect();
+        let series = read_dicom_series(&named).map_err(js_error)?;
+        Ok(Scan {
+            header: Rc::new(header_for_volume(&series.volume)),
+            volume: Rc::new(series.volume),
+            id: next_scan_id(),
+            notes: series.notes,
+        })
+    }
+
+    /// What reading the scan left out or assumed, in words (empty for most files).
+    pub fn notes(&self) -> Vec<String> {
+        self.notes.clone()
     }
 
     /// The label map `labels` (`Uint8Array`, x fastest, one value per voxel) as a `.nii.gz`
