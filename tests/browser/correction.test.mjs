@@ -3,7 +3,9 @@
 // at once from SAM-2's image predictor in the worker, which keeps the slice's image embedding:
 // the first correction on a slice runs the image encoder, the next ones only the prompt encoder
 // and mask decoder. Undo and redo (keys and buttons) restore the prompts and the slice masks
-// the preview changed; Re-run propagates the clicks. The demo scan, on the wasm CPU backend.
+// the preview changed; Re-run propagates the clicks. The brush and the eraser paint the picked
+// class with the mouse; undo restores the masks exactly. The demo scan, on the wasm CPU backend
+// (and one correction on WebGPU, against the CPU's).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -69,6 +71,32 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     }
     const count = (/** @type {number[]} */ plane, /** @type {number} */ c) => plane.filter((l) => l === c).length;
     assert.equal((await pageState(page)).undo, false, 'nothing to undo yet');
+
+    // SAM-2's object scores along the slices: one per class and slice, present where each
+    // class was prompted; the strip shows them and a click on it goes to that slice.
+    const scores = await page.evaluate(() => {
+      const o = /** @type {any} */ (window).sss.objectScores;
+      return o && { classes: o.classes, scores: Array.from(o.scores) };
+    });
+    assert.deepEqual(scores?.classes, first.prompts.map((/** @type {any} */ p) => p.class));
+    assert.equal(scores.scores.length, dims[2] * scores.classes.length);
+    assert.ok(scores.scores.every((/** @type {number} */ v) => Number.isFinite(v)), 'a score for every slice and class');
+    first.prompts.forEach((/** @type {any} */ p, /** @type {number} */ i) => {
+      assert.ok(scores.scores[p.prompt.slice * scores.classes.length + i] > 0, `class ${p.class} is present on its prompt's slice`);
+    });
+    const strip = await page.evaluate(() => {
+      const c = /** @type {HTMLCanvasElement} */ (document.getElementById('score-strip'));
+      const d = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d')).getImageData(0, 0, c.width, c.height).data;
+      let coloured = 0;
+      for (let i = 0; i < d.length; i += 4) if (Math.max(d[i], d[i + 1], d[i + 2]) - Math.min(d[i], d[i + 1], d[i + 2]) > 30) coloured++;
+      const r = c.getBoundingClientRect();
+      return { hidden: c.hidden, coloured, rect: { x: r.left, y: r.top, w: r.width, h: r.height } };
+    });
+    assert.equal(strip.hidden, false);
+    assert.ok(strip.coloured > 50, `the strip is drawn (${strip.coloured} coloured pixels)`);
+    const target = dims[2] - 2;
+    await page.locator('#score-strip').click({ position: { x: ((target + 0.5) / dims[2]) * strip.rect.w, y: strip.rect.h / 2 } });
+    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.z), target, 'a click on the strip goes to that slice');
 
     await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), z);
     await page.click('#prompts li[data-class="3"] .pick');
@@ -197,6 +225,82 @@ test('the same correction on WebGPU shows the masks the CPU showed', { timeout: 
     assert.ok(same >= 0.995, `${(100 * same).toFixed(2)} % of pixels agree`);
     for (const d of dice.filter((d) => !Number.isNaN(d))) assert.ok(d >= 0.98, `Dice ${d}`);
     assert.deepEqual([...errors, ...s.errors], []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('the brush paints the picked class on the shown slice, the eraser takes it out, undo restores the masks exactly', { timeout: 300_000 }, async () => {
+  const browser = await launch(NO_WEBGPU_FLAGS);
+  try {
+    const { page, errors } = await openPage(browser, `${server.url}?model=cpu`);
+    const first = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const dims = first.dims;
+    const [nx] = dims;
+    const z = Math.floor(dims[2] / 2);
+    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), z);
+    await page.click('#prompts li[data-class="1"] .pick');
+    await page.keyboard.press('b');
+    assert.equal(await page.evaluate(() => /** @type {HTMLInputElement} */ (document.querySelector('input[name="tool"][value="brush"]')).checked), true, 'B picks the brush');
+    assert.match(await page.textContent('#prompt-hint') ?? '', /Painting RV on this slice/);
+    await page.$eval('#brush-size', (el) => {
+      /** @type {HTMLInputElement} */ (el).value = '2';
+      el.dispatchEvent(new Event('input'));
+    });
+    assert.equal(await page.textContent('#brush-size-out'), '2');
+    /** Screen positions of slice pixels. @param {number[][]} pixels */
+    const screen = (pixels) => page.evaluate((pixels) => {
+      const view = /** @type {any} */ (window).sssRenderer.view;
+      const rect = /** @type {HTMLElement} */ (document.getElementById('stage')).getBoundingClientRect();
+      const dpr = window.devicePixelRatio || 1;
+      return pixels.map(([x, y]) => ({ x: rect.left + (view.offsetX + (x + 0.5) * view.scale) / dpr, y: rect.top + (view.offsetY + (y + 0.5) * view.scale) / dpr }));
+    }, pixels);
+    /** Drags the mouse along slice pixels. @param {number[][]} pixels */
+    const stroke = async (pixels) => {
+      const points = await screen(pixels);
+      await page.mouse.move(points[0].x, points[0].y);
+      await page.mouse.down();
+      for (const p of points.slice(1)) await page.mouse.move(p.x, p.y, { steps: 4 });
+      await page.mouse.up();
+    };
+    // A stroke along row 10, from x = 8 to x = 30: in the image's corner, far from the heart.
+    const row = 10;
+    await stroke([[8, row], [30, row]]);
+    let s = await pageState(page);
+    const painted = sliceOf(/** @type {number[]} */ (s.labels), dims, z);
+    const original = sliceOf(first.labels, dims, z);
+    for (let x = 8; x <= 30; x++) assert.equal(painted[row * nx + x], 1, `pixel (${x}, ${row}) is painted`);
+    for (let i = 0; i < painted.length; i++) {
+      const [x, y] = [i % nx, Math.floor(i / nx)];
+      const far = y < row - 3 || y > row + 3 || x < 5 || x > 33;
+      if (far) assert.equal(painted[i], original[i], `pixel (${x}, ${y}) away from the stroke is unchanged`);
+    }
+    for (let k = 0; k < dims[2]; k++) {
+      if (k !== z) assert.deepEqual(sliceOf(/** @type {number[]} */ (s.labels), dims, k), sliceOf(first.labels, dims, k), `slice ${k} untouched`);
+    }
+    assert.ok(s.undo, 'the stroke can be undone');
+
+    // The eraser takes class 1 out where it goes, and only class 1.
+    await page.keyboard.press('e');
+    await stroke([[8, row], [30, row]]);
+    s = await pageState(page);
+    const erased = sliceOf(/** @type {number[]} */ (s.labels), dims, z);
+    for (let x = 8; x <= 30; x++) assert.notEqual(erased[row * nx + x], 1, `pixel (${x}, ${row}) is erased`);
+    for (let i = 0; i < erased.length; i++) {
+      if (painted[i] !== 1) assert.equal(erased[i], painted[i], 'other classes stay');
+    }
+
+    // Undo twice: the first masks, exactly; redo: the painted stroke.
+    await page.keyboard.press('Control+z');
+    s = await pageState(page);
+    assert.deepEqual(sliceOf(/** @type {number[]} */ (s.labels), dims, z), painted, 'undo takes the eraser stroke back');
+    await page.keyboard.press('Control+z');
+    s = await pageState(page);
+    assert.deepEqual(s.labels, first.labels, 'undo restores the masks exactly');
+    await page.keyboard.press('Control+Shift+z');
+    s = await pageState(page);
+    assert.deepEqual(sliceOf(/** @type {number[]} */ (s.labels), dims, z), painted, 'redo paints the stroke again');
+    assert.deepEqual([...errors, ...s.errors], [], 'no error');
   } finally {
     await browser.close();
   }

@@ -128,6 +128,18 @@ const state = {
    * @type {{z: number, encoded: boolean, ms: number, classes: number[]}|null}
    */
   lastPreview: null,
+  /**
+   * SSS: the last brush or eraser stroke: its slice, class, whether it erased, the radius.
+   * @type {{z: number, label: number, erase: boolean, radius: number}|null}
+   */
+  lastPaint: null,
+  /**
+   * SSS: SAM-2's object score logit per tracked class and slice from the last propagation
+   * (`scores[z * classes.length + i]`; NaN where none came), drawn as the strip under the
+   * slice slider.
+   * @type {{classes: number[], scores: Float32Array}|null}
+   */
+  objectScores: null,
   /** SSS: the class whose box a drag on the image draws (null: a drag pans). */
   selectedClass: /** @type {number|null} */ (null),
   /**
@@ -632,7 +644,7 @@ function takesTyping(target) {
 
 window.addEventListener('keydown', (e) => {
   if (takesTyping(e.target)) return;
-  // Undo and redo of prompt edits: Ctrl+Z, Ctrl+Shift+Z or Ctrl+Y (⌘ on a Mac).
+  // Undo and redo of prompt and mask edits: Ctrl+Z, Ctrl+Shift+Z or Ctrl+Y (⌘ on a Mac).
   const key = e.key.toLowerCase();
   if ((e.ctrlKey || e.metaKey) && !e.altKey && state.kind === 'sss' && (key === 'z' || key === 'y')) {
     e.preventDefault();
@@ -645,6 +657,7 @@ window.addEventListener('keydown', (e) => {
     ArrowUp: () => step(-1), ArrowDown: () => step(1), PageUp: () => step(-5), PageDown: () => step(5),
     '+': () => zoomBy(1.25), '=': () => zoomBy(1.25), '-': () => zoomBy(0.8),
     s: () => segment(), r: () => ui.reset.click(), c: () => panel.toggleView(),
+    p: () => panel.setTool('prompt'), b: () => panel.setTool('brush'), e: () => panel.setTool('eraser'),
     // Esc stops drawing a prompt; with none being drawn, it stops a running segmentation.
     Escape: () => { if (state.selectedClass !== null) panel.selectClass(null); else panel.stop(); },
   });
@@ -678,7 +691,12 @@ state.api = {
    * @param {boolean} positive
    */
   click: (label, x, y, positive) => panel.addClick(label, { x, y }, positive),
-  /** Undoes the last prompt edit (false: nothing to undo). */
+  /**
+   * SSS: what a drag does with a class picked: 'prompt', 'brush' or 'eraser' (keys P, B, E).
+   * @param {import('./sss-panel.js').Tool} tool
+   */
+  setTool: (tool) => panel.setTool(tool),
+  /** Undoes the last edit, of a prompt or a brush stroke (false: nothing to undo). */
   undo: () => panel.undo(),
   /** Redoes the last edit undone (false: nothing to redo). */
   redo: () => panel.redo(),

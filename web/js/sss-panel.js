@@ -7,16 +7,25 @@
 // point the object includes (Shift+click: leaves out), and each edit (click, box, point) shows
 // that slice's new masks at once from SAM-2's image predictor, the slice's embedding kept in
 // the worker (`previewSlice`); Re-run propagates. Every prompt edit can be undone and redone
-// (buttons, Ctrl+Z / Ctrl+Shift+Z), with the slice masks its preview changed.
+// (buttons, Ctrl+Z / Ctrl+Shift+Z), with the slice masks its preview changed. The brush and the
+// eraser (tools, keys B and E) paint the picked class into the label map, or take it out, on
+// the shown slice: touch-ups after propagation, undoable too.
 // main.js owns the page (scan, view, renderer, worker) and is the host.
 
 import { PromptLayer, USER, isActive, sourceText, userBox } from './prompts.js';
 
 /** @typedef {import('./prompts.js').ClassPrompt} ClassPrompt */
 /**
- * One undoable prompt edit: the prompts before and after it and, once its preview has changed
- * a slice's masks, that slice's label map before and after (dropped when a propagation
- * replaces the masks).
+ * What a drag on the image does with a class picked: edit its prompt, paint it, or erase it.
+ * @typedef {'prompt'|'brush'|'eraser'} Tool
+ */
+/** @type {readonly Tool[]} */
+export const TOOLS = ['prompt', 'brush', 'eraser'];
+
+/**
+ * One undoable edit: the prompts before and after it and, once it has changed a slice's masks
+ * (a prompt edit's preview, a brush stroke), that slice's label map before and after (dropped
+ * when a propagation replaces the masks).
  * @typedef {{before: ClassPrompt[]|null, after: ClassPrompt[]|null,
  *   slice?: {z: number, before: Uint8Array, after: Uint8Array}}} Edit
  */
@@ -109,7 +118,20 @@ export class SssPanel {
       fit: $('volume-fit'),
       undo: /** @type {HTMLButtonElement} */ ($('undo')),
       redo: /** @type {HTMLButtonElement} */ ($('redo')),
+      tools: /** @type {HTMLInputElement[]} */ (Array.from(document.querySelectorAll('input[name="tool"]'))),
+      brushSize: /** @type {HTMLInputElement} */ ($('brush-size')),
+      brushSizeOut: $('brush-size-out'),
+      strip: /** @type {HTMLCanvasElement} */ ($('score-strip')),
     };
+    this.ui.strip.addEventListener('click', (e) => {
+      const { state } = this.host;
+      if (!state.scan || !state.objectScores) return;
+      const rect = this.ui.strip.getBoundingClientRect();
+      const nz = state.scan.dims[2];
+      this.host.goToSlice(Math.min(nz - 1, Math.max(0, Math.floor(((e.clientX - rect.left) / rect.width) * nz))));
+    });
+    /** What a drag does with a class picked. */
+    this.tool = /** @type {Tool} */ ('prompt');
     /** Prompt edits to undo (last is newest) and undone edits to redo. */
     this.history = { done: /** @type {Edit[]} */ ([]), undone: /** @type {Edit[]} */ ([]) };
     /** Counts volume segmentations started: a preview asked before one is dropped. */
@@ -130,6 +152,10 @@ export class SssPanel {
     });
     this.ui.undo.addEventListener('click', () => this.undo());
     this.ui.redo.addEventListener('click', () => this.redo());
+    for (const radio of this.ui.tools) {
+      radio.addEventListener('change', () => { if (radio.checked) this.setTool(/** @type {Tool} */ (radio.value)); });
+    }
+    this.ui.brushSize.addEventListener('input', () => { this.ui.brushSizeOut.textContent = this.ui.brushSize.value; });
     for (const radio of this.ui.views) {
       radio.addEventListener('change', () => { if (radio.checked) this.setView(/** @type {MaskView} */ (radio.value)); });
     }
@@ -151,6 +177,7 @@ export class SssPanel {
     state.lastVolume = null;
     state.selectedClass = null;
     state.lastPreview = null;
+    state.objectScores = null;
     this.preview = null;
     this.history = { done: [], undone: [] };
     this.showFit(null);
@@ -194,12 +221,15 @@ export class SssPanel {
     /** This run's label map (made when its first slice comes) and the slices it holds. */
     const run = { labels: /** @type {Uint8Array|null} */ (null), slices: new Set() };
     const before = { labels: state.labels, propagated: state.propagated };
-    /** @param {{z: number, done: number, total: number, labels: Uint8Array}} update */
+    /** @param {{z: number, done: number, total: number, labels: Uint8Array, classes: number[], scores: number[]}} update */
     const takeSlice = (update) => {
       if (generation !== host.generation()) return;
       const { z, done, total } = update;
       const first = !run.labels;
       if (!run.labels) run.labels = new Uint8Array(plane * nz);
+      if (first) state.objectScores = { classes: update.classes, scores: new Float32Array(nz * update.classes.length).fill(NaN) };
+      update.scores.forEach((s, i) => { state.objectScores.scores[z * update.classes.length + i] = s; });
+      host.draw(); // the score strip
       run.labels.set(update.labels, z * plane);
       run.slices.add(z);
       state.labels = run.labels;
@@ -426,10 +456,14 @@ export class SssPanel {
     });
     ui.prompts.replaceChildren(...rows);
     const name = state.manifest.classes.find((/** @type {any} */ c) => c.label === state.selectedClass)?.name;
-    ui.hint.textContent = name
-      ? `Correcting ${name}: drag a box on this slice · click: include a point, Shift+click: ` +
-        'leave it out (on its prompt\'s slice) · Alt+click: move its point · Esc: stop'
-      : 'Pick a class, then drag a box or click on the image to correct its prompt; Re-run propagates.';
+    const tool = this.tool;
+    ui.hint.textContent = !name
+      ? 'Pick a class, then drag a box or click on the image to correct its prompt; Re-run propagates.'
+      : tool === 'prompt'
+        ? `Correcting ${name}: drag a box on this slice · click: include a point, Shift+click: ` +
+          'leave it out (on its prompt\'s slice) · Alt+click: move its point · Esc: stop'
+        : `${tool === 'brush' ? 'Painting' : 'Erasing'} ${name} on this slice: drag over the image ` +
+          '(a Re-run replaces the strokes with SAM-2\'s masks) · Esc: stop';
     host.stage.classList.toggle('drawing', state.selectedClass !== null);
     host.syncButtons();
   }
@@ -494,6 +528,17 @@ export class SssPanel {
     const name = `${scanStem(state.scan.name)}_prompts.json`;
     download(new Blob([text], { type: 'application/json' }), name);
     return { name, text };
+  }
+
+  /**
+   * Picks what a drag does with a class picked (also keys P, B, E).
+   * @param {Tool} tool
+   */
+  setTool(tool) {
+    if (!TOOLS.includes(tool)) throw new Error(`no tool "${tool}" (${TOOLS.join(', ')})`);
+    this.tool = tool;
+    for (const radio of this.ui.tools) radio.checked = radio.value === tool;
+    this.show();
   }
 
   /** @param {number|null} label the class a drag draws, or null to pan again */
@@ -636,7 +681,7 @@ export class SssPanel {
     return true;
   }
 
-  /** Undoes the last prompt edit (and the slice masks its preview changed). */
+  /** Undoes the last edit: a prompt's (and the slice masks its preview changed), or a stroke. */
   undo() {
     const edit = this.host.state.busy ? undefined : this.history.done.pop();
     if (!edit) return false;
@@ -679,6 +724,10 @@ export class SssPanel {
    * @param {number} label
    */
   startDrawing(e, label) {
+    if (this.tool !== 'prompt') {
+      this.startPainting(e, label, this.tool === 'eraser');
+      return;
+    }
     const { host } = this;
     const { state, stage } = host;
     const [nx, ny] = state.scan.dims;
@@ -716,6 +765,81 @@ export class SssPanel {
   }
 
   /**
+   * A brush (or eraser) stroke with the pointer: discs of the brush radius along its path set
+   * the shown slice's pixels to class `label` (the eraser sets that class's pixels to
+   * background, leaving other classes). Shown as it is painted; one undoable edit per stroke.
+   * Not while a segmentation runs.
+   * @param {PointerEvent} e
+   * @param {number} label
+   * @param {boolean} erase
+   */
+  startPainting(e, label, erase) {
+    const { host } = this;
+    const { state, stage } = host;
+    if (state.busy) {
+      this.ui.hint.textContent = 'Wait for the segmentation to end before painting.';
+      return;
+    }
+    const [nx, ny, nz] = state.scan.dims;
+    const plane = nx * ny;
+    const z = state.z;
+    if (state.view !== 'sam2') this.setView('sam2');
+    if (!state.labels) state.labels = new Uint8Array(plane * nz);
+    const labels = /** @type {Uint8Array} */ (state.labels);
+    const slice = labels.subarray(z * plane, (z + 1) * plane);
+    const before = slice.slice();
+    const radius = Number(this.ui.brushSize.value);
+    /** @param {{x: number, y: number}} p */
+    const dab = (p) => {
+      const [cx, cy] = [Math.floor(p.x), Math.floor(p.y)];
+      for (let y = Math.max(cy - radius, 0); y <= Math.min(cy + radius, ny - 1); y++) {
+        for (let x = Math.max(cx - radius, 0); x <= Math.min(cx + radius, nx - 1); x++) {
+          if ((x - cx) ** 2 + (y - cy) ** 2 > radius * radius) continue;
+          const i = y * nx + x;
+          if (!erase) slice[i] = label;
+          else if (slice[i] === label) slice[i] = 0;
+        }
+      }
+    };
+    /** @param {{x: number, y: number}} a @param {{x: number, y: number}} b */
+    const line = (a, b) => {
+      const steps = Math.max(1, Math.ceil(Math.hypot(b.x - a.x, b.y - a.y)));
+      for (let t = 0; t <= steps; t++) dab({ x: a.x + ((b.x - a.x) * t) / steps, y: a.y + ((b.y - a.y) * t) / steps });
+    };
+    const show = () => {
+      state.propagated.add(z);
+      state.masks.set(z, slice);
+      if (z === state.z) host.renderer()?.setMask(slice);
+      host.draw();
+    };
+    stage.setPointerCapture(e.pointerId);
+    stage.focus();
+    let last = host.slicePixel(e);
+    dab(last);
+    show();
+    const move = (/** @type {PointerEvent} */ m) => {
+      const p = host.slicePixel(m);
+      line(last, p);
+      last = p;
+      show();
+    };
+    const up = () => {
+      stage.removeEventListener('pointermove', move);
+      stage.removeEventListener('pointerup', up);
+      const after = slice.slice();
+      if (after.every((l, i) => l === before[i])) return;
+      const prompts = state.prompts ? structuredClone(state.prompts) : null;
+      this.history.done.push({ before: prompts, after: structuredClone(prompts), slice: { z, before, after } });
+      if (this.history.done.length > UNDO_DEPTH) this.history.done.shift();
+      this.history.undone = [];
+      state.lastPaint = { z, label, erase, radius };
+      host.syncButtons();
+    };
+    stage.addEventListener('pointermove', move);
+    stage.addEventListener('pointerup', up);
+  }
+
+  /**
    * Draws the prompt layer for the frame the renderer just drew: the prompts of the shown
    * slice, the selected class highlighted, the box being dragged dashed.
    * @param {{width: number, height: number, view: ViewTransform, colors: number[][]}} frame
@@ -726,5 +850,49 @@ export class SssPanel {
       width, height, view, colors, z: state.z, prompts: state.prompts ?? [],
       selected: state.selectedClass, preview: this.preview,
     });
+    this.drawStrip(colors);
+  }
+
+  /**
+   * The strip under the slice slider: one row per tracked class, one column per slice, SAM-2's
+   * object score of the last propagation (the class colour, the brighter the surer the object
+   * is there; dark red where SAM-2 found none; dark where no score came), the shown slice
+   * outlined. Drift in propagation shows as a row going dark; a click goes to that slice.
+   * @param {number[][]} colors
+   */
+  drawStrip(colors) {
+    const { state } = this.host;
+    const strip = this.ui.strip;
+    const scores = state.objectScores;
+    strip.hidden = state.kind !== 'sss' || !scores || !state.scan;
+    if (strip.hidden || !scores) return;
+    const nz = state.scan.dims[2];
+    const k = scores.classes.length;
+    const dpr = window.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(strip.clientWidth * dpr));
+    const row = Math.round(7 * dpr);
+    if (strip.width !== width || strip.height !== row * k) {
+      strip.width = width;
+      strip.height = row * k;
+      strip.style.height = `${(row * k) / dpr}px`;
+    }
+    const ctx = /** @type {CanvasRenderingContext2D} */ (strip.getContext('2d'));
+    ctx.fillStyle = '#111';
+    ctx.fillRect(0, 0, strip.width, strip.height);
+    const column = strip.width / nz;
+    for (let z = 0; z < nz; z++) {
+      for (let i = 0; i < k; i++) {
+        const s = scores.scores[z * k + i];
+        if (Number.isNaN(s)) continue;
+        const rgb = colors[scores.classes[i]] ?? [255, 255, 0];
+        ctx.fillStyle = s > 0
+          ? `rgba(${rgb.join(',')}, ${(0.25 + 0.75 / (1 + Math.exp(-s))).toFixed(3)})`
+          : 'rgb(110, 20, 20)';
+        ctx.fillRect(Math.floor(z * column), i * row, Math.max(1, Math.ceil(column) - 1), row - 1);
+      }
+    }
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = Math.max(1, dpr);
+    ctx.strokeRect(Math.floor(state.z * column) + 0.5, 0.5, Math.max(1, Math.ceil(column) - 1), strip.height - 1);
   }
 }

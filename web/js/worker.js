@@ -159,8 +159,9 @@ const handlers = {
 
   /**
    * SSS: SAM-2 propagation of `prompts` (an array of {class, prompt}) through the open scan.
-   * After each slice an update {id, type: 'update', z, done, total, labels} (that slice's label
-   * map, x fastest) goes out; the answer is the whole label map and the fit check of it
+   * After each slice an update {id, type: 'update', z, done, total, labels, classes, scores}
+   * (that slice's label map, x fastest, and SAM-2's object score logit per tracked class) goes
+   * out; the answer is the whole label map and the fit check of it
    * (`fit`: {classes, fits, message}, see the wasm `fitReport`).
    * @param {{id: number, prompts: any[]}} msg
    */
@@ -170,8 +171,11 @@ const handlers = {
     const started = performance.now();
     const labels = await segmenter.segmentVolume(scan, JSON.stringify(msg.prompts),
       (/** @type {number} */ done, /** @type {number} */ total, /** @type {number} */ z,
-        /** @type {Uint8Array} */ slice) => {
-        postMessage({ type: 'update', id: msg.id, z, done, total, labels: slice }, [slice.buffer]);
+        /** @type {Uint8Array} */ slice, /** @type {Uint8Array} */ classes, /** @type {Float32Array} */ scores) => {
+        postMessage({
+          type: 'update', id: msg.id, z, done, total, labels: slice,
+          classes: Array.from(classes), scores: Array.from(scores),
+        }, [slice.buffer]);
       });
     const ms = performance.now() - started;
     // What the drawn class sizes say about the scan against the weights' training scans.

@@ -1,5 +1,5 @@
 //! `sss to-dicom scan.nii.gz OUT_DIR`: writes a NIfTI scan as a DICOM series (one file per
-//! slice, uncompressed, its geometry kept: `data::dicom_series::write_dicom_series`), as a
+//! slice, uncompressed, its geometry kept: `data::dicom_writer::write_dicom_series`), as a
 //! scanner would export it. For trying the DICOM path of `sss segment` and the page with scans
 //! that exist as NIfTI (`scripts/demo-data.sh` makes the page's DICOM demo with it).
 
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, ValueEnum};
 
-use crate::data::dicom_series::write_dicom_series;
+use crate::data::dicom_writer::write_dicom_series;
 use crate::data::nifti_io::read_nifti;
 
 /// The modality written in the series.

@@ -4,6 +4,7 @@ pub mod acdc;
 pub mod bhsd;
 pub mod dataset;
 pub mod dicom_series;
+pub mod dicom_writer;
 pub mod intensity;
 pub mod label_export;
 pub mod nifti_io;

@@ -83,6 +83,28 @@ pub struct SssSegmentation {
     pub prompts: Vec<ClassPrompt>,
 }
 
+/// SAM-2's object score logit for one class's object on one slice: above 0 it takes the object
+/// to be there (its mask is drawn), at or below 0 absent (no mask).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ObjectScore {
+    pub class: u8,
+    pub score: f32,
+}
+
+/// One slice as [`SssSegmenter::propagate_async`] delivers it.
+#[derive(Debug)]
+pub struct SliceUpdate<'a> {
+    /// Slices done so far, and in the volume.
+    pub done: usize,
+    pub total: usize,
+    /// The slice.
+    pub z: usize,
+    /// Its label map `[y][x]`.
+    pub labels: &'a [u8],
+    /// SAM-2's object score of each tracked class there.
+    pub scores: &'a [ObjectScore],
+}
+
 /// SSS weights ready to segment volumes.
 pub struct SssSegmenter {
     net: SssNet,
@@ -498,16 +520,17 @@ impl SssSegmenter {
     }
 
     /// [`Self::propagate`] with asynchronous read-back, one slice at a time. After each slice,
-    /// `on_slice` gets (slices done, slices in all, the slice, its labels `[y][x]`), then
-    /// `pause()` is awaited (the page yields to its event loop there, so that a stop request
-    /// can arrive even when the read-back is synchronous, as on the CPU), then `stop()` is
-    /// asked whether to go on; when it says stop, the result is [`SssError::Stopped`].
+    /// `on_slice` gets a [`SliceUpdate`] (progress, the slice's labels, SAM-2's object scores),
+    /// then `pause()` is awaited (the page yields to its event loop there, so that a stop
+    /// request can arrive even when the read-back is synchronous, as on the CPU), then
+    /// `stop()` is asked whether to go on; when it says stop, the result is
+    /// [`SssError::Stopped`]. One read-back per slice: masks and scores together.
     pub async fn propagate_async<P: std::future::Future<Output = ()>>(
         &self,
         prepared: &PreparedVolume,
         prompts: &[ClassPrompt],
         coarse: Option<&CoarseOutput>,
-        mut on_slice: impl FnMut(usize, usize, usize, &[u8]),
+        mut on_slice: impl FnMut(&SliceUpdate<'_>),
         pause: impl Fn() -> P,
         stop: impl Fn() -> bool,
     ) -> Result<Vec<u8>> {
@@ -520,7 +543,8 @@ impl SssSegmenter {
             false => None,
         };
         let coarse = self.fused_with(coarse.or(computed.as_ref()));
-        let labeler = SliceLabeler::new(prepared.hw(), classes_of(&predictor), prompts, coarse);
+        let classes = classes_of(&predictor);
+        let labeler = SliceLabeler::new(prepared.hw(), classes.clone(), prompts, coarse);
         predictor.preflight()?;
         let forward = predictor.propagation_order(None, None, false)?;
         let first = forward[0];
@@ -535,9 +559,34 @@ impl SssSegmenter {
         {
             let out = predictor.propagate_slice(z, reverse)?;
             if done.insert(z) {
-                let logits = read_back_async(out.masks_at(prepared.hw())).await?;
-                labeler.write(&mut labels, z, &logits);
-                on_slice(done.len(), total, z, &labels[z * plane..(z + 1) * plane]);
+                let n = out.objects.len();
+                let scores: Vec<Tensor<2>> = out
+                    .objects
+                    .iter()
+                    .map(|o| o.object_score_logits.clone())
+                    .collect();
+                let packed = Tensor::cat(
+                    vec![
+                        out.masks_at(prepared.hw()).reshape([n * plane]),
+                        Tensor::cat(scores, 0).reshape([n]),
+                    ],
+                    0,
+                );
+                let values = read_back_async(packed).await?;
+                let (logits, scores) = values.split_at(n * plane);
+                labeler.write(&mut labels, z, logits);
+                let scores: Vec<ObjectScore> = classes
+                    .iter()
+                    .zip(scores)
+                    .map(|(&class, &score)| ObjectScore { class, score })
+                    .collect();
+                on_slice(&SliceUpdate {
+                    done: done.len(),
+                    total,
+                    z,
+                    labels: &labels[z * plane..(z + 1) * plane],
+                    scores: &scores,
+                });
             }
             pause().await;
             if stop() {
@@ -769,10 +818,17 @@ mod tests {
             &prepared,
             &prompts,
             None,
-            |done, total, z, slice| {
-                assert_eq!(total, 4);
-                assert_eq!(slice, &blocking[z * 1024..(z + 1) * 1024]);
-                seen.push((done, z));
+            |u| {
+                assert_eq!(u.total, 4);
+                assert_eq!(u.labels, &blocking[u.z * 1024..(u.z + 1) * 1024]);
+                let classes: Vec<u8> = u.scores.iter().map(|s| s.class).collect();
+                assert_eq!(classes, [1, 2], "a score per tracked class");
+                assert!(u.scores.iter().all(|s| s.score.is_finite()));
+                // An object scored absent draws nothing (its mask is gated).
+                for s in u.scores.iter().filter(|s| s.score <= 0.0) {
+                    assert!(!u.labels.contains(&s.class), "{s:?} on slice {}", u.z);
+                }
+                seen.push((u.done, u.z));
             },
             || std::future::ready(()),
             || false,
@@ -787,7 +843,7 @@ mod tests {
             &prepared,
             &prompts,
             None,
-            |_, _, _, _| calls.set(calls.get() + 1),
+            |_| calls.set(calls.get() + 1),
             || std::future::ready(()),
             || true,
         ));
@@ -928,7 +984,7 @@ mod tests {
             &prepared,
             &prompts,
             None,
-            |_, _, _, _| {},
+            |_| {},
             || std::future::ready(()),
             || false,
         ))

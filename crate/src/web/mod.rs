@@ -394,8 +394,10 @@ impl Segmenter {
 
     /// SSS: SAM-2 propagation of `prompts_json` (the array `autoPrompts` gives, possibly
     /// corrected; a class left out or with source "empty" is not segmented) through `scan`.
-    /// `on_slice(done, total, z, labels)` is called after each slice with that slice's label
-    /// map (`Uint8Array`, row-major), so masks can be shown as they come. Resolves to the
+    /// `on_slice(done, total, z, labels, classes, scores)` is called after each slice with that
+    /// slice's label map (`Uint8Array`, row-major), so masks can be shown as they come, and
+    /// SAM-2's object score logit of each tracked class there (`Uint8Array` of classes,
+    /// `Float32Array` of scores; above 0: the object is there). Resolves to the
     /// label map of the volume (`Uint8Array`, x fastest); rejects with "stopped before the
     /// end" after [`Segmenter::stop`].
     #[wasm_bindgen(js_name = segmentVolume)]
@@ -424,14 +426,18 @@ impl Segmenter {
                     &prepared,
                     &prompts,
                     coarse.as_deref(),
-                    |done, total, z, slice| {
+                    |u| {
                         if let Some(f) = &on_slice {
+                            let classes: Vec<u8> = u.scores.iter().map(|s| s.class).collect();
+                            let scores: Vec<f32> = u.scores.iter().map(|s| s.score).collect();
                             let args = js_sys::Array::of4(
-                                &done.into(),
-                                &total.into(),
-                                &z.into(),
-                                &js_sys::Uint8Array::from(slice).into(),
+                                &u.done.into(),
+                                &u.total.into(),
+                                &u.z.into(),
+                                &js_sys::Uint8Array::from(u.labels).into(),
                             );
+                            args.push(&js_sys::Uint8Array::from(classes.as_slice()).into());
+                            args.push(&js_sys::Float32Array::from(scores.as_slice()).into());
                             // A failing callback must not stop the segmentation.
                             let _ = f.apply(&JsValue::NULL, &args);
                         }
