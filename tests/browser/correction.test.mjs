@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { NO_WEBGPU_FLAGS, WEBGPU_FLAGS, classDice, launch, openPage, startServer, volumeAfter } from './harness.mjs';
+import { NO_WEBGPU_FLAGS, WEBGPU_FLAGS, classDice, launch, openPage, screenOf, startServer, volumeAfter } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
 
@@ -103,12 +103,7 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     assert.match(await page.textContent('#prompt-hint') ?? '', /Shift\+click: leave it out/);
 
     // Shift+click with the mouse on the prompt's point: the LV must leave that pixel out.
-    const screen = await page.evaluate(([x, y]) => {
-      const view = /** @type {any} */ (window).sssRenderer.view;
-      const rect = /** @type {HTMLElement} */ (document.getElementById('stage')).getBoundingClientRect();
-      const dpr = window.devicePixelRatio || 1;
-      return { x: rect.left + (view.offsetX + (x + 0.5) * view.scale) / dpr, y: rect.top + (view.offsetY + (y + 0.5) * view.scale) / dpr };
-    }, [px, py]);
+    const [screen] = await screenOf(page, [[px, py]]);
     await page.keyboard.down('Shift');
     await page.mouse.click(screen.x, screen.y);
     await page.keyboard.up('Shift');
@@ -248,16 +243,9 @@ test('the brush paints the picked class on the shown slice, the eraser takes it 
       el.dispatchEvent(new Event('input'));
     });
     assert.equal(await page.textContent('#brush-size-out'), '2');
-    /** Screen positions of slice pixels. @param {number[][]} pixels */
-    const screen = (pixels) => page.evaluate((pixels) => {
-      const view = /** @type {any} */ (window).sssRenderer.view;
-      const rect = /** @type {HTMLElement} */ (document.getElementById('stage')).getBoundingClientRect();
-      const dpr = window.devicePixelRatio || 1;
-      return pixels.map(([x, y]) => ({ x: rect.left + (view.offsetX + (x + 0.5) * view.scale) / dpr, y: rect.top + (view.offsetY + (y + 0.5) * view.scale) / dpr }));
-    }, pixels);
     /** Drags the mouse along slice pixels. @param {number[][]} pixels */
     const stroke = async (pixels) => {
-      const points = await screen(pixels);
+      const points = await screenOf(page, pixels);
       await page.mouse.move(points[0].x, points[0].y);
       await page.mouse.down();
       for (const p of points.slice(1)) await page.mouse.move(p.x, p.y, { steps: 4 });

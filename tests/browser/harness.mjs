@@ -209,3 +209,21 @@ export function classDice(a, b, c) {
   }
   return sum ? (2 * both) / sum : 1;
 }
+
+/**
+ * Screen (CSS) positions of slice pixels' centres under the renderer's view, for the mouse.
+ * @param {import('playwright-core').Page} page
+ * @param {number[][]} pixels `[x, y]` slice pixels
+ * @returns {Promise<{x: number, y: number}[]>}
+ */
+export function screenOf(page, pixels) {
+  return page.evaluate((pixels) => {
+    const view = /** @type {any} */ (window).sssRenderer.view;
+    const rect = /** @type {HTMLElement} */ (document.getElementById('stage')).getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    return pixels.map(([x, y]) => ({
+      x: rect.left + (view.offsetX + (x + 0.5) * view.scale) / dpr,
+      y: rect.top + (view.offsetY + (y + 0.5) * view.scale) / dpr,
+    }));
+  }, pixels);
+}

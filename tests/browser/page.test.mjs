@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 
 import {
   NO_WEBGPU_FLAGS, SLICE_NET, WEBGPU_FLAGS, classDice, colouredPixels, countLabels, launch,
-  openPage, promptLayerPixels, readNiftiLabels, segmentShownSlice, startServer, volumeAfter,
+  openPage, promptLayerPixels, readNiftiLabels, screenOf, segmentShownSlice, startServer, volumeAfter,
 } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
@@ -268,17 +268,7 @@ test('SSS prompt editing (CPU model, WGSL drawing): remove a class, draw a box w
     await page.click(`#prompts li[data-class="${kept.class}"] .pick`);
     assert.match(await page.textContent('#prompt-hint') ?? '', /drag a box/);
     const [x0, y0, x1, y1] = kept.prompt.box_xyxy;
-    const corners = await page.evaluate(([x0, y0, x1, y1]) => {
-      // Screen (CSS) position of a slice pixel's centre under the renderer's view.
-      const view = /** @type {any} */ (window).sssRenderer.view;
-      const rect = /** @type {HTMLElement} */ (document.getElementById('stage')).getBoundingClientRect();
-      const dpr = window.devicePixelRatio || 1;
-      const at = (/** @type {number} */ x, /** @type {number} */ y) => ({
-        x: rect.left + (view.offsetX + (x + 0.5) * view.scale) / dpr,
-        y: rect.top + (view.offsetY + (y + 0.5) * view.scale) / dpr,
-      });
-      return [at(x1, y1), at(x0, y0)];
-    }, [x0, y0, x1, y1]);
+    const corners = await screenOf(page, [[x1, y1], [x0, y0]]);
     await page.mouse.move(corners[0].x, corners[0].y);
     await page.mouse.down();
     await page.mouse.move((corners[0].x + corners[1].x) / 2, (corners[0].y + corners[1].y) / 2);
