@@ -83,6 +83,38 @@ pub struct SssSegmentation {
     pub prompts: Vec<ClassPrompt>,
 }
 
+/// The most bytes the coarse head's probabilities of one volume (every class at the slice size,
+/// `f32`) may take: 1 GiB in the page (wasm32 has a 4 GB address space, one allocation at most
+/// 2 GB, and a tab dies well before), 64 GiB natively. At 1 GiB the page segments up to
+/// 67 million voxels with four classes (512 × 512 × 256) and 44 million with six.
+#[cfg(target_family = "wasm")]
+pub const MAX_COARSE_BYTES: u64 = 1 << 30;
+#[cfg(not(target_family = "wasm"))]
+pub const MAX_COARSE_BYTES: u64 = 1 << 36;
+
+/// Refuses, in words and before anything is allocated, a volume whose coarse-head
+/// probabilities (`classes` × voxels × 4 bytes) would pass `limit` bytes.
+pub fn check_volume_size(dims: [usize; 3], classes: usize, limit: u64) -> Result<()> {
+    let [nx, ny, nz] = dims;
+    let need = (nx as u64) * (ny as u64) * (nz as u64) * (classes as u64) * 4;
+    if need <= limit {
+        return Ok(());
+    }
+    let gb = |b: u64| b as f64 / (1u64 << 30) as f64;
+    let advice = if cfg!(target_family = "wasm") {
+        " in the page; segment it natively with `sss segment`, or crop or resample it first"
+    } else {
+        "; crop it or resample it to fewer voxels first"
+    };
+    Err(SssError::InvalidInput(format!(
+        "this scan ({nx}×{ny}×{nz} voxels) is too large to segment here: the coarse head's \
+         probabilities for its {classes} classes would take {:.1} GB, more than the {:.1} GB \
+         allowed{advice}",
+        gb(need),
+        gb(limit),
+    )))
+}
+
 /// SAM-2's object score logit for one class's object on one slice: above 0 it takes the object
 /// to be there (its mask is drawn), at or below 0 absent (no mask).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -240,7 +272,9 @@ impl SssSegmenter {
     }
 
     /// The model input of every slice of `volume` (intensity rule, resize, normalisation).
+    /// A volume too large to segment here is refused first ([`check_volume_size`]).
     pub fn prepare(&self, volume: &Volume<f32>) -> Result<PreparedVolume> {
+        check_volume_size(volume.dims, self.num_classes(), MAX_COARSE_BYTES)?;
         let map = self.rule.fit(&volume.data)?;
         let [nx, ny, nz] = volume.dims;
         let size = self.image_size();
@@ -849,6 +883,22 @@ mod tests {
         ));
         assert!(matches!(stopped, Err(SssError::Stopped(_))), "{stopped:?}");
         assert_eq!(calls.get(), 1, "stops after the first slice");
+    }
+
+    /// A 512 × 512 × 400 CT with six classes needs 2.3 GB of coarse probabilities: refused in
+    /// words under the page's 1 GiB (it was a capacity-overflow panic in wasm); the demo fits.
+    #[test]
+    fn a_volume_too_large_is_refused_before_allocating() {
+        let err = check_volume_size([512, 512, 400], 6, 1 << 30)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("512×512×400 voxels) is too large")
+                && err.contains("would take 2.3 GB, more than the 1.0 GB"),
+            "{err}"
+        );
+        assert!(check_volume_size([128, 128, 11], 4, 1 << 30).is_ok());
+        assert!(check_volume_size([512, 512, 256], 4, 1 << 30).is_ok());
     }
 
     #[test]
