@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need, skipping what is already there:
 # the wasm target, the pinned wasm-bindgen CLI, npm dev dependencies, and with --browser
-# Debian's Chromium (for the browser tests) and Mesa's software Vulkan (native wgpu tests).
+# Debian's Chromium (for the browser tests), Mesa's software Vulkan (native wgpu tests) and a
+# C++ compiler (libFuzzer, for the short fuzz run).
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
@@ -21,6 +22,8 @@ if [ "${1:-}" = "--browser" ]; then
   missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || missing+=(mesa-vulkan-drivers libvulkan1)
+  # libFuzzer (scripts/fuzz.sh, run by the test command) is C++.
+  command -v c++ >/dev/null || missing+=(g++)
   if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]} (apt)"
     SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -10,6 +10,7 @@ say "cargo fmt --check"
 cargo fmt --all --check
 say "cargo clippy (native) -D warnings"
 cargo clippy -p sss --all-targets -- -D warnings
+cargo clippy -p sss-fuzz --all-targets --features libfuzzer -- -D warnings
 say "cargo clippy (wasm32, the page's bindings) -D warnings"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128" \
   cargo clippy -p sss --lib --target wasm32-unknown-unknown --no-default-features --features web \
@@ -26,8 +27,16 @@ LOG="${TMPDIR:-/tmp}/sss-cargo-test.log"
 cargo test -p sss --lib -- --test-threads=1 2>&1 | tee "$LOG"
 cargo test -p sss --bins --test '*' 2>&1 | tee -a "$LOG"
 cargo test -p sss --doc 2>&1 | tee -a "$LOG"
+# The fuzz targets on their seeds and on every crash found so far (crate/fuzz/regressions).
+cargo test -p sss-fuzz 2>&1 | tee -a "$LOG"
 say "parity fixture sets compared"
 cargo test -q -p sss --test parity parity_fixture_sets -- --nocapture 2>&1 | grep "parity fixture set"
+
+say "short fuzz run"
+# Every target for a few seconds from its seeds, coverage-guided over the project's own code on
+# the build the tests already made (instrumenting every dependency too is a second full build:
+# scripts/fuzz.sh does that for the long runs in RELIABILITY.md).
+FUZZ_INSTRUMENT=workspace FUZZ_SEED=1 FUZZ_CORPUS="${TMPDIR:-/tmp}/sss-fuzz-corpus-$$" bash scripts/fuzz.sh 10
 
 bash scripts/build-web.sh
 say "browser tests"

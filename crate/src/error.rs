@@ -15,6 +15,9 @@ pub enum SssError {
     /// The compute device could not be initialised or failed while running.
     #[error("compute device: {0}")]
     Device(String),
+    /// Training diverged (a non-finite loss), caught before the weights changed.
+    #[error("training diverged: {0}")]
+    Diverged(String),
     /// The user stopped a running segmentation.
     #[error("stopped before the end ({0})")]
     Stopped(String),

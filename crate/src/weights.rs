@@ -155,8 +155,18 @@ pub struct Manifest {
 impl Manifest {
     /// Parses and checks a manifest.
     pub fn from_json(text: &str) -> Result<Self> {
-        let manifest: Manifest = serde_json::from_str(text)
-            .map_err(|e| SssError::Weights(format!("the manifest is not valid ({e})")))?;
+        let invalid = |e: String| SssError::Weights(format!("the manifest is not valid ({e})"));
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        // Settings are f32: a number beyond f32's range would become infinite (found by
+        // fuzzing: a window centre of 8e94).
+        if let Some(path) = number_out_of_f32_range(&value, String::new()) {
+            return Err(invalid(format!(
+                "{path} is a number too large for the model's settings"
+            )));
+        }
+        let manifest: Manifest =
+            serde_json::from_value(value).map_err(|e| invalid(e.to_string()))?;
         if manifest.format_version != MANIFEST_VERSION {
             return Err(SssError::Weights(format!(
                 "manifest format {} is not supported by this build (it reads format \
@@ -188,6 +198,30 @@ impl Manifest {
             )));
         }
         Ok(())
+    }
+}
+
+/// Where in `value` a number lies beyond ±`f32::MAX`, as a path like `a.b[2]`.
+fn number_out_of_f32_range(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => n
+            .as_f64()
+            .is_some_and(|x| x.abs() > f64::from(f32::MAX))
+            .then_some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| number_out_of_f32_range(v, format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let sub = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            number_out_of_f32_range(v, sub)
+        }),
+        _ => None,
     }
 }
 

@@ -4,6 +4,7 @@
 //! - a pretraining run stopped after 2 of 4 steps and resumed finishes, logs every step once
 //!   and writes the foundation weights (f16 burnpack, config, provenance) whose weights load
 //!   and differ from a fresh model's;
+//! - `sss pretrain --init` continues from those weights with a fresh schedule;
 //! - `sss train --init` starts from those foundation weights, and from an official SAM-2
 //!   checkpoint (the seeded micro parity fixture, converted on the fly);
 //! - `sss train` without `--init` starts from the built-in foundation weights (at learning
@@ -137,6 +138,22 @@ fn pretrain_resumes_and_its_foundation_starts_a_training_run() {
         (a - b).abs().max().into_scalar::<f32>() > 0.0,
         "the foundation weights are trained, not a fresh model"
     );
+
+    // A longer pretraining from these weights (`--init`, a fresh schedule): at learning rate 0
+    // its foundation equals the one it started from, and its state names the start.
+    let longer = scratch.0.join("longer");
+    sss(&pretrain_args(
+        &longer,
+        &["--init", path(&bpk), "--lr", "0"],
+    ));
+    let continued = load_sam2_burnpack(&longer.join("foundation.bpk"), &config, &device).unwrap();
+    assert_eq!(
+        max_abs_diff(&float_params(&continued), &float_params(&loaded)),
+        0.0,
+        "--init starts from the given weights"
+    );
+    let state = std::fs::read_to_string(longer.join("checkpoint/state.json")).unwrap();
+    assert!(state.contains("--init"), "the start is recorded");
 
     let data = scratch.0.join("data");
     cardiac_phantom(&data, 5);

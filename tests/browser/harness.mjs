@@ -52,6 +52,10 @@ export async function openPage(browser, url) {
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(`console: ${m.text()}`); });
   context.on('request', (r) => requests.push(r.url()));
+  // A Content-Security-Policy violation is an error of the page (issue 11: none in any test).
+  await context.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => {
+    console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
+  }));
   page.on('worker', (w) => w.on('console', (m) => {
     if (m.type() === 'error') errors.push(`worker console: ${m.text()}`);
   }));

@@ -21,6 +21,7 @@ use super::train::{DeviceArg, LoopOptions, RecipeArgs, run_steps};
 use crate::data::intensity::IntensityRule;
 use crate::data::phantom::scenes::{MAX_OBJECTS, SceneSize, scene};
 use crate::model::Sam2Config;
+use crate::model::import::load_sam2_burnpack;
 use crate::train::sss::{SssTrainConfig, SssTrainer, TrainData, TrainVolume};
 use crate::weights;
 
@@ -52,6 +53,11 @@ pub struct PretrainArgs {
     /// Peak learning rate of every part (AdamW, warm-up then poly decay).
     #[arg(long, default_value_t = 2e-4)]
     pub lr: f64,
+    /// Start SAM-2 from these weights (a burnpack of `sss pretrain`, e.g. an earlier
+    /// `foundation.bpk`, in --config) instead of a fresh model: a longer pretraining with a
+    /// fresh schedule.
+    #[arg(long, conflicts_with = "resume")]
+    pub init: Option<PathBuf>,
     #[arg(long, default_value_t = 200)]
     pub lr_warmup: usize,
     #[command(flatten)]
@@ -159,6 +165,10 @@ fn config_of(args: &PretrainArgs) -> anyhow::Result<SssTrainConfig> {
     cfg.lr_warmup = args.lr_warmup;
     cfg.supervised_only = true;
     cfg.dfe = false;
+    cfg.start = args
+        .init
+        .as_ref()
+        .map(|path| format!("--init {}", path.display()));
     cfg.coarse_weight = 0.0;
     cfg.sam2_training = args.recipe.sam2_training();
     if cfg.sam2_training.max_objects == 0 {
@@ -212,7 +222,15 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<()> {
         log::info!("resuming {} at step {}", args.out.display(), t.step);
         t
     } else {
-        SssTrainer::new(config_of(args)?, data, &device.device, None)?
+        let cfg = config_of(args)?;
+        let init = match &args.init {
+            Some(path) => Some(
+                load_sam2_burnpack(path, &cfg.sam2, &device.device)
+                    .with_context(|| format!("loading --init {}", path.display()))?,
+            ),
+            None => None,
+        };
+        SssTrainer::new(cfg, data, &device.device, init)?
     };
     let finished = run_steps(
         &mut trainer,

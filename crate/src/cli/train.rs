@@ -628,6 +628,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut trainer = if args.resume {
+        refuse_changed_settings(args)?;
         let t = SssTrainer::resume(&args.out, data, &device.device)?;
         log::info!(
             "resuming {} at step {} of {} (its saved settings apply)",
@@ -727,13 +728,20 @@ pub(super) fn run_steps(
     });
     let started = Instant::now();
     let first = trainer.step;
+    // The newest checkpoint on disk: the one this run resumed from, if any.
+    let mut last_saved = (first > 0).then_some(first);
     let mut run_steps = 0usize;
     while trainer.step < steps {
         if opts.stop_after.is_some_and(|n| run_steps >= n) {
             log::info!("stopping after {run_steps} steps (--stop-after)");
             return Ok(false);
         }
-        let report = trainer.train_step()?;
+        // A failed step (a non-finite loss is caught before the weights change) stops the run
+        // with the newest checkpoint untouched.
+        let step = trainer.step;
+        let report = trainer
+            .train_step()
+            .map_err(|e| anyhow::anyhow!("step {step} failed: {e}. {}", kept(last_saved)))?;
         run_steps += 1;
         writeln!(
             log_file,
@@ -761,7 +769,10 @@ pub(super) fn run_steps(
             None => {}
         }
         if trainer.step.is_multiple_of(opts.checkpoint_every.max(1)) || trainer.step == steps {
-            trainer.save_checkpoint(out)?;
+            trainer
+                .save_checkpoint(out)
+                .map_err(|e| checkpoint_failed(e, trainer.step, last_saved))?;
+            last_saved = Some(trainer.step);
         }
     }
     if let Some(bar) = &bar {
@@ -774,6 +785,92 @@ pub(super) fn run_steps(
         elapsed / ran.max(1) as f64
     );
     Ok(true)
+}
+
+/// Refuses `--resume` with settings other than the run's own (a resumed run must end where
+/// the uninterrupted one would), naming each difference.
+fn refuse_changed_settings(args: &TrainArgs) -> anyhow::Result<()> {
+    let saved = SssTrainer::read_state(&args.out)?.config;
+    let given = config_of(args)?;
+    let mut differences = Vec::new();
+    json_differences(
+        "",
+        &serde_json::to_value(&saved)?,
+        &serde_json::to_value(&given)?,
+        &mut differences,
+    );
+    if differences.is_empty() {
+        return Ok(());
+    }
+    let shown = differences.len().min(8);
+    bail!(
+        "--resume continues {} with the settings it was started with, and {} of them differ \
+         here (the run's → this command's): {}{}. Give the run's settings again (they are in \
+         its checkpoint/state.json), or start a new run with another --out",
+        args.out.display(),
+        differences.len(),
+        differences[..shown].join("; "),
+        if differences.len() > shown {
+            "; …"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The leaves where two JSON values differ, as `path: a → b`.
+fn json_differences(
+    path: &str,
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    out: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let null = Value::Null;
+                let sub = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                json_differences(
+                    &sub,
+                    x.get(k).unwrap_or(&null),
+                    y.get(k).unwrap_or(&null),
+                    out,
+                );
+            }
+        }
+        _ if a != b => out.push(format!("{path}: {a} → {b}")),
+        _ => {}
+    }
+}
+
+/// What is kept on disk when a run stops: the last checkpoint, in words.
+fn kept(last_saved: Option<usize>) -> String {
+    match last_saved {
+        Some(step) => format!("The checkpoint of step {step} is kept (--resume continues from it)"),
+        None => "No checkpoint had been written yet".into(),
+    }
+}
+
+/// A checkpoint that could not be written, in words: what happened, that the previous
+/// checkpoint is intact, and what to do (free space, for a full disk).
+fn checkpoint_failed(e: crate::SssError, step: usize, last_saved: Option<usize>) -> anyhow::Error {
+    let full = matches!(&e, crate::SssError::Io { source, .. }
+        if source.kind() == std::io::ErrorKind::StorageFull);
+    anyhow::anyhow!(
+        "the checkpoint of step {step} could not be written ({e}). {}{}",
+        kept(last_saved),
+        if full {
+            "; the disk is full: free some space, then run the same command with --resume"
+        } else {
+            ""
+        }
+    )
 }
 
 fn run_name(dir: &Path) -> String {

@@ -26,6 +26,7 @@ use dicom_core::Tag;
 use dicom_dictionary_std::tags;
 use dicom_object::{InMemDicomObject, OpenFileOptions};
 
+use super::dicom_bounds::declared_lengths_overrun;
 use crate::{Result, SssError, Volume};
 
 /// The most voxels a series may hold (as many as a 1024 × 1024 × 1024 volume): checked from the
@@ -44,6 +45,20 @@ pub struct DicomSeries {
     pub modality: Option<String>,
     /// What was left out or assumed, in words (files not read, other series, uneven spacing).
     pub notes: Vec<String>,
+}
+
+/// Whether a file is a NIfTI scan by its name (`.nii`, `.nii.gz`) or its first bytes (gzip,
+/// or a NIfTI-1/2 header size in either byte order).
+fn looks_like_nifti(name: &str, bytes: &[u8]) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let sized = bytes.get(..4).is_some_and(|b| {
+        let b: [u8; 4] = b.try_into().expect("4 bytes");
+        [348, 540].contains(&i32::from_le_bytes(b)) || [348, 540].contains(&i32::from_be_bytes(b))
+    });
+    lower.ends_with(".nii")
+        || lower.ends_with(".nii.gz")
+        || bytes.starts_with(&[0x1f, 0x8b])
+        || sized
 }
 
 /// Whether `bytes` start like a DICOM file (Part 10: 128-byte preamble, then "DICM").
@@ -89,6 +104,9 @@ fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
 
 /// Parses one file: `Ok(None)` when it is DICOM but holds no image (a DICOMDIR, a report).
 fn read_slice(name: &str, bytes: &[u8]) -> Result<Option<Slice>> {
+    if let Some(why) = declared_lengths_overrun(bytes) {
+        return Err(refuse(name, why));
+    }
     let start = if looks_like_dicom(bytes) { 128 } else { 0 };
     let file = OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
@@ -265,16 +283,24 @@ pub fn read_dicom_series(files: &[(String, &[u8])]) -> Result<DicomSeries> {
         }
     }
     if slices.is_empty() {
+        let nifti = files.iter().filter(|(n, b)| looks_like_nifti(n, b)).count();
         return Err(first_error.unwrap_or_else(|| {
-            SssError::Scan(format!(
-                "none of the {} files is a DICOM image{}",
-                files.len(),
-                if not_images.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({} hold no pixel data)", not_images.len())
-                }
-            ))
+            SssError::Scan(if nifti > 0 && files.len() > 1 {
+                format!(
+                    "{nifti} of these {} files are NIfTI scans, and several files are read as                      the slices of one DICOM series; open one NIfTI file at a time",
+                    files.len()
+                )
+            } else {
+                format!(
+                    "none of the {} files is a DICOM image{}",
+                    files.len(),
+                    if not_images.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({} hold no pixel data)", not_images.len())
+                    }
+                )
+            })
         }));
     }
     if let Some(e) = first_error {
@@ -664,6 +690,17 @@ mod tests {
         let text = refusal(&[("a".into(), b"hello".to_vec()), ("b".into(), vec![0; 300])]);
         assert!(
             text.contains("none of the 2 files is a DICOM image"),
+            "{text}"
+        );
+        // Several NIfTI files at once: the refusal says to open one at a time.
+        let mut nifti = vec![0u8; 400];
+        nifti[..4].copy_from_slice(&348i32.to_le_bytes());
+        let text = refusal(&[
+            ("a.nii".into(), nifti.clone()),
+            ("b.nii.gz".into(), vec![0x1f, 0x8b, 8, 0]),
+        ]);
+        assert!(
+            text.contains("2 of these 2 files are NIfTI scans") && text.contains("one NIfTI file"),
             "{text}"
         );
 

@@ -3,9 +3,11 @@
 pub mod acdc;
 pub mod bhsd;
 pub mod dataset;
+pub mod dicom_bounds;
 pub mod dicom_series;
 pub mod dicom_writer;
 pub mod intensity;
 pub mod label_export;
+pub mod nifti2;
 pub mod nifti_io;
 pub mod phantom;

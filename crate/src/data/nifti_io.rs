@@ -9,6 +9,7 @@ use flate2::read::GzDecoder;
 use nifti::affine::Affine4;
 use nifti::{InMemNiftiObject, IntoNdArray, NiftiHeader, NiftiObject};
 
+use super::nifti2::{nifti2_as_nifti1, nifti2_byte_order};
 use crate::{Result, SssError, Volume};
 
 /// The two bytes every gzip stream starts with.
@@ -36,6 +37,51 @@ pub fn read_nifti_bytes(bytes: &[u8]) -> Result<Volume<f32>> {
     into_volume(object)
 }
 
+/// Parses an uncompressed NIfTI-1 or NIfTI-2 file (the latter rewritten as NIfTI-1 first:
+/// [`super::nifti2`]).
+fn parse(raw: &[u8]) -> Result<InMemNiftiObject> {
+    if nifti2_byte_order(raw).is_some() {
+        return parse_nifti1(&nifti2_as_nifti1(raw)?);
+    }
+    // The nifti crate takes some other header sizes too (found by fuzzing: 16 777 564);
+    // what it reads must also be writable back (`label_export` takes 348 and 540 only).
+    let first: [u8; 4] = match raw.get(..4) {
+        Some(b) => b.try_into().expect("4 bytes"),
+        None => {
+            return Err(SssError::Scan(format!(
+                "the file holds {} bytes once decompressed; a NIfTI file has at least a \
+                 348-byte header",
+                raw.len()
+            )));
+        }
+    };
+    let size = i32::from_le_bytes(first);
+    let big_endian = i32::from_be_bytes(first) == 348;
+    if size != 348 && !big_endian {
+        return Err(SssError::Scan(format!(
+            "not a NIfTI-1/2 image (its header size is {size}, not 348 or 540); expected a \
+             .nii or .nii.gz file"
+        )));
+    }
+    // dim[0] in the byte order the header size gives: the nifti crate guesses the byte order
+    // from dim[0] instead, so a header whose two disagree would read one way and be written
+    // back the other (found by fuzzing).
+    if let Some(d) = raw.get(40..42) {
+        let pair = [d[0], d[1]];
+        let rank = if big_endian {
+            i16::from_be_bytes(pair)
+        } else {
+            i16::from_le_bytes(pair)
+        };
+        if !(1..=7).contains(&rank) {
+            return Err(SssError::Scan(format!(
+                "its header gives {rank} dimensions (dim[0]), not 1 to 7: the file is corrupt"
+            )));
+        }
+    }
+    parse_nifti1(raw)
+}
+
 /// Reads a NIfTI file from disk.
 pub fn read_nifti(path: impl AsRef<Path>) -> Result<Volume<f32>> {
     let path = path.as_ref();
@@ -46,7 +92,7 @@ pub fn read_nifti(path: impl AsRef<Path>) -> Result<Volume<f32>> {
     })
 }
 
-fn parse(raw: &[u8]) -> Result<InMemNiftiObject> {
+fn parse_nifti1(raw: &[u8]) -> Result<InMemNiftiObject> {
     InMemNiftiObject::from_reader(Cursor::new(raw)).map_err(|e| {
         SssError::Scan(format!(
             "not a readable NIfTI-1/2 image ({e}); expected a .nii or .nii.gz file"
@@ -72,6 +118,19 @@ fn into_volume(object: InMemNiftiObject) -> Result<Volume<f32>> {
         dim.get(1).copied().unwrap_or(1) as usize,
         dim.get(2).copied().unwrap_or(1) as usize,
     ];
+    // The nifti crate reads `bitpix` bits a voxel and converts by `datatype`: when they
+    // disagree it panics (found by fuzzing), so the header must agree with itself first.
+    let datatype = header
+        .data_type()
+        .map_err(|e| SssError::Scan(format!("unsupported datatype in the header ({e})")))?;
+    let bits = datatype.size_of() * 8;
+    if i64::from(header.bitpix) != bits as i64 {
+        return Err(SssError::Scan(format!(
+            "the header says {} bits a voxel but its datatype ({datatype:?}) has {bits}: the \
+             file is corrupt",
+            header.bitpix
+        )));
+    }
     let array = object
         .into_volume()
         .into_ndarray::<f32>()
@@ -88,13 +147,119 @@ fn into_volume(object: InMemNiftiObject) -> Result<Volume<f32>> {
         if s.is_finite() && s > 0.0 { s } else { 1.0 }
     });
     let mut volume = Volume::new(data, dims, spacing)?;
-    let affine = header.affine::<f32>();
-    for (r, row) in volume.affine.iter_mut().enumerate() {
-        for (c, value) in row.iter_mut().enumerate() {
-            *value = affine[(r, c)];
+    let affine = affine_of(&header);
+    volume.affine = affine;
+    Ok(volume)
+}
+
+/// The voxel-to-world affine the header describes: its sform when `sform_code` is set, else
+/// its qform when `qform_code` is, else the voxel sizes alone (NIfTI-1's methods 3, 2, 1).
+/// The qform is computed as the reference library (nifti1_io's `quatern_to_mat44`) does it,
+/// not by the nifti crate, which panics on what the reference tolerates (found by fuzzing):
+/// a quaternion longer than 1 is normalised to a 180° rotation, a qfac other than ±1 counts
+/// as 1, a zero or negative voxel size as its absolute value or 1; and a 2-D image without
+/// sform or qform gets its method-1 affine (the crate indexed a third dimension there). A form
+/// with a non-finite entry is skipped for the next one.
+pub fn affine_of(header: &NiftiHeader) -> [[f32; 4]; 4] {
+    let finite = |m: &[[f32; 4]; 4]| m.iter().flatten().all(|v| v.is_finite());
+    let mut sform = [
+        [0.0, 0.0, 0.0, 0.0],
+        [0.0; 4],
+        [0.0; 4],
+        [0.0, 0.0, 0.0, 1.0],
+    ];
+    sform[..3].copy_from_slice(&[header.srow_x, header.srow_y, header.srow_z]);
+    // A form with a non-finite entry is taken as absent: the next method applies.
+    if header.sform_code != 0 && finite(&sform) {
+        return sform;
+    }
+    if header.qform_code != 0 {
+        let qform = qform_affine(header);
+        if finite(&qform) {
+            return qform;
         }
     }
-    Ok(volume)
+    // NIfTI-1 method 1 (ANALYZE): voxel sizes on the diagonal, x flipped, the volume's centre
+    // at the origin (as nibabel and the nifti crate place it).
+    let mut out = [[0.0f32; 4]; 4];
+    out[3][3] = 1.0;
+    for (i, row) in out.iter_mut().take(3).enumerate() {
+        // Axes past dim[0] have one voxel whatever their dim entry says.
+        let n = if i < usize::from(header.dim[0]) {
+            f64::from(header.dim[i + 1].max(1))
+        } else {
+            1.0
+        };
+        let step = if i == 0 {
+            -voxel_size(header, 1)
+        } else {
+            voxel_size(header, i + 1)
+        };
+        row[i] = step as f32;
+        row[3] = (-(n - 1.0) / 2.0 * step) as f32;
+    }
+    out
+}
+
+/// `pixdim[i]` made usable: its absolute value, or 1 when it is zero, not finite or more than
+/// a kilometre (an affine built from it would overflow `f32`).
+fn voxel_size(header: &NiftiHeader, i: usize) -> f64 {
+    let s = f64::from(header.pixdim[i]).abs();
+    if s.is_finite() && s > 0.0 && s <= 1e6 {
+        s
+    } else {
+        1.0
+    }
+}
+
+/// The qform's affine as nifti1_io's `quatern_to_mat44` computes it.
+fn qform_affine(header: &NiftiHeader) -> [[f32; 4]; 4] {
+    let [mut b, mut c, mut d] =
+        [header.quatern_b, header.quatern_c, header.quatern_d].map(f64::from);
+    let mut a = 1.0 - (b * b + c * c + d * d);
+    if a < 1e-7 {
+        // Not a unit quaternion: a 180° rotation about the normalised (b, c, d).
+        let norm = (b * b + c * c + d * d).sqrt();
+        if norm > 0.0 && norm.is_finite() {
+            (b, c, d) = (b / norm, c / norm, d / norm);
+        }
+        a = 0.0;
+    } else {
+        a = a.sqrt();
+    }
+    let qfac = if header.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
+    let size = [
+        voxel_size(header, 1),
+        voxel_size(header, 2),
+        voxel_size(header, 3) * qfac,
+    ];
+    let rotation = [
+        [
+            a * a + b * b - c * c - d * d,
+            2.0 * (b * c - a * d),
+            2.0 * (b * d + a * c),
+        ],
+        [
+            2.0 * (b * c + a * d),
+            a * a + c * c - b * b - d * d,
+            2.0 * (c * d - a * b),
+        ],
+        [
+            2.0 * (b * d - a * c),
+            2.0 * (c * d + a * b),
+            a * a + d * d - c * c - b * b,
+        ],
+    ];
+    let offset = [header.quatern_x, header.quatern_y, header.quatern_z];
+    let mut out = [[0.0f32; 4]; 4];
+    out[3][3] = 1.0;
+    for r in 0..3 {
+        for c in 0..3 {
+            out[r][c] = (rotation[r][c] * size[c]) as f32;
+        }
+        out[r][3] = offset[r];
+    }
+    out
 }
 
 /// Voxel types SSS writes: `f32` scans and `u8` label maps.
@@ -120,4 +285,68 @@ pub fn write_nifti<T: NiftiElement>(volume: &Volume<T>, path: impl AsRef<Path>) 
         .reference_header(&header)
         .write_nifti(&array.reversed_axes())
         .map_err(|e| SssError::Scan(format!("cannot write {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: [[f32; 4]; 4], b: Affine4) -> bool {
+        (0..4).all(|r| (0..4).all(|c| (a[r][c] - b[(r, c)]).abs() < 1e-5))
+    }
+
+    /// Where the nifti crate computes a qform (valid quaternion, qfac ±1, positive sizes) and
+    /// a method-1 affine (3-D), `affine_of` agrees with it; where the crate panics, it gives
+    /// what the reference library gives.
+    #[test]
+    fn affines_agree_with_the_nifti_crate_where_it_works() {
+        let mut h = NiftiHeader {
+            dim: [3, 5, 4, 3, 1, 1, 1, 1],
+            pixdim: [1.0, 0.8, 0.9, 2.5, 1.0, 1.0, 1.0, 1.0],
+            sform_code: 0,
+            qform_code: 1,
+            quatern_x: 10.0,
+            quatern_y: -20.0,
+            quatern_z: 30.0,
+            ..NiftiHeader::default()
+        };
+        for (b, c, d, qfac) in [
+            (0.0, 0.0, 0.0, 1.0),
+            (0.0, 0.0, std::f32::consts::FRAC_1_SQRT_2, 1.0),
+            (0.1, -0.2, 0.3, -1.0),
+            (0.5, 0.5, 0.5, 1.0),
+        ] {
+            (h.quatern_b, h.quatern_c, h.quatern_d, h.pixdim[0]) = (b, c, d, qfac);
+            assert!(
+                close(affine_of(&h), h.affine::<f32>()),
+                "{b} {c} {d} {qfac}"
+            );
+        }
+        h.qform_code = 0;
+        assert!(close(affine_of(&h), h.affine::<f32>()), "method 1");
+        h.sform_code = 2;
+        h.srow_x = [-0.8, 0.0, 0.1, 10.0];
+        assert!(close(affine_of(&h), h.affine::<f32>()), "sform");
+
+        // What the crate panics on: qfac 0 counts as 1, a quaternion longer than 1 becomes a
+        // 180° rotation about its direction, a 2-D image gets a method-1 affine.
+        h.sform_code = 0;
+        h.qform_code = 1;
+        (h.quatern_b, h.quatern_c, h.quatern_d, h.pixdim[0]) = (0.0, 0.0, 0.6, 0.0);
+        let mut one = h.clone();
+        one.pixdim[0] = 1.0;
+        assert_eq!(affine_of(&h), affine_of(&one));
+        (h.quatern_b, h.quatern_c, h.quatern_d) = (0.0, 0.0, 2.0);
+        let a = affine_of(&h);
+        assert!(
+            (a[0][0] + 0.8).abs() < 1e-6 && (a[1][1] + 0.9).abs() < 1e-6,
+            "{a:?}"
+        );
+        assert!((a[2][2] - 2.5).abs() < 1e-6, "{a:?}");
+        h.qform_code = 0;
+        h.dim = [2, 5, 4, 0, 1, 1, 1, 1];
+        let a = affine_of(&h);
+        assert_eq!(a[2][2], 2.5);
+        assert_eq!(a[0][3], 2.0 * 0.8);
+    }
 }

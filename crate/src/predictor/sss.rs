@@ -23,8 +23,9 @@ use crate::model::common::{Resample, resize};
 use crate::model::sss::SssNet;
 use crate::predictor::image::{IMG_MEAN, IMG_STD};
 use crate::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
+use crate::prompt::check::check_class_prompts;
 use crate::prompt::pcsw::{
-    ClassPrompt, Connectivity, MAX_CLICKS, PcswConfig, PromptSource, connected_components,
+    ClassPrompt, Connectivity, PcswConfig, PromptSource, connected_components,
     pcsw_prompts_from_probabilities,
 };
 use crate::weights::{self, Manifest, ModelSpec};
@@ -373,69 +374,10 @@ impl SssSegmenter {
         pcsw_prompts_from_probabilities(&coarse.probabilities, dims, &classes, &self.pcsw)
     }
 
-    /// Refuses prompts that do not fit the volume or the model's classes, naming the problem.
+    /// Refuses prompts that do not fit the volume or the model's classes, naming the problem
+    /// ([`check_class_prompts`]).
     pub fn check_prompts(&self, prompts: &[ClassPrompt], dims: [usize; 3]) -> Result<()> {
-        let [nx, ny, nz] = dims;
-        let k = self.num_classes();
-        for (i, p) in prompts.iter().enumerate() {
-            let c = p.class as usize;
-            if c == 0 || c >= k {
-                return Err(SssError::InvalidInput(format!(
-                    "prompt {i}: class {c} is not a foreground class of these weights (1..{})",
-                    k - 1
-                )));
-            }
-            if prompts[..i].iter().any(|q| q.class == p.class) {
-                return Err(SssError::InvalidInput(format!(
-                    "prompt {i}: class {c} is prompted twice; give one prompt per class"
-                )));
-            }
-            if p.prompt.is_empty() {
-                continue;
-            }
-            if p.prompt.slice >= nz {
-                return Err(SssError::InvalidInput(format!(
-                    "prompt {i} (class {c}): slice {} does not exist; the scan has {nz} slices",
-                    p.prompt.slice
-                )));
-            }
-            let [x0, y0, x1, y1] = p.prompt.box_xyxy;
-            let [px, py] = p.prompt.point;
-            let inside = |x: f32, y: f32| {
-                x.is_finite()
-                    && y.is_finite()
-                    && x >= 0.0
-                    && y >= 0.0
-                    && x <= (nx - 1) as f32
-                    && y <= (ny - 1) as f32
-            };
-            if !(inside(x0, y0) && inside(x1, y1) && x0 <= x1 && y0 <= y1) {
-                return Err(SssError::InvalidInput(format!(
-                    "prompt {i} (class {c}): box {:?} is not [x_min, y_min, x_max, y_max] \
-                     inside the {nx}×{ny} slice",
-                    p.prompt.box_xyxy
-                )));
-            }
-            if !inside(px, py) {
-                return Err(SssError::InvalidInput(format!(
-                    "prompt {i} (class {c}): point {:?} is outside the {nx}×{ny} slice",
-                    p.prompt.point
-                )));
-            }
-            if p.clicks.len() > MAX_CLICKS {
-                return Err(SssError::InvalidInput(format!(
-                    "prompt {i} (class {c}): {} clicks; at most {MAX_CLICKS} are taken",
-                    p.clicks.len()
-                )));
-            }
-            if let Some(click) = p.clicks.iter().find(|k| !inside(k.point[0], k.point[1])) {
-                return Err(SssError::InvalidInput(format!(
-                    "prompt {i} (class {c}): click {:?} is outside the {nx}×{ny} slice",
-                    click.point
-                )));
-            }
-        }
-        Ok(())
+        check_class_prompts(prompts, dims, self.num_classes())
     }
 
     /// Segments a volume (blocking), with PCSW prompts from the coarse head.

@@ -89,21 +89,12 @@ impl SssTrainer {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        let write = |name: &str, bytes: &[u8]| -> Result<()> {
-            let path = tmp.join(name);
-            std::fs::write(&path, bytes).map_err(io(&path))
-        };
-        write("student.bpk", &module_bytes(self.student.clone())?)?;
-        hold_for_kill_test(dir.exists());
-        write("teacher.bpk", &module_bytes(self.teacher.clone())?)?;
-        let optim = self
-            .optim
-            .into_bytes()
-            .map_err(|e| SssError::Weights(format!("cannot serialise the optimiser ({e})")))?;
-        write("optimizer.bpk", &optim)?;
-        let state = serde_json::to_string_pretty(&self.state())
-            .map_err(|e| SssError::InvalidInput(format!("training state ({e})")))?;
-        write("state.json", state.as_bytes())?;
+        if let Err(e) = self.write_checkpoint_files(&tmp, dir.exists()) {
+            // A full disk (or any failed write) leaves the previous checkpoint as it was;
+            // the half-written one goes, to give the space back.
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
         let old = run_dir.join("checkpoint.old");
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(io(&old))?;
@@ -116,6 +107,26 @@ impl SssTrainer {
             std::fs::remove_dir_all(&old).map_err(io(&old))?;
         }
         Ok(())
+    }
+
+    /// Writes the checkpoint's files into `tmp`, `state.json` last.
+    fn write_checkpoint_files(&self, tmp: &Path, previous_exists: bool) -> Result<()> {
+        let write = |name: &str, bytes: &[u8]| -> Result<()> {
+            let path = tmp.join(name);
+            fail_for_full_disk_test(previous_exists).map_err(io(&path))?;
+            std::fs::write(&path, bytes).map_err(io(&path))
+        };
+        write("student.bpk", &module_bytes(self.student.clone())?)?;
+        hold_for_kill_test(previous_exists);
+        write("teacher.bpk", &module_bytes(self.teacher.clone())?)?;
+        let optim = self
+            .optim
+            .into_bytes()
+            .map_err(|e| SssError::Weights(format!("cannot serialise the optimiser ({e})")))?;
+        write("optimizer.bpk", &optim)?;
+        let state = serde_json::to_string_pretty(&self.state())
+            .map_err(|e| SssError::InvalidInput(format!("training state ({e})")))?;
+        write("state.json", state.as_bytes())
     }
 
     /// Reads the state of the checkpoint `--resume` would continue ([`resume_dir`]).
@@ -185,6 +196,17 @@ fn hold_for_kill_test(previous_exists: bool) {
             std::thread::sleep(std::time::Duration::from_secs(1));
         }
     }
+}
+
+/// Test-only hook for the CLI tests' full-disk case: with `SSS_TEST_FULL_DISK` in the
+/// environment, every checkpoint file written while a previous checkpoint exists fails as a
+/// full disk does (`ENOSPC`), so the test sees what a user with a full disk sees. Unset, it
+/// does nothing.
+fn fail_for_full_disk_test(previous_exists: bool) -> std::io::Result<()> {
+    if std::env::var_os("SSS_TEST_FULL_DISK").is_some() && previous_exists {
+        return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

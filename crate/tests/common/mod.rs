@@ -68,6 +68,21 @@ pub fn sss(args: &[&str]) -> String {
     stdout
 }
 
+/// Runs `sss ARGS`, asserts that it failed and returns its stderr (where the CLI says why).
+pub fn sss_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
+        .args(args)
+        .output()
+        .expect("the sss binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "sss {args:?} succeeded:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
+
 /// A path as the `&str` a command line takes.
 pub fn path(p: &Path) -> &str {
     p.to_str().unwrap()

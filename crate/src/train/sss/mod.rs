@@ -326,8 +326,13 @@ impl SssTrainer {
         }
         report.sam2_per_frame = frames.to_vec();
         if !report.loss.is_finite() {
-            return Err(SssError::Device(format!(
-                "the loss is not finite at step {step} ({report:?})"
+            return Err(SssError::Diverged(format!(
+                "the loss is not finite at step {step} (labeled: coarse {}, mask {}; \
+                 unlabeled: coarse {}, mask {}); a lower learning rate usually helps",
+                report.labeled_coarse,
+                report.labeled_mask,
+                report.unlabeled_coarse,
+                report.unlabeled_mask
             )));
         }
         let grads = GradientsParams::from_grads(total.backward(), &self.student);
