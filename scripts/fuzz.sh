@@ -66,10 +66,12 @@ else
 fi
 
 status=0
-printf '%-11s %12s %10s %8s %8s\n' target executions "exec/s" corpus crashes
+printf '%-11s %12s %10s %8s %8s\n' target executions "exec/s" corpus found
 for t in "${TARGETS[@]}"; do
   log="$CRASHES/../$t.log"
   mkdir -p "$CRASHES/$t"
+  started="$CRASHES/../$t.started"
+  touch "$started"
   # -rss_limit_mb / -malloc_limit_mb: a reader that allocates what a header claims, before
   # checking it against the file, is a finding. -timeout: one input may not take 10 s.
   set +e
@@ -80,7 +82,8 @@ for t in "${TARGETS[@]}"; do
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
-  found=$(find "$CRASHES/$t" -type f | wc -l)
+  # Inputs saved by this run only (crashes, timeouts, out-of-memory, slow units).
+  found=$(find "$CRASHES/$t" -type f -newer "$started" | wc -l)
   printf '%-11s %12s %10s %8s %8s\n' "$t" "${execs:-?}" "${speed:-?}" \
     "$(find "$CORPUS/$t" -type f | wc -l)" "$found"
   if [ "$rc" -ne 0 ]; then

@@ -66,10 +66,19 @@ fn header(b: &[u8], at: usize, encoding: Encoding) -> Option<Header> {
     let (u16_at, u32_at) = (|at| encoding.u16_at(b, at), |at| encoding.u32_at(b, at));
     let explicit = encoding.explicit;
     let tag = (u32::from(u16_at(at)?) << 16) | u32::from(u16_at(at + 2)?);
-    if (tag >> 16) as u16 == ITEM_GROUP || !explicit {
+    if (tag >> 16) as u16 == ITEM_GROUP {
         return Some(Header {
             tag,
             vr: None,
+            len: u32_at(at + 4)?,
+            size: 8,
+        });
+    }
+    if !explicit {
+        // Implicit VR: the VR the standard dictionary gives the tag, as dicom-rs takes it.
+        return Some(Header {
+            tag,
+            vr: dictionary_vr(tag),
             len: u32_at(at + 4)?,
             size: 8,
         });
@@ -90,6 +99,27 @@ fn header(b: &[u8], at: usize, encoding: Encoding) -> Option<Header> {
             size: 12,
         })
     }
+}
+
+/// The VR the standard data dictionary gives `tag` (context-dependent ones relaxed as dicom-rs
+/// relaxes them), as two characters.
+fn dictionary_vr(tag: u32) -> Option<[u8; 2]> {
+    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
+    let tag = dicom_core::Tag((tag >> 16) as u16, tag as u16);
+    let entry = dicom_dictionary_std::StandardDataDictionary.by_tag(tag)?;
+    entry.vr().relaxed().to_string().as_bytes().try_into().ok()
+}
+
+/// How many bytes of a value dicom-rs reads: binary VRs are read in whole units of their size
+/// (`len / unit` of them) and the rest is left in the stream, so the next element starts there.
+fn bytes_read(vr: Option<[u8; 2]>, len: u32) -> usize {
+    let unit = match vr.as_ref().map(|v| &v[..]) {
+        Some(b"US" | b"OW" | b"SS") => 2,
+        Some(b"AT" | b"FL" | b"OF" | b"SL" | b"UL" | b"OL") => 4,
+        Some(b"FD" | b"OD" | b"SV" | b"OV" | b"UV") => 8,
+        _ => 1,
+    };
+    (len as usize / unit) * unit
 }
 
 /// Walks elements from `at` and returns the first one whose defined length runs past the end
@@ -141,7 +171,13 @@ fn first_overrun(b: &[u8], mut at: usize, encoding: Encoding, stop: Stop) -> Wal
                     .to_string(),
             );
         }
-        at = if step_in { body } else { body + h.len as usize };
+        at = if step_in {
+            body
+        } else if fragments {
+            body + h.len as usize
+        } else {
+            body + bytes_read(h.vr, h.len)
+        };
     }
     Walk::Ended { at, syntax }
 }

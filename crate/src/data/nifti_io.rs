@@ -41,8 +41,13 @@ pub fn read_nifti_bytes(bytes: &[u8]) -> Result<Volume<f32>> {
 /// [`super::nifti2`]).
 fn parse(raw: &[u8]) -> Result<InMemNiftiObject> {
     if nifti2_byte_order(raw).is_some() {
-        return parse_nifti1(&nifti2_as_nifti1(raw)?);
+        return check_and_parse_nifti1(&nifti2_as_nifti1(raw)?);
     }
+    check_and_parse_nifti1(raw)
+}
+
+/// Checks what the nifti crate would take but should not, then parses a NIfTI-1 file.
+fn check_and_parse_nifti1(raw: &[u8]) -> Result<InMemNiftiObject> {
     // The nifti crate takes some other header sizes too (found by fuzzing: 16 777 564);
     // what it reads must also be writable back (`label_export` takes 348 and 540 only).
     let first: [u8; 4] = match raw.get(..4) {
@@ -123,6 +128,27 @@ fn into_volume(object: InMemNiftiObject) -> Result<Volume<f32>> {
     let datatype = header
         .data_type()
         .map_err(|e| SssError::Scan(format!("unsupported datatype in the header ({e})")))?;
+    // Scalar voxels only: complex, RGB and 128-bit floats have no single grey value (and the
+    // nifti crate panics converting complex voxels to f32, found by fuzzing).
+    use nifti::NiftiType as T;
+    if !matches!(
+        datatype,
+        T::Uint8
+            | T::Int8
+            | T::Uint16
+            | T::Int16
+            | T::Uint32
+            | T::Int32
+            | T::Uint64
+            | T::Int64
+            | T::Float32
+            | T::Float64
+    ) {
+        return Err(SssError::Scan(format!(
+            "its voxels are {datatype:?}, not one grey value each; SSS reads 8- to 64-bit \
+             integers and 32- or 64-bit floats: convert the image first"
+        )));
+    }
     let bits = datatype.size_of() * 8;
     if i64::from(header.bitpix) != bits as i64 {
         return Err(SssError::Scan(format!(
