@@ -201,8 +201,9 @@ impl Manifest {
     }
 }
 
-/// Where in `value` a number lies beyond ±`f32::MAX`, as a path like `a.b[2]`.
-fn number_out_of_f32_range(value: &serde_json::Value, path: String) -> Option<String> {
+/// Where in `value` a number lies beyond ±`f32::MAX`, as a path like `a.b[2]`: settings read
+/// as `f32` would become infinite there (manifests, checkpoints' states).
+pub fn number_out_of_f32_range(value: &serde_json::Value, path: String) -> Option<String> {
     use serde_json::Value;
     match value {
         Value::Number(n) => n

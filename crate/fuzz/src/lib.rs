@@ -149,7 +149,10 @@ pub fn prompts(data: &[u8]) {
 /// A checkpoint's `state.json` (what `sss train --resume` reads first): parsed, and its
 /// training configuration validated as resuming does before building a model from it.
 pub fn checkpoint(data: &[u8]) {
-    let Ok(state) = serde_json::from_slice::<TrainState>(data) else {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(state) = TrainState::from_json(text) else {
         return;
     };
     let _ = state.config.validate();

@@ -33,6 +33,18 @@ pub struct TrainState {
     pub unlabeled: Vec<String>,
 }
 
+impl TrainState {
+    /// Parses a `state.json`, refusing numbers beyond `f32` (found by fuzzing: they became
+    /// infinite settings).
+    pub fn from_json(text: &str) -> std::result::Result<Self, String> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+        if let Some(path) = crate::weights::number_out_of_f32_range(&value, String::new()) {
+            return Err(format!("{path} is a number too large for a setting"));
+        }
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+}
+
 /// The checkpoint folder of a run directory.
 pub fn checkpoint_dir(run_dir: &Path) -> PathBuf {
     run_dir.join("checkpoint")
@@ -133,7 +145,7 @@ impl SssTrainer {
     pub fn read_state(run_dir: &Path) -> Result<TrainState> {
         let path = resume_dir(run_dir)?.join("state.json");
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        serde_json::from_str(&text).map_err(|e| {
+        TrainState::from_json(&text).map_err(|e| {
             SssError::InvalidInput(format!("{} is not a training state ({e})", path.display()))
         })
     }
