@@ -379,6 +379,11 @@ pub struct TrainArgs {
     /// an absent class adds a constant and no gradient to the Dice).
     #[arg(long, value_enum)]
     pub coarse_dice: Option<CoarseDiceArg>,
+    /// The coarse head also reads the neck's stride-16 level (after Hiera's global attention)
+    /// upsampled to its own, instead of level 0 alone, whose view is one 32-pixel attention
+    /// window (`CoarseHeadConfig::top_down`; recorded in the weights' manifest).
+    #[arg(long)]
+    pub coarse_top_down: bool,
     /// How a labeled clip's first slice is drawn: `any-foreground` (uniformly among slices
     /// with foreground; the default) or `class-balanced` (a class the volume holds, then a
     /// slice holding it: rare classes such as small bleeds are seen as often as large ones).
@@ -446,6 +451,7 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         cfg.weak.rot90_p = 0.0;
     }
     cfg.coarse_weight = args.coarse_weight;
+    cfg.coarse_top_down = args.coarse_top_down;
     if let Some(at) = args.coarse_loss_at {
         cfg.coarse_loss_at = match at {
             CoarseLossAtArg::Low => CoarseLossAt::Low,
@@ -563,7 +569,7 @@ pub fn run_manifest(cfg: &SssTrainConfig, dataset: DatasetKind, name: String) ->
         format_version: MANIFEST_VERSION,
         name,
         model: ModelSpec::Sss {
-            coarse_head: crate::model::sss::SssNet::coarse_head_config(&sam2, cfg.num_classes),
+            coarse_head: cfg.coarse_head(),
             sam2,
             pcsw: cfg.pcsw_config,
             label_fusion: crate::weights::LabelFusion::NEW_RUNS,

@@ -2,15 +2,33 @@
 //! parses it. dicom-rs reserves and zero-fills each value's declared length before reading it,
 //! so a corrupt or hostile 1 kB file that declares a 1 GB element costs 1 GB of memory first
 //! (found by fuzzing: `crate/fuzz`, RELIABILITY.md); in the page, wasm memory never shrinks
-//! again. This walk reads only element headers (tag, VR, length) and refuses a file in which
-//! a defined length runs past the end. It never refuses a file dicom-rs would read: where it
-//! does not follow the encoding (big endian, deflate) it stops checking and lets the parser
-//! decide.
+//! again. The check refuses a file in which a defined value length runs past the end.
+//!
+//! - The file meta group is walked by hand, element header by element header (explicit VR
+//!   little endian, as the standard fixes it), up to its group length.
+//! - The data set is walked with dicom-rs's own token reader (`dicom_parser::DataSetReader`,
+//!   what `dicom-object` reads it with) over a decoder that checks each value's length against
+//!   the bytes left *before* it is read ([`BoundedDecoder`]), so the walk meets exactly the
+//!   element headers the reader will meet. (A hand walk of the data set, used until
+//!   2026-11-30, diverged from dicom-rs on malformed item tags and let a 700-byte file cost
+//!   2 GB; found by the test command's short fuzz run.)
+//!
+//! A deflated data set cannot be checked before inflating it and is refused in words.
 
-/// Transfer syntaxes the walk tells apart (any other is explicit VR little endian, as every
-/// compressed one is).
-const IMPLICIT_VR_LE: &str = "1.2.840.10008.1.2";
-const BIG_ENDIAN: &str = "1.2.840.10008.1.2.2";
+use std::cell::Cell;
+use std::io::{Cursor, Seek};
+use std::rc::Rc;
+
+use dicom_core::header::{DataElementHeader, HasLength, SequenceItemHeader};
+use dicom_core::value::PrimitiveValue;
+use dicom_encoding::text::SpecificCharacterSet;
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_parser::dataset::read::DataSetReaderOptions;
+use dicom_parser::stateful::decode::{CharacterSetOverride, Result as DecodeResult};
+use dicom_parser::{DataSetReader, DynStatefulDecoder, StatefulDecode};
+use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
+
+/// The deflated transfer syntax, whose data set cannot be checked before inflating it.
 const DEFLATED: &str = "1.2.840.10008.1.2.1.99";
 
 /// Explicit VRs whose length field is 2 bytes (PS3.5 7.1.2). Every other VR, an unknown one
@@ -34,52 +52,23 @@ struct Header {
     size: usize,
 }
 
-/// How the data set is encoded.
-#[derive(Clone, Copy)]
-struct Encoding {
-    explicit: bool,
-    big_endian: bool,
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-impl Encoding {
-    fn u16_at(self, b: &[u8], at: usize) -> Option<u16> {
-        let raw: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
-        Some(if self.big_endian {
-            u16::from_be_bytes(raw)
-        } else {
-            u16::from_le_bytes(raw)
-        })
-    }
-
-    fn u32_at(self, b: &[u8], at: usize) -> Option<u32> {
-        let raw: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-        Some(if self.big_endian {
-            u32::from_be_bytes(raw)
-        } else {
-            u32::from_le_bytes(raw)
-        })
-    }
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
-/// The element header at `at`, or `None` where the bytes end.
-fn header(b: &[u8], at: usize, encoding: Encoding) -> Option<Header> {
-    let (u16_at, u32_at) = (|at| encoding.u16_at(b, at), |at| encoding.u32_at(b, at));
-    let explicit = encoding.explicit;
-    let tag = (u32::from(u16_at(at)?) << 16) | u32::from(u16_at(at + 2)?);
+/// The element header at `at` in explicit VR little endian (the meta group's encoding), or
+/// `None` where the bytes end.
+fn header(b: &[u8], at: usize) -> Option<Header> {
+    let tag = (u32::from(u16_at(b, at)?) << 16) | u32::from(u16_at(b, at + 2)?);
     if (tag >> 16) as u16 == ITEM_GROUP {
         return Some(Header {
             tag,
             vr: None,
-            len: u32_at(at + 4)?,
-            size: 8,
-        });
-    }
-    if !explicit {
-        // Implicit VR: the VR the standard dictionary gives the tag, as dicom-rs takes it.
-        return Some(Header {
-            tag,
-            vr: dictionary_vr(tag),
-            len: u32_at(at + 4)?,
+            len: u32_at(b, at + 4)?,
             size: 8,
         });
     }
@@ -88,26 +77,17 @@ fn header(b: &[u8], at: usize, encoding: Encoding) -> Option<Header> {
         Some(Header {
             tag,
             vr: Some(vr),
-            len: u32::from(u16_at(at + 6)?),
+            len: u32::from(u16_at(b, at + 6)?),
             size: 8,
         })
     } else {
         Some(Header {
             tag,
             vr: Some(vr),
-            len: u32_at(at + 8)?,
+            len: u32_at(b, at + 8)?,
             size: 12,
         })
     }
-}
-
-/// The VR the standard data dictionary gives `tag` (context-dependent ones relaxed as dicom-rs
-/// relaxes them), as two characters.
-fn dictionary_vr(tag: u32) -> Option<[u8; 2]> {
-    use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry};
-    let tag = dicom_core::Tag((tag >> 16) as u16, tag as u16);
-    let entry = dicom_dictionary_std::StandardDataDictionary.by_tag(tag)?;
-    entry.vr().relaxed().to_string().as_bytes().try_into().ok()
 }
 
 /// How many bytes of a value dicom-rs reads: binary VRs are read in whole units of their size
@@ -127,17 +107,16 @@ fn bytes_read(vr: Option<[u8; 2]>, len: u32) -> usize {
 /// (the file meta group names it). Sequences and items are stepped into (their elements
 /// follow in order); an undefined-length non-sequence element (encapsulated pixel data) holds
 /// fragments, whose contents are skipped.
-fn first_overrun(b: &[u8], mut at: usize, encoding: Encoding, stop: Stop) -> Walk {
+fn first_overrun(b: &[u8], mut at: usize, stop: Stop) -> Walk {
     let mut fragments = false;
     let mut syntax = None;
-    while let Some(h) = header(b, at, encoding) {
+    while let Some(h) = header(b, at) {
         let ended = match stop {
             Stop::AtOffset(end) => at >= end,
             Stop::OutsideGroup(g) => (h.tag >> 16) as u16 != g,
-            Stop::AtEnd => false,
         };
         if ended {
-            return Walk::Ended { at, syntax };
+            return Walk::Ended { syntax };
         }
         let body = at + h.size;
         let left = b.len().saturating_sub(body);
@@ -179,7 +158,7 @@ fn first_overrun(b: &[u8], mut at: usize, encoding: Encoding, stop: Stop) -> Wal
             body + bytes_read(h.vr, h.len)
         };
     }
-    Walk::Ended { at, syntax }
+    Walk::Ended { syntax }
 }
 
 /// Where a walk ends (besides the end of the bytes).
@@ -190,11 +169,10 @@ enum Stop {
     AtOffset(usize),
     /// At the first element outside this group (a meta group without a group length).
     OutsideGroup(u16),
-    AtEnd,
 }
 
 enum Walk {
-    Ended { at: usize, syntax: Option<String> },
+    Ended { syntax: Option<String> },
     Overrun { tag: u32, len: u32, left: usize },
 }
 
@@ -220,24 +198,19 @@ pub fn declared_lengths_overrun(bytes: &[u8]) -> Option<String> {
             "{what} declares {len} bytes but only {left} follow: the file is truncated or corrupt"
         ))
     };
-    let meta = Encoding {
-        explicit: true,
-        big_endian: false,
-    };
     let first = magic + 4;
-    let stop = match header(bytes, first, meta) {
+    let stop = match header(bytes, first) {
         Some(h) if h.tag == 0x0002_0000 && h.len == 4 => {
             let body = first + h.size;
-            meta.u32_at(bytes, body)
-                .map_or(Stop::OutsideGroup(0x0002), |len| {
-                    Stop::AtOffset(body + 4 + len as usize)
-                })
+            u32_at(bytes, body).map_or(Stop::OutsideGroup(0x0002), |len| {
+                Stop::AtOffset(body + 4 + len as usize)
+            })
         }
         _ => Stop::OutsideGroup(0x0002),
     };
-    let (data_start, syntax) = match first_overrun(bytes, first, meta, stop) {
+    let syntax = match first_overrun(bytes, first, stop) {
         Walk::Overrun { tag, len, left } => return say(tag, len, left),
-        Walk::Ended { at, syntax } => (at, syntax.unwrap_or_default()),
+        Walk::Ended { syntax } => syntax.unwrap_or_default(),
     };
     if syntax == DEFLATED {
         // Its data set is compressed: nothing inside can be checked before inflating it.
@@ -246,13 +219,146 @@ pub fn declared_lengths_overrun(bytes: &[u8]) -> Option<String> {
              the series uncompressed (for example `gdcmconv --raw`) and open it again"
         ));
     }
-    let data = Encoding {
-        explicit: syntax != IMPLICIT_VR_LE,
-        big_endian: syntax == BIG_ENDIAN,
+    data_set_overrun(&bytes[magic..]).and_then(|(tag, len, left)| say(tag, len, left))
+}
+
+/// An element whose value runs past the end: `(tag, declared length, bytes left)`.
+type Overrun = (u32, u32, usize);
+
+/// Walks the data set of `file` (starting at "DICM") with dicom-rs's token reader over a
+/// [`BoundedDecoder`] and returns the first value that runs past the end. `None` also where
+/// the meta group or the transfer syntax does not parse: the reader refuses those itself
+/// before reading any value.
+fn data_set_overrun(file: &[u8]) -> Option<Overrun> {
+    let mut cursor = Cursor::new(file);
+    let meta = dicom_object::FileMetaTable::from_reader(&mut cursor).ok()?;
+    let ts = TransferSyntaxRegistry.get(meta.transfer_syntax())?;
+    let start = usize::try_from(cursor.position()).ok()?;
+    let data = &file[start.min(file.len())..];
+    let decoder = DynStatefulDecoder::new_with_override(
+        data,
+        ts,
+        SpecificCharacterSet::default(),
+        CharacterSetOverride::default(),
+        0,
+    )
+    .ok()?;
+    let found = Rc::new(Cell::new(None));
+    let bounded = BoundedDecoder {
+        inner: decoder,
+        len: data.len() as u64,
+        found: Rc::clone(&found),
     };
-    match first_overrun(bytes, data_start, data, Stop::AtEnd) {
-        Walk::Overrun { tag, len, left } => say(tag, len, left),
-        Walk::Ended { .. } => None,
+    for token in DataSetReader::new(bounded, DataSetReaderOptions::default()) {
+        if found.get().is_some() || token.is_err() {
+            break;
+        }
+    }
+    found.get()
+}
+
+/// A stateful decoder that refuses to read a value longer than what is left of the bytes:
+/// it records the element ([`Overrun`]) and reads nothing, and the walk stops there.
+struct BoundedDecoder<D> {
+    inner: D,
+    /// Bytes in the data set.
+    len: u64,
+    found: Rc<Cell<Option<Overrun>>>,
+}
+
+impl<D: StatefulDecode> BoundedDecoder<D> {
+    /// Whether `len` bytes fit in what is left; if not, records the overrun.
+    fn fits(&self, tag: u32, len: u32) -> bool {
+        let left = self.len.saturating_sub(self.inner.position());
+        if u64::from(len) <= left {
+            return true;
+        }
+        if self.found.get().is_none() {
+            self.found.set(Some((
+                tag,
+                len,
+                usize::try_from(left).unwrap_or(usize::MAX),
+            )));
+        }
+        false
+    }
+
+    fn header_fits(&self, header: &DataElementHeader) -> bool {
+        let tag = (u32::from(header.tag.0) << 16) | u32::from(header.tag.1);
+        header.length().get().is_none_or(|len| self.fits(tag, len))
+    }
+}
+
+impl<D: StatefulDecode> StatefulDecode for BoundedDecoder<D> {
+    type Reader = D::Reader;
+
+    fn decode_header(&mut self) -> DecodeResult<DataElementHeader> {
+        self.inner.decode_header()
+    }
+
+    fn decode_item_header(&mut self) -> DecodeResult<SequenceItemHeader> {
+        self.inner.decode_item_header()
+    }
+
+    fn read_value(&mut self, header: &DataElementHeader) -> DecodeResult<PrimitiveValue> {
+        if !self.header_fits(header) {
+            return Ok(PrimitiveValue::Empty);
+        }
+        self.inner.read_value(header)
+    }
+
+    fn read_value_preserved(&mut self, header: &DataElementHeader) -> DecodeResult<PrimitiveValue> {
+        if !self.header_fits(header) {
+            return Ok(PrimitiveValue::Empty);
+        }
+        self.inner.read_value_preserved(header)
+    }
+
+    fn read_value_bytes(&mut self, header: &DataElementHeader) -> DecodeResult<PrimitiveValue> {
+        if !self.header_fits(header) {
+            return Ok(PrimitiveValue::Empty);
+        }
+        self.inner.read_value_bytes(header)
+    }
+
+    fn read_to_vec(&mut self, length: u32, vec: &mut Vec<u8>) -> DecodeResult<()> {
+        if !self.fits(PIXEL_DATA, length) {
+            return Ok(());
+        }
+        self.inner.read_to_vec(length, vec)
+    }
+
+    fn read_u32_to_vec(&mut self, length: u32, vec: &mut Vec<u32>) -> DecodeResult<()> {
+        if !self.fits(PIXEL_DATA, length) {
+            return Ok(());
+        }
+        self.inner.read_u32_to_vec(length, vec)
+    }
+
+    fn read_to<W>(&mut self, length: u32, out: W) -> DecodeResult<()>
+    where
+        Self: Sized,
+        W: std::io::Write,
+    {
+        if !self.fits(PIXEL_DATA, length) {
+            return Ok(());
+        }
+        self.inner.read_to(length, out)
+    }
+
+    fn skip_bytes(&mut self, length: u32) -> DecodeResult<()> {
+        self.inner.skip_bytes(length)
+    }
+
+    fn seek(&mut self, position: u64) -> DecodeResult<()>
+    where
+        Self::Reader: Seek,
+    {
+        self.inner.seek(position)
+    }
+
+    fn position(&self) -> u64 {
+        self.inner.position()
     }
 }
 

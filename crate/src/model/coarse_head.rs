@@ -6,12 +6,23 @@
 //! (labeled CE+Dice, unlabeled from the teacher's pseudo-labels). The released BatchNorm is
 //! replaced by GroupNorm: training batches are two slices, and batch statistics of two
 //! slices (plus an EMA copy of running statistics) would make teacher and student disagree.
+//!
+//! Switch (`CoarseHeadConfig::top_down`, off by default): SAM-2's neck fuses top-down only
+//! into levels 2 and 3 (`fpn_top_down_levels`), so level 0 is one lateral 1×1 conv of Hiera's
+//! first stage, whose attention is windowed (8 × 8 tokens: 32 × 32 pixels at stride 4). The
+//! head then sees nothing beyond a 32-pixel window: enough to tell a blood pool from muscle,
+//! not a lens-shaped epidural bleed from a crescent subdural one. With `top_down` the head
+//! reads level 0 plus level 2 (stride 16, after Hiera's global attention) brought to level 0's
+//! size by nearest upsampling, the sum the neck's own top-down path would make if it reached
+//! level 0. SAM-2's features are unchanged; no parameter is added.
 
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
 /// Sizes of the coarse head.
@@ -27,6 +38,9 @@ pub struct CoarseHeadConfig {
     /// GroupNorm groups (must divide `hidden`).
     #[config(default = 8)]
     pub groups: usize,
+    /// `Some(true)`: add FPN level 2, upsampled, to level 0 before the head (see the module
+    /// docs). Optional so that manifests written before the switch (without it) still read.
+    pub top_down: Option<bool>,
 }
 
 /// `Conv3×3 → GroupNorm → ReLU → Conv1×1`.
@@ -35,6 +49,9 @@ pub struct CoarseHead {
     pub conv: Conv2d,
     pub norm: GroupNorm,
     pub classifier: Conv2d,
+    /// [`CoarseHeadConfig::top_down`].
+    #[module(skip)]
+    pub top_down: bool,
 }
 
 impl CoarseHeadConfig {
@@ -58,6 +75,7 @@ impl CoarseHeadConfig {
                 .init(device),
             norm: GroupNormConfig::new(self.groups, self.hidden).init(device),
             classifier: Conv2dConfig::new([self.hidden, self.num_classes], [1, 1]).init(device),
+            top_down: self.top_down.unwrap_or(false),
         })
     }
 }
@@ -67,6 +85,22 @@ impl CoarseHead {
     pub fn forward(&self, level0: Tensor<4>) -> Tensor<4> {
         let x = relu(self.norm.forward(self.conv.forward(level0)));
         self.classifier.forward(x)
+    }
+
+    /// Class logits at level 0's size from the neck's levels (finest first): level 0 alone,
+    /// or with `top_down` level 0 plus level 2 upsampled (nearest) to its size.
+    pub fn forward_fpn(&self, fpn: &[Tensor<4>]) -> Tensor<4> {
+        match (self.top_down, fpn.get(2)) {
+            (true, Some(level2)) => {
+                let [_, _, h, w] = fpn[0].dims();
+                let up = interpolate(
+                    level2.clone(),
+                    InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([h, w]),
+                );
+                self.forward(fpn[0].clone() + up)
+            }
+            _ => self.forward(fpn[0].clone()),
+        }
     }
 }
 
@@ -90,6 +124,40 @@ mod tests {
                 .with_groups(5)
                 .init(&device)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn top_down_adds_the_upsampled_level_2_and_only_then() {
+        let device = Device::flex();
+        let cfg = CoarseHeadConfig::new(8, 3).with_hidden(16).with_groups(4);
+        let plain = cfg.init(&device).unwrap();
+        let mut with = cfg.with_top_down(Some(true)).init(&device).unwrap();
+        with.conv = plain.conv.clone();
+        with.norm = plain.norm.clone();
+        with.classifier = plain.classifier.clone();
+        let l0 = Tensor::<4>::random([1, 8, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+        let l1 = Tensor::<4>::random([1, 8, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+        let l2 = Tensor::<4>::random([1, 8, 2, 2], Distribution::Normal(0.0, 1.0), &device);
+        let fpn = [l0.clone(), l1, l2.clone()];
+        // Off: level 0 alone, whatever level 2 holds.
+        let off = plain.forward_fpn(&fpn).into_data();
+        off.assert_eq(&plain.forward(l0.clone()).into_data(), true);
+        // On: each value of level 2 covers a 4 × 4 block of level 0.
+        let up = l2
+            .reshape([1, 8, 2, 1, 2, 1])
+            .expand([1, 8, 2, 4, 2, 4])
+            .reshape([1, 8, 8, 8]);
+        with.forward_fpn(&fpn).into_data().assert_approx_eq::<f32>(
+            &with.forward(l0 + up).into_data(),
+            burn::tensor::Tolerance::default(),
+        );
+        assert!(
+            (with.forward_fpn(&fpn) - plain.forward_fpn(&fpn))
+                .abs()
+                .max()
+                .into_scalar::<f32>()
+                > 1e-3
         );
     }
 }

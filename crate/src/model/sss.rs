@@ -58,7 +58,7 @@ impl SssNet {
         let cfg = self.sam.config();
         let out = self.sam.image_encoder.forward(images);
         let mut fpn = out.backbone_fpn;
-        let coarse_logits = self.coarse_head.forward(fpn[0].clone());
+        let coarse_logits = self.coarse_head.forward_fpn(&fpn);
         if cfg.use_high_res_features_in_sam
             && let (Some(s0), Some(s1)) = (
                 &self.sam.sam_mask_decoder.conv_s0,

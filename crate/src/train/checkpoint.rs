@@ -176,7 +176,7 @@ impl SssTrainer {
             student.net.sam.image_encoder = student.net.sam.image_encoder.no_grad();
             student.net.sam.sam_prompt_encoder = student.net.sam.sam_prompt_encoder.no_grad();
         }
-        let head = SssNet::coarse_head_config(&state.config.sam2, state.config.num_classes);
+        let head = state.config.coarse_head();
         let teacher = decode_into(
             SssNet::new(&state.config.sam2, &head, &plain)?,
             read("teacher.bpk")?,

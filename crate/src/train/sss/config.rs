@@ -5,6 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::model::Sam2Config;
+use crate::model::coarse_head::CoarseHeadConfig;
+use crate::model::sss::SssNet;
 use crate::prompt::pcsw::PcswConfig;
 use crate::train::augment::{StrongConfig, WeakConfig};
 use crate::train::losses::{DiceOver, sigmoid_rampup};
@@ -278,6 +280,10 @@ pub struct SssTrainConfig {
     /// `AnyForeground`, what they did).
     #[serde(default)]
     pub labeled_slices: LabeledSlices,
+    /// The coarse head also reads the neck's stride-16 level (`CoarseHeadConfig::top_down`;
+    /// runs saved before the switch read as off, what they did).
+    #[serde(default)]
+    pub coarse_top_down: bool,
     /// Where SAM-2's weights started (provenance only): the built-in foundation with its
     /// sha256, the `--init` file, or `None` for a fresh model.
     #[serde(default)]
@@ -352,6 +358,7 @@ impl SssTrainConfig {
             coarse_loss_at: CoarseLossAt::Image,
             coarse_dice: DiceOver::AllClasses,
             labeled_slices: LabeledSlices::AnyForeground,
+            coarse_top_down: false,
             start: None,
         }
     }
@@ -363,6 +370,12 @@ impl SssTrainConfig {
     /// were never trained made propagation jump between neighbouring objects (RESULTS.md).
     pub fn track_as_trained(&mut self) {
         self.sam2.tracked_memories = Some(self.sam2_training.clip_frames.saturating_sub(2));
+    }
+
+    /// The coarse head this run trains.
+    pub fn coarse_head(&self) -> CoarseHeadConfig {
+        SssNet::coarse_head_config(&self.sam2, self.num_classes)
+            .with_top_down(self.coarse_top_down.then_some(true))
     }
 
     /// Side of the masks and coarse logits (a quarter of the image size).

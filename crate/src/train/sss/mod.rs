@@ -89,7 +89,7 @@ pub struct SssStudent {
 
 impl SssStudent {
     pub fn new(cfg: &SssTrainConfig, device: &Device) -> Result<Self> {
-        let head = SssNet::coarse_head_config(&cfg.sam2, cfg.num_classes);
+        let head = cfg.coarse_head();
         let net = SssNet::new(&cfg.sam2, &head, device)?;
         let dfe = if cfg.dfe {
             let levels = net_level_channels(&cfg.sam2);
