@@ -13,107 +13,11 @@ use flate2::Compression;
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 
+use super::nifti_header::{HeaderBytes, layout_of};
 use crate::{Result, SssError};
 
 /// NIfTI's code of unsigned 8-bit voxels.
 const DT_UINT8: i16 = 2;
-
-/// Where a header keeps the fields this module changes (byte offsets).
-struct Layout {
-    size: usize,
-    datatype: usize,
-    bitpix: usize,
-    dim: usize,
-    /// Bytes of one `dim` entry (2 in NIfTI-1, 8 in NIfTI-2).
-    dim_bytes: usize,
-    vox_offset: usize,
-    scl_slope: usize,
-    scl_inter: usize,
-    cal_max: usize,
-    cal_min: usize,
-}
-
-const NIFTI1: Layout = Layout {
-    size: 348,
-    datatype: 70,
-    bitpix: 72,
-    dim: 40,
-    dim_bytes: 2,
-    vox_offset: 108,
-    scl_slope: 112,
-    scl_inter: 116,
-    cal_max: 124,
-    cal_min: 128,
-};
-
-const NIFTI2: Layout = Layout {
-    size: 540,
-    datatype: 12,
-    bitpix: 14,
-    dim: 16,
-    dim_bytes: 8,
-    vox_offset: 168,
-    scl_slope: 176,
-    scl_inter: 184,
-    cal_max: 192,
-    cal_min: 200,
-};
-
-/// A header being patched in its own byte order.
-struct Header<'a> {
-    bytes: &'a mut [u8],
-    big_endian: bool,
-}
-
-impl Header<'_> {
-    fn put(&mut self, at: usize, le: &[u8]) {
-        let dst = &mut self.bytes[at..at + le.len()];
-        dst.copy_from_slice(le);
-        if self.big_endian {
-            dst.reverse();
-        }
-    }
-
-    fn get(&self, at: usize, n: usize) -> Vec<u8> {
-        let mut v = self.bytes[at..at + n].to_vec();
-        if self.big_endian {
-            v.reverse();
-        }
-        v
-    }
-
-    fn dim(&self, layout: &Layout, i: usize) -> i64 {
-        let b = self.get(layout.dim + i * layout.dim_bytes, layout.dim_bytes);
-        match layout.dim_bytes {
-            2 => i64::from(i16::from_le_bytes([b[0], b[1]])),
-            _ => i64::from_le_bytes(b.try_into().expect("8 bytes")),
-        }
-    }
-
-    fn set_dim(&mut self, layout: &Layout, i: usize, value: i64) {
-        let at = layout.dim + i * layout.dim_bytes;
-        match layout.dim_bytes {
-            2 => self.put(at, &(value as i16).to_le_bytes()),
-            _ => self.put(at, &value.to_le_bytes()),
-        }
-    }
-
-    /// Writes a float field: `f32` in NIfTI-1, `f64` in NIfTI-2.
-    fn set_float(&mut self, layout: &Layout, at: usize, value: f64) {
-        match layout.dim_bytes {
-            2 => self.put(at, &(value as f32).to_le_bytes()),
-            _ => self.put(at, &value.to_le_bytes()),
-        }
-    }
-
-    /// Writes the data offset: `f32` in NIfTI-1, `i64` in NIfTI-2.
-    fn set_offset(&mut self, layout: &Layout, value: usize) {
-        match layout.dim_bytes {
-            2 => self.put(layout.vox_offset, &(value as f32).to_le_bytes()),
-            _ => self.put(layout.vox_offset, &(value as i64).to_le_bytes()),
-        }
-    }
-}
 
 /// A NIfTI-1 header (348 bytes, little endian) describing `volume`'s grid and geometry: its
 /// dimensions, voxel sizes (mm) and affine as the sform (code 1, scanner anatomical), no qform.
@@ -194,13 +98,12 @@ pub fn labels_like_input(input: &[u8], labels: &[u8]) -> Result<Vec<u8>> {
     if input.len() < 4 {
         return Err(bad(format!("it has {} bytes, not a header", input.len())));
     }
-    let first = [input[0], input[1], input[2], input[3]];
-    let (layout, big_endian) = match (i32::from_le_bytes(first), i32::from_be_bytes(first)) {
-        (348, _) => (&NIFTI1, false),
-        (_, 348) => (&NIFTI1, true),
-        (540, _) => (&NIFTI2, false),
-        (_, 540) => (&NIFTI2, true),
-        (other, _) => return Err(bad(format!("its header size is {other}, not 348 or 540"))),
+    let (layout, big_endian) = match layout_of(input) {
+        Some(Ok(found)) => found,
+        Some(Err(other)) => {
+            return Err(bad(format!("its header size is {other}, not 348 or 540")));
+        }
+        None => return Err(bad(format!("it has {} bytes, not a header", input.len()))),
     };
     if input.len() < layout.size {
         return Err(bad(format!(
@@ -210,8 +113,8 @@ pub fn labels_like_input(input: &[u8], labels: &[u8]) -> Result<Vec<u8>> {
         )));
     }
     let mut bytes = input[..layout.size].to_vec();
-    let mut header = Header {
-        bytes: &mut bytes,
+    let mut header = HeaderBytes {
+        bytes: &mut bytes[..],
         big_endian,
     };
     let rank = header.dim(layout, 0);
@@ -236,8 +139,8 @@ pub fn labels_like_input(input: &[u8], labels: &[u8]) -> Result<Vec<u8>> {
     for i in (out_rank as usize + 1)..=7 {
         header.set_dim(layout, i, 1);
     }
-    header.put(layout.datatype, &DT_UINT8.to_le_bytes());
-    header.put(layout.bitpix, &8i16.to_le_bytes());
+    header.put_i16(layout.datatype, DT_UINT8);
+    header.put_i16(layout.bitpix, 8);
     header.set_float(layout, layout.scl_slope, 1.0);
     header.set_float(layout, layout.scl_inter, 0.0);
     let max = labels.iter().copied().max().unwrap_or(0);
@@ -283,8 +186,13 @@ mod tests {
             [0.0, 0.0, 2.5, 30.0],
             [0.0, 0.0, 0.0, 1.0],
         ];
-        let path =
-            std::env::temp_dir().join(format!("sss-label-export-{}.nii", std::process::id()));
+        // A path per call: tests run in parallel in one process.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "sss-label-export-{}-{call}.nii",
+            std::process::id()
+        ));
         write_nifti(&v, &path).unwrap();
         let mut bytes = std::fs::read(&path).unwrap();
         let _ = std::fs::remove_file(&path);

@@ -9,5 +9,6 @@ pub mod dicom_writer;
 pub mod intensity;
 pub mod label_export;
 pub mod nifti2;
+mod nifti_header;
 pub mod nifti_io;
 pub mod phantom;

@@ -6,6 +6,7 @@
 //! still written in the input's own NIfTI-2 header (`label_export`), so nothing of the
 //! geometry is rounded on the way out.
 
+use super::nifti_header::{HeaderBytes, NIFTI2, layout_of};
 use crate::{Result, SssError};
 
 const NIFTI2_HEADER: usize = 540;
@@ -13,65 +14,10 @@ const NIFTI1_HEADER: usize = 348;
 /// NIfTI-1 data offset of the rewritten file: the header, then 4 bytes of "no extensions".
 const NIFTI1_OFFSET: usize = NIFTI1_HEADER + 4;
 
-/// Reads fields of a header in its byte order.
-struct Reader<'a> {
-    bytes: &'a [u8],
-    big_endian: bool,
-}
-
-impl Reader<'_> {
-    fn raw<const N: usize>(&self, at: usize) -> [u8; N] {
-        let mut b: [u8; N] = self.bytes[at..at + N].try_into().expect("in the header");
-        if self.big_endian {
-            b.reverse();
-        }
-        b
-    }
-    fn i16(&self, at: usize) -> i16 {
-        i16::from_le_bytes(self.raw(at))
-    }
-    fn i32(&self, at: usize) -> i32 {
-        i32::from_le_bytes(self.raw(at))
-    }
-    fn i64(&self, at: usize) -> i64 {
-        i64::from_le_bytes(self.raw(at))
-    }
-    fn f64(&self, at: usize) -> f64 {
-        f64::from_le_bytes(self.raw(at))
-    }
-}
-
-/// Writes fields of a header in a byte order.
-struct Writer {
-    bytes: Vec<u8>,
-    big_endian: bool,
-}
-
-impl Writer {
-    fn put(&mut self, at: usize, le: &[u8]) {
-        let dst = &mut self.bytes[at..at + le.len()];
-        dst.copy_from_slice(le);
-        if self.big_endian {
-            dst.reverse();
-        }
-    }
-    fn i16(&mut self, at: usize, v: i16) {
-        self.put(at, &v.to_le_bytes());
-    }
-    fn f32(&mut self, at: usize, v: f64) {
-        self.put(at, &(v as f32).to_le_bytes());
-    }
-    fn text(&mut self, at: usize, s: &[u8]) {
-        self.bytes[at..at + s.len()].copy_from_slice(s);
-    }
-}
-
 /// Whether `raw` (uncompressed) starts with a NIfTI-2 header, and in which byte order.
 pub fn nifti2_byte_order(raw: &[u8]) -> Option<bool> {
-    let first: [u8; 4] = raw.get(..4)?.try_into().ok()?;
-    match (i32::from_le_bytes(first), i32::from_be_bytes(first)) {
-        (540, _) => Some(false),
-        (_, 540) => Some(true),
+    match layout_of(raw)? {
+        Ok((layout, big_endian)) if layout.size == NIFTI2.size => Some(big_endian),
         _ => None,
     }
 }
@@ -88,7 +34,7 @@ pub fn nifti2_as_nifti1(raw: &[u8]) -> Result<Vec<u8>> {
             raw.len()
         )));
     }
-    let r = Reader {
+    let r = HeaderBytes {
         bytes: &raw[..NIFTI2_HEADER],
         big_endian,
     };
@@ -116,7 +62,7 @@ pub fn nifti2_as_nifti1(raw: &[u8]) -> Result<Vec<u8>> {
             raw.len()
         )));
     }
-    let mut w = Writer {
+    let mut w = HeaderBytes {
         bytes: vec![0; NIFTI1_HEADER],
         big_endian,
     };
@@ -129,43 +75,43 @@ pub fn nifti2_as_nifti1(raw: &[u8]) -> Result<Vec<u8>> {
                 "has dim[{i}] = {d}, more than the 32 767 this reader takes along an axis"
             ))
         })?;
-        w.i16(40 + 2 * i, d);
+        w.put_i16(40 + 2 * i, d);
     }
     for i in 0..3 {
-        w.f32(56 + 4 * i, r.f64(80 + 8 * i)); // intent_p1..p3
+        w.put_f32(56 + 4 * i, r.f64(80 + 8 * i)); // intent_p1..p3
     }
-    w.i16(
+    w.put_i16(
         68,
         r.i32(504).clamp(i16::MIN.into(), i16::MAX.into()) as i16,
     ); // intent_code
-    w.i16(70, r.i16(12)); // datatype
-    w.i16(72, r.i16(14)); // bitpix
-    w.i16(74, r.i64(224).clamp(0, i16::MAX.into()) as i16); // slice_start
+    w.put_i16(70, r.i16(12)); // datatype
+    w.put_i16(72, r.i16(14)); // bitpix
+    w.put_i16(74, r.i64(224).clamp(0, i16::MAX.into()) as i16); // slice_start
     for i in 0..8 {
-        w.f32(76 + 4 * i, r.f64(104 + 8 * i)); // pixdim
+        w.put_f32(76 + 4 * i, r.f64(104 + 8 * i)); // pixdim
     }
-    w.f32(108, NIFTI1_OFFSET as f64);
-    w.f32(112, r.f64(176)); // scl_slope
-    w.f32(116, r.f64(184)); // scl_inter
-    w.i16(120, r.i64(232).clamp(0, i16::MAX.into()) as i16); // slice_end
+    w.put_f32(108, NIFTI1_OFFSET as f64);
+    w.put_f32(112, r.f64(176)); // scl_slope
+    w.put_f32(116, r.f64(184)); // scl_inter
+    w.put_i16(120, r.i64(232).clamp(0, i16::MAX.into()) as i16); // slice_end
     w.bytes[122] = r.i32(496).clamp(0, 255) as u8; // slice_code
     w.bytes[123] = r.i32(500).clamp(0, 255) as u8; // xyzt_units
     for (to, from) in [(124, 192), (128, 200), (132, 208), (136, 216)] {
-        w.f32(to, r.f64(from)); // cal_max, cal_min, slice_duration, toffset
+        w.put_f32(to, r.f64(from)); // cal_max, cal_min, slice_duration, toffset
     }
     w.text(148, &raw[240..320]); // descrip
     w.text(228, &raw[320..344]); // aux_file
     for (to, from) in [(252, 344), (254, 348)] {
-        w.i16(
+        w.put_i16(
             to,
             r.i32(from).clamp(i16::MIN.into(), i16::MAX.into()) as i16,
         ); // qform/sform codes
     }
     for i in 0..6 {
-        w.f32(256 + 4 * i, r.f64(352 + 8 * i)); // quatern_b..d, qoffset_x..z
+        w.put_f32(256 + 4 * i, r.f64(352 + 8 * i)); // quatern_b..d, qoffset_x..z
     }
     for i in 0..12 {
-        w.f32(280 + 4 * i, r.f64(400 + 8 * i)); // srow_x, srow_y, srow_z
+        w.put_f32(280 + 4 * i, r.f64(400 + 8 * i)); // srow_x, srow_y, srow_z
     }
     w.text(328, &raw[508..524]); // intent_name
     w.text(344, b"n+1\0");
@@ -185,14 +131,14 @@ mod tests {
     /// A NIfTI-2 file written by hand: 5 × 4 × 3 int16 with a scaling, an oblique sform
     /// (code 2) and a qform (code 1), an extension before the data.
     fn nifti2_file(big_endian: bool) -> Vec<u8> {
-        let mut w = Writer {
+        let mut w = HeaderBytes {
             bytes: vec![0; 560],
             big_endian,
         };
         w.put(0, &540i32.to_le_bytes());
         w.text(4, b"n+2\0\r\n\x1a\n");
-        w.i16(12, 4); // int16
-        w.i16(14, 16);
+        w.put_i16(12, 4); // int16
+        w.put_i16(14, 16);
         for (i, d) in [3i64, 5, 4, 3, 1, 1, 1, 1].iter().enumerate() {
             w.put(16 + 8 * i, &d.to_le_bytes());
         }

@@ -2,5 +2,6 @@
 //! masks of a whole volume into a box and a point on one slice, per class.
 
 pub mod check;
+pub mod components;
 pub mod pcsw;
 pub mod point;

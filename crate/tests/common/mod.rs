@@ -55,32 +55,29 @@ impl Drop for ScratchDir {
 
 /// Runs `sss ARGS`, asserts that it succeeded and returns its stdout.
 pub fn sss(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_sss"))
-        .args(args)
-        .output()
-        .expect("the sss binary runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "sss {args:?} failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, stdout, stderr) = run_sss(args);
+    assert!(ok, "sss {args:?} failed:\n{stdout}\n{stderr}");
     stdout
 }
 
 /// Runs `sss ARGS`, asserts that it failed and returns its stderr (where the CLI says why).
 pub fn sss_fails(args: &[&str]) -> String {
+    let (ok, stdout, stderr) = run_sss(args);
+    assert!(!ok, "sss {args:?} succeeded:\n{stdout}");
+    stderr
+}
+
+/// Runs `sss ARGS`: whether it succeeded, its stdout and its stderr.
+fn run_sss(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_sss"))
         .args(args)
         .output()
         .expect("the sss binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "sss {args:?} succeeded:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    stderr
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// A path as the `&str` a command line takes.
