@@ -23,7 +23,9 @@ use crate::model::import::{load_sam2_burnpack, load_sam2_checkpoint};
 use crate::prompt::pcsw::{Connectivity, WindowRule};
 use crate::train::foundation;
 use crate::train::losses::DiceOver;
-use crate::train::pseudo_labels::{ConfidenceRule, EmptyTargetDice, PseudoLabelConfig};
+use crate::train::pseudo_labels::{
+    ConfidenceRule, EmptyTargetDice, PseudoLabelConfig, UnlabeledCoarse,
+};
 use crate::train::sam2_loss::Sam2LossConfig;
 use crate::train::sss::{
     CoarseLossAt, LabeledSlices, LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig,
@@ -82,6 +84,13 @@ pub enum ConfidenceArg {
 pub enum EmptyDiceArg {
     Count,
     Skip,
+}
+
+/// What the coarse head's unlabeled term teaches (`PseudoLabelConfig::coarse`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnlabeledCoarseArg {
+    Classes,
+    Foreground,
 }
 
 /// The labeled SAM-2 recipe.
@@ -315,6 +324,12 @@ pub struct TrainArgs {
     /// SSS code: a Dice of ≈ 1 that only says "predict nothing").
     #[arg(long, value_enum, default_value_t = EmptyDiceArg::Skip)]
     pub empty_dice: EmptyDiceArg,
+    /// What the coarse head learns from the teacher on unlabeled scans: every class
+    /// (`classes`, the default, UniMatch-V2) or only foreground against background
+    /// (`foreground`: both sides' probabilities merged into bleed / no bleed, so the class
+    /// of an object is learnt from the labeled scans alone; RESULTS.md, brain CT).
+    #[arg(long, value_enum, default_value_t = UnlabeledCoarseArg::Classes)]
+    pub unlabeled_coarse: UnlabeledCoarseArg,
     /// Supervised-only steps before the unlabeled term enters.
     #[arg(long)]
     pub supervised_warmup: Option<usize>,
@@ -349,6 +364,12 @@ pub struct TrainArgs {
     /// (the default, chosen on the validation split, RESULTS.md) or `max-area` (released).
     #[arg(long, value_enum, default_value_t = super::eval::SliceArg::ComponentMedian)]
     pub pcsw_slice: super::eval::SliceArg,
+    /// PCSW's minimum object size in voxels, for the teacher's prompts on unlabeled scans and
+    /// in the run's weights (`PcswConfig::min_object_voxels`; default 0, none): a class whose
+    /// largest 3-D coarse component is smaller gets no prompt, so the teacher's stray voxels
+    /// do not become SAM-2 objects to learn from.
+    #[arg(long, default_value_t = 0)]
+    pub pcsw_min_object: usize,
     /// `L_l + λ·L_u` (the released code) instead of `(L_l + λ·L_u)/2`.
     #[arg(long)]
     pub loss_sum: bool,
@@ -484,6 +505,10 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
             EmptyDiceArg::Count => EmptyTargetDice::Count,
             EmptyDiceArg::Skip => EmptyTargetDice::Skip,
         },
+        coarse: match args.unlabeled_coarse {
+            UnlabeledCoarseArg::Classes => UnlabeledCoarse::Classes,
+            UnlabeledCoarseArg::Foreground => UnlabeledCoarse::Foreground,
+        },
     };
     cfg.ema = !args.no_ema;
     cfg.dfe = !args.no_dfe;
@@ -493,6 +518,7 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         ConnectivityArg::TwentySix => Connectivity::TwentySix,
     };
     cfg.pcsw_config.slice = args.pcsw_slice.rule();
+    cfg.pcsw_config.min_object_voxels = args.pcsw_min_object;
     if args.pcsw_best_window {
         cfg.pcsw_config.rule = WindowRule::Best;
     }

@@ -18,6 +18,11 @@
 //!   `ε/(Σp + ε)`, which is ≈ 1 for any prediction at all and only tells the student to
 //!   predict nothing; `Skip` leaves such classes out of the Dice mean (the BCE/CE still
 //!   teaches their background).
+//! - [`UnlabeledCoarse`]: what the coarse head's unlabeled term teaches: every class
+//!   (UniMatch), or only foreground against background (`Foreground`: the teacher's merged
+//!   foreground probability `1 − p(bg)` and the student's, so the unlabeled scans teach where
+//!   an object is and the labeled ones alone teach which class it is; for the brain-CT bleeds,
+//!   whose types a teacher trained on 9 scans confuses, RESULTS.md).
 //!
 //! Shapes: probabilities and logits `[B, K, H, W]`, class maps and masks `[B, H, W]`.
 
@@ -46,11 +51,27 @@ pub enum EmptyTargetDice {
     Skip,
 }
 
+/// What the coarse head's unlabeled term teaches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnlabeledCoarse {
+    /// Every class: the teacher's argmax class (UniMatch-V2, the SSS code).
+    #[default]
+    Classes,
+    /// Foreground against background: both the teacher's and the student's class
+    /// probabilities merged into `[p(bg), 1 − p(bg)]` ([`merge_foreground_probs`],
+    /// [`merge_foreground_logits`]).
+    Foreground,
+}
+
 /// How the teacher's pseudo-labels teach; saved with the training config.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PseudoLabelConfig {
     pub confidence: ConfidenceRule,
     pub empty_dice: EmptyTargetDice,
+    /// Runs saved before this switch existed taught every class.
+    #[serde(default)]
+    pub coarse: UnlabeledCoarse,
 }
 
 impl PseudoLabelConfig {
@@ -58,11 +79,13 @@ impl PseudoLabelConfig {
     pub const ORIGINAL: Self = Self {
         confidence: ConfidenceRule::Global,
         empty_dice: EmptyTargetDice::Count,
+        coarse: UnlabeledCoarse::Classes,
     };
     /// Class-balanced thresholds and no Dice on empty kept targets.
     pub const BALANCED: Self = Self {
         confidence: ConfidenceRule::ClassBalanced,
         empty_dice: EmptyTargetDice::Skip,
+        coarse: UnlabeledCoarse::Classes,
     };
 
     /// Runs saved before these switches existed used the original rule.
@@ -170,6 +193,27 @@ pub fn multiclass_pseudo_labels(
         classes: k,
         empty_dice: config.empty_dice,
     }
+}
+
+/// Class probabilities `[B, K, H, W]` merged into `[B, 2, H, W]`: background and every
+/// foreground class together.
+pub fn merge_foreground_probs(probs: Tensor<4>) -> Tensor<4> {
+    let background = probs.narrow(1, 0, 1);
+    let foreground = background.clone().neg() + 1.0;
+    Tensor::cat(vec![background, foreground], 1)
+}
+
+/// Class logits `[B, K, H, W]` merged into `[B, 2, H, W]` whose softmax is
+/// `[p(bg), Σ_c≥1 p(c)]` of the original: the background logit and the log-sum-exp of the
+/// foreground logits (stable: the largest is taken out before the exponential).
+pub fn merge_foreground_logits(logits: Tensor<4>) -> Tensor<4> {
+    let k = logits.dims()[1];
+    let background = logits.clone().narrow(1, 0, 1);
+    let foreground = logits.narrow(1, 1, k - 1);
+    let largest = foreground.clone().max_dim(1).detach();
+    let spread = foreground - largest.clone().repeat_dim(1, k - 1);
+    let merged = spread.exp().sum_dim(1).log() + largest;
+    Tensor::cat(vec![background, merged], 1)
 }
 
 /// Unlabeled loss of one strong view's coarse logits: confidence-masked `(CE + Dice)/2`.
@@ -345,6 +389,34 @@ mod tests {
         // Layout [k][w]: pixel 1 is indices 1 and 3.
         assert_eq!((g[1], g[3]), (0.0, 0.0));
         assert!(g[0].abs() > 1e-4 && g[2].abs() > 1e-4);
+    }
+
+    /// Merging keeps the softmax: `softmax(merge(logits))` equals `[p0, p1 + p2 + p3]` of
+    /// `softmax(logits)`, also with logits large enough to overflow a naive `exp`.
+    #[test]
+    fn merged_foreground_logits_keep_the_probabilities() {
+        let device = Device::flex();
+        let values = [0.5f32, 2.0, -1.0, 0.3, 90.0, 95.0, 91.0, 89.0];
+        let logits =
+            Tensor::<4>::from_data(TensorData::new(values.to_vec(), [2, 4, 1, 1]), &device);
+        let merged = activation::softmax(merge_foreground_logits(logits.clone()), 1)
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let direct = merge_foreground_probs(activation::softmax(logits, 1))
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        for (pixel, expected_bg) in [0.1533f32, 0.0066].iter().enumerate() {
+            // Background first: p0 of the first pixel by hand, e^0.5 / (e^0.5 + e^2 + e^-1 + e^0.3).
+            let [m, d] = [merged[pixel * 2], direct[pixel * 2]];
+            assert!((m - d).abs() < 1e-5, "pixel {pixel}: {m} vs {d}");
+            assert!((m + merged[pixel * 2 + 1] - 1.0).abs() < 1e-5);
+            assert!(
+                m.is_finite() && (m - expected_bg).abs() < 2e-3,
+                "pixel {pixel}: {m}"
+            );
+        }
     }
 
     /// p = (0.98, 0.3, 0.02): targets (1, 0, 0), confidence (0.98, 0.7, 0.98) → kept (1, 0, 1).

@@ -509,6 +509,27 @@ mod tests {
         }
     }
 
+    /// With the foreground-only unlabeled term the teacher's pseudo-labels have two classes
+    /// (background, foreground) whatever the task's class count, and still teach (τ = 0 keeps
+    /// every valid pixel).
+    #[test]
+    fn foreground_only_unlabeled_term_teaches_two_classes() {
+        use crate::train::pseudo_labels::{PseudoLabelConfig, UnlabeledCoarse};
+        let (mut cfg, data) = tiny_run(1, 1, 3);
+        cfg.tau = 0.0;
+        cfg.pcsw = false;
+        cfg.pseudo_labels = PseudoLabelConfig {
+            coarse: UnlabeledCoarse::Foreground,
+            ..PseudoLabelConfig::ORIGINAL
+        };
+        let mut trainer = SssTrainer::new(cfg, data, &Device::flex(), None).unwrap();
+        trainer.train_step().unwrap();
+        let r = trainer.train_step().unwrap();
+        assert_eq!(r.kept_by_class.len(), 2, "{:?}", r.kept_by_class);
+        assert!((r.kept - 1.0).abs() < 1e-6, "kept {}", r.kept);
+        assert!(r.unlabeled_coarse > 0.0);
+    }
+
     fn prompt(slice: usize) -> Vec<ClassPrompt> {
         vec![ClassPrompt::new(
             1,

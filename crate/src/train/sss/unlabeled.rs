@@ -24,7 +24,8 @@ use crate::prompt::pcsw::ClassPrompt;
 use crate::train::augment::apply_photometric;
 use crate::train::losses::{bce_with_logits, mean_of_views};
 use crate::train::pseudo_labels::{
-    binary_pseudo_labels, masked_bce_dice_loss, masked_ce_dice_loss, multiclass_pseudo_labels,
+    UnlabeledCoarse, binary_pseudo_labels, masked_bce_dice_loss, masked_ce_dice_loss,
+    merge_foreground_logits, merge_foreground_probs, multiclass_pseudo_labels,
 };
 
 /// Mask logits are clamped to this in the unlabeled BCE + Dice (absent objects carry SAM-2's
@@ -221,7 +222,11 @@ impl SssTrainer {
         let mut coarse_terms = Vec::new();
         let mut mask_terms = Vec::new();
         let mut kept = 0.0f32;
-        let mut kept_by_class = vec![0.0f32; k];
+        let taught_classes = match cfg.pseudo_labels.coarse {
+            UnlabeledCoarse::Classes => k,
+            UnlabeledCoarse::Foreground => 2,
+        };
+        let mut kept_by_class = vec![0.0f32; taught_classes];
         let (mut mask_kept, mut mask_kept_fg) = (0.0f32, 0.0f32);
         for (view, (probs, masks, valid_k)) in pseudo.into_iter().enumerate() {
             let start = first_strong + 2 * view;
@@ -230,8 +235,15 @@ impl SssTrainer {
                 TensorData::new(valid_k.clone(), [2, low, low]),
                 &self.device,
             );
+            let (teacher, logits) = match cfg.pseudo_labels.coarse {
+                UnlabeledCoarse::Classes => (self.tensor4(probs, [2, k, low, low]), logits),
+                UnlabeledCoarse::Foreground => (
+                    merge_foreground_probs(self.tensor4(probs, [2, k, low, low])),
+                    merge_foreground_logits(logits),
+                ),
+            };
             let labels = multiclass_pseudo_labels(
-                self.tensor4(probs, [2, k, low, low]),
+                teacher,
                 cfg.tau,
                 Some(valid_t.clone()),
                 cfg.pseudo_labels,
@@ -306,7 +318,8 @@ pub(super) struct UnlabeledTerms {
     pub mask_kept: f32,
     pub mask_kept_foreground: f32,
     /// Per class: the fraction of the pixels the teacher's coarse head assigns to it that
-    /// pass the confidence rule (mean of the two strong views).
+    /// pass the confidence rule (mean of the two strong views); background and foreground
+    /// only with [`UnlabeledCoarse::Foreground`].
     pub kept_by_class: Vec<f32>,
 }
 
