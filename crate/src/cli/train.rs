@@ -390,6 +390,20 @@ pub struct TrainArgs {
     /// Weight of the coarse head's labeled loss.
     #[arg(long, default_value_t = defaults::COARSE_WEIGHT)]
     pub coarse_weight: f64,
+    /// Weight of SAM-2's unlabeled mask term in the unlabeled loss (1, the method; 0 leaves
+    /// the unlabeled scans to the coarse head).
+    #[arg(long, default_value_t = 1.0)]
+    pub unlabeled_mask_weight: f64,
+    /// Strong views without photometric changes (no brightness/contrast jitter, grayscale or
+    /// blur; CutMix stays). UniMatch's jitter (±50 % brightness and contrast) moves CT
+    /// windows' intensities, where blood and brain differ by intensity alone.
+    #[arg(long)]
+    pub no_strong_photometric: bool,
+    /// Diagnostic, not the method: the coarse head's pseudo-labels on the unlabeled scans are
+    /// their ground truth (the data set must have their labels), to measure the unlabeled path
+    /// with a perfect teacher.
+    #[arg(long)]
+    pub oracle_pseudo_labels: bool,
     /// Where the coarse head's labeled loss is taken: `image` (logits upsampled to the image
     /// size; the default, +0.010 mean Dice on validation over 3 seeds, RESULTS.md) or `low`
     /// (its own quarter resolution against labels sampled there, as before 2026-11-30).
@@ -472,6 +486,11 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         cfg.weak.rot90_p = 0.0;
     }
     cfg.coarse_weight = args.coarse_weight;
+    cfg.unlabeled_mask_weight = args.unlabeled_mask_weight;
+    cfg.oracle_pseudo_labels = args.oracle_pseudo_labels;
+    if args.no_strong_photometric {
+        cfg.strong = crate::train::augment::StrongConfig::without_photometric();
+    }
     cfg.coarse_top_down = args.coarse_top_down;
     if let Some(at) = args.coarse_loss_at {
         cfg.coarse_loss_at = match at {
@@ -575,7 +594,17 @@ fn load_data(args: &TrainArgs) -> anyhow::Result<TrainData> {
             .iter()
             .map(|case| {
                 let (image, labels) = read_case(case)?;
-                let labels = if labeled { labels } else { None };
+                let labels = if labeled || args.oracle_pseudo_labels {
+                    labels
+                } else {
+                    None
+                };
+                if args.oracle_pseudo_labels && labels.is_none() {
+                    anyhow::bail!(
+                        "--oracle-pseudo-labels needs the labels of every training scan; {} has none",
+                        case.id
+                    );
+                }
                 Ok(TrainVolume::new(case.id.clone(), image, labels, &rule)?)
             })
             .collect::<anyhow::Result<Vec<_>>>()

@@ -321,6 +321,18 @@ impl Default for StrongConfig {
     }
 }
 
+impl StrongConfig {
+    /// CutMix alone: no brightness/contrast jitter, grayscale or blur.
+    pub fn without_photometric() -> Self {
+        Self {
+            jitter_p: 0.0,
+            grayscale_p: 0.0,
+            blur_p: 0.0,
+            ..Self::default()
+        }
+    }
+}
+
 /// A CutMix box: `[x, x+w) × [y, y+h)` of the slice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CutMixBox {

@@ -284,6 +284,16 @@ pub struct SssTrainConfig {
     /// runs saved before the switch read as off, what they did).
     #[serde(default)]
     pub coarse_top_down: bool,
+    /// Weight of SAM-2's unlabeled mask term in `L_u` (1: the method; 0 leaves the unlabeled
+    /// scans to the coarse head). Runs saved before the switch read as 1, what they did.
+    #[serde(default = "one")]
+    pub unlabeled_mask_weight: f64,
+    /// Diagnostic, not the method: the coarse head's pseudo-labels on unlabeled scans are
+    /// their ground truth (one-hot, every pixel kept), so the unlabeled path (strong views,
+    /// CutMix, the masked loss) is measured with a perfect teacher. Needs labeled "unlabeled"
+    /// scans.
+    #[serde(default)]
+    pub oracle_pseudo_labels: bool,
     /// Where SAM-2's weights started (provenance only): the built-in foundation with its
     /// sha256, the `--init` file, or `None` for a fresh model.
     #[serde(default)]
@@ -359,6 +369,8 @@ impl SssTrainConfig {
             coarse_dice: DiceOver::AllClasses,
             labeled_slices: LabeledSlices::AnyForeground,
             coarse_top_down: false,
+            unlabeled_mask_weight: 1.0,
+            oracle_pseudo_labels: false,
             start: None,
         }
     }

@@ -281,7 +281,7 @@ impl SssTrainer {
             report.mask_kept = u.mask_kept;
             report.mask_kept_foreground = u.mask_kept_foreground;
             report.kept_by_class = u.kept_by_class;
-            let unlabeled = u.coarse.clone() + u.mask.clone();
+            let unlabeled = u.coarse.clone() + u.mask.clone() * cfg.unlabeled_mask_weight;
             parts.push(u.coarse);
             parts.push(u.mask);
             match cfg.loss_weighting {

@@ -125,7 +125,10 @@ impl SssTrainer {
             &plain,
         ));
         let t_enc = self.teacher.encode(weak_input);
-        let t_probs = read(activation::softmax(t_enc.coarse_logits.clone(), 1))?;
+        let mut t_probs = read(activation::softmax(t_enc.coarse_logits.clone(), 1))?;
+        if cfg.oracle_pseudo_labels {
+            t_probs = oracle_probabilities(&clip, s, factor, k)?;
+        }
         let t_map: Vec<u8> = (0..2 * lp)
             .map(|i| {
                 let (f, p) = (i / lp, i % lp);
@@ -326,6 +329,29 @@ pub(super) struct UnlabeledTerms {
 /// Mean BCE-with-logits.
 pub(super) fn bce_mean(logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
     bce_with_logits(logits, targets).mean()
+}
+
+/// One-hot class probabilities `[2, K, low, low]` of the clip's own labels at the coarse
+/// resolution (the oracle teacher of [`SssTrainConfig::oracle_pseudo_labels`]); ignored
+/// pixels get background, and the validity mask leaves them out.
+fn oracle_probabilities(clip: &WeakClip, s: usize, factor: usize, k: usize) -> Result<Vec<f32>> {
+    let plane = s * s;
+    let low = s / factor;
+    let lp = low * low;
+    let mut probs = vec![0f32; 2 * k * lp];
+    for f in 0..2 {
+        let labels = downsample_labels(&clip.labels[f * plane..(f + 1) * plane], s, factor);
+        for (p, &l) in labels.iter().enumerate() {
+            let class = if l == IGNORE { 0 } else { l as usize };
+            if class >= k {
+                return Err(crate::SssError::InvalidInput(format!(
+                    "an unlabeled scan's label {class} is outside the task's {k} classes"
+                )));
+            }
+            probs[(f * k + class) * lp + p] = 1.0;
+        }
+    }
+    Ok(probs)
 }
 
 /// Prompts of an unlabeled clip's objects on its first slice (model-input pixels).
