@@ -4,29 +4,21 @@
 //! cover. Agreement with `inspect_prompted` rules out a train/inference mismatch.
 //!
 //! ```sh
-//! cargo run --release -p sss --example inspect_clip -- RUN_DIR IMAGE.nii.gz LABELS.nii.gz
+//! cargo run --release -p sss --example inspect_clip -- WEIGHTS IMAGE.nii.gz LABELS.nii.gz
 //! ```
-use burn::tensor::Device;
-use sss::data::nifti_io::read_nifti;
-use sss::predictor::sss::SssSegmenter;
 use sss::train::sss::{clip_forward, ground_truth_prompts};
-use sss::weights::read_export;
+
+mod common;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let device = Device::flex();
-    let (manifest, bytes) =
-        read_export(&std::path::PathBuf::from(&args[1]).join("model.json")).unwrap();
-    let segmenter = SssSegmenter::load(&manifest, bytes, &device).unwrap();
-    let image = read_nifti(&args[2]).unwrap();
-    let gt = read_nifti(&args[3]).unwrap();
+    let (segmenter, image, gt) = common::segmenter_and_case();
     let prepared = segmenter.prepare(&image).unwrap();
     let [nx, ny, nz] = image.dims;
     assert_eq!([nx, ny], [128, 128], "this diagnostic wants 128² slices");
     let s = 128;
     let low = s / 4;
     for z in 0..nz {
-        let labels: Vec<u8> = gt.slice(z).iter().map(|v| v.round() as u8).collect();
+        let labels: Vec<u8> = gt.slice(z).to_vec();
         let prompts = ground_truth_prompts(&labels, s, segmenter.num_classes());
         if prompts.classes.is_empty() {
             continue;

@@ -401,11 +401,11 @@ mod tests {
             Tensor::<4>::from_data(TensorData::new(values.to_vec(), [2, 4, 1, 1]), &device);
         let merged = activation::softmax(merge_foreground_logits(logits.clone()), 1)
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap();
         let direct = merge_foreground_probs(activation::softmax(logits, 1))
             .into_data()
-            .to_vec::<f32>()
+            .try_to_vec::<f32>()
             .unwrap();
         for (pixel, expected_bg) in [0.1533f32, 0.0066].iter().enumerate() {
             // Background first: p0 of the first pixel by hand, e^0.5 / (e^0.5 + e^2 + e^-1 + e^0.3).

@@ -125,10 +125,11 @@ impl SssTrainer {
             &plain,
         ));
         let t_enc = self.teacher.encode(weak_input);
-        let mut t_probs = read(activation::softmax(t_enc.coarse_logits.clone(), 1))?;
-        if cfg.oracle_pseudo_labels {
-            t_probs = oracle_probabilities(&clip, s, factor, k)?;
-        }
+        let t_probs = if cfg.oracle_pseudo_labels {
+            oracle_probabilities(&clip, s, factor, k)?
+        } else {
+            read(activation::softmax(t_enc.coarse_logits.clone(), 1))?
+        };
         let t_map: Vec<u8> = (0..2 * lp)
             .map(|i| {
                 let (f, p) = (i / lp, i % lp);
