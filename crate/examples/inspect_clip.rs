@@ -6,7 +6,7 @@
 //! ```sh
 //! cargo run --release -p sss --example inspect_clip -- WEIGHTS IMAGE.nii.gz LABELS.nii.gz
 //! ```
-use sss::train::sss::{clip_forward, ground_truth_prompts};
+use sss::train::trainer::{clip_forward, ground_truth_prompts};
 
 mod common;
 

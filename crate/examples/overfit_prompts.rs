@@ -21,8 +21,8 @@ use sss::data::intensity::IntensityRule;
 use sss::data::nifti_io::read_nifti;
 use sss::model::Sam2Config;
 use sss::model::sam2_base::Sam2Base;
-use sss::predictor::sss::model_input;
-use sss::train::sss::{box_and_centre, downsample_labels};
+use sss::predictor::pipeline::model_input;
+use sss::train::trainer::{box_and_centre, downsample_labels};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

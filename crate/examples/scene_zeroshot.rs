@@ -41,7 +41,7 @@ use sss::data::phantom::{SceneSize, scene};
 use sss::model::Sam2Config;
 use sss::model::import::load_sam2_burnpack;
 use sss::predictor::image::{ImagePredictor, ImagePrompt};
-use sss::predictor::sss::model_input;
+use sss::predictor::pipeline::model_input;
 use sss::prompt::pcsw::{PcswConfig, slice_prompts_from_labels};
 use sss::prompt::point::interior_point;
 

@@ -16,7 +16,7 @@ use std::time::Instant;
 use burn::tensor::Device;
 use sss::cli::sss_weights::load_segmenter;
 use sss::data::nifti_io::read_nifti;
-use sss::predictor::sss::SegmentMode;
+use sss::predictor::pipeline::SegmentMode;
 
 /// Resident memory of this process in MB (Linux: /proc/self/statm, 4 kB pages).
 fn resident_mb() -> f64 {

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::model::Sam2Config;
 use crate::model::coarse_head::CoarseHeadConfig;
 use crate::model::slice_net::SliceNetConfig;
-use crate::model::sss::SssNet;
+use crate::model::sss_net::SssNet;
 use crate::prompt::pcsw::PcswConfig;
 use crate::{Result, SssError};
 
@@ -32,7 +32,7 @@ pub enum ModelSpec {
     SliceNet { config: SliceNetConfig },
     /// SSS: SAM-2 (any config; the image size is `sam2.image_size`) with the trained coarse
     /// head; at inference the coarse head's masks give PCSW prompts and SAM-2 propagates them
-    /// (`predictor::sss`). The intensity rule is the manifest's [`IntensityRule::Channels`].
+    /// (`predictor::pipeline`). The intensity rule is the manifest's [`IntensityRule::Channels`].
     Sss {
         sam2: Sam2Config,
         coarse_head: CoarseHeadConfig,

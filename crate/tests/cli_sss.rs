@@ -24,7 +24,7 @@ use burn::tensor::Device;
 use common::{ScratchDir, cardiac_phantom, float_params, max_abs_diff, path, sss};
 use sss::data::nifti_io::read_nifti;
 use sss::metrics::{class_mask, dc, jc};
-use sss::predictor::sss::{SegmentMode, SssSegmenter};
+use sss::predictor::pipeline::{SegmentMode, SssSegmenter};
 use sss::weights::{load_sss, read_export};
 
 fn parameters(manifest: &Path) -> Vec<Vec<f32>> {

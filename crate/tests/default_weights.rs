@@ -14,8 +14,8 @@ use burn::tensor::Device;
 use sss::data::nifti_io::read_nifti;
 use sss::metrics::evaluate_volume;
 use sss::predictor::fit::{Verdict, check_fit};
+use sss::predictor::pipeline::{SegmentMode, SssSegmenter};
 use sss::predictor::slice::SliceSegmenter;
-use sss::predictor::sss::{SegmentMode, SssSegmenter};
 use sss::weights::read_export;
 
 fn weights(name: &str) -> PathBuf {

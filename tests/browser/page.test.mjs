@@ -635,7 +635,7 @@ function recorded(page) {
 /**
  * Each class of a label map (x fastest) cut to its largest 26-connected 3-D component, ties
  * to the component met first in raster order: what the weights' `post_process:
- * "largest-component"` does natively (`predictor::sss::largest_components`).
+ * "largest-component"` does natively (`predictor::label_fusion::largest_components`).
  * @param {ArrayLike<number>} labels
  * @param {[number, number, number]} dims
  * @returns {Uint8Array}

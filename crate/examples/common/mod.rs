@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use sss::Volume;
 use sss::cli::sss_weights::load_segmenter;
 use sss::data::nifti_io::read_nifti;
-use sss::predictor::sss::SssSegmenter;
+use sss::predictor::pipeline::SssSegmenter;
 
 /// The segmenter, the scan and its labels named by the first three arguments.
 pub fn segmenter_and_case() -> (SssSegmenter, Volume<f32>, Volume<u8>) {

@@ -13,7 +13,7 @@ use sss::data::nifti_io::write_nifti;
 use sss::model::Sam2Config;
 use sss::prompt::pcsw::{ClassPrompt, Click, PcswPrompt, PromptSource};
 use sss::train::checkpoint::TrainState;
-use sss::train::sss::{PromptCache, SssTrainConfig};
+use sss::train::trainer::{PromptCache, SssTrainConfig};
 use sss::weights::encode_module;
 
 use crate::{SEED_DTYPES, TWO_FILES, burnpack_module};

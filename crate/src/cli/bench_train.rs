@@ -18,7 +18,7 @@ use serde::Serialize;
 use crate::backend::ComputeDevice;
 use crate::model::{Sam2Base, Sam2Config};
 use crate::train::losses::bce_dice_loss;
-use crate::train::sss::{ObjectPrompts, clip_forward};
+use crate::train::trainer::{ObjectPrompts, clip_forward};
 
 /// Objects per clip: one per cardiac class, as `sss train` on ACDC.
 pub const OBJECTS: usize = 3;

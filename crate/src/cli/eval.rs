@@ -19,7 +19,8 @@ use super::train::DeviceArg;
 use crate::Volume;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
 use crate::predictor::fit::{FitReport, check_fit};
-use crate::predictor::sss::{LabelFusion, PostProcess, SegmentMode, largest_components};
+use crate::predictor::label_fusion::largest_components;
+use crate::predictor::pipeline::{LabelFusion, PostProcess, SegmentMode};
 use crate::prompt::pcsw::{
     ClassPrompt, PointRule, SliceRule, pcsw_prompts_from_labels, slice_prompts_from_labels,
 };

@@ -22,7 +22,7 @@ use crate::data::intensity::IntensityRule;
 use crate::data::phantom::scenes::{MAX_OBJECTS, SceneSize, scene};
 use crate::model::Sam2Config;
 use crate::model::import::load_sam2_burnpack;
-use crate::train::sss::{SssTrainConfig, SssTrainer, TrainData, TrainVolume};
+use crate::train::trainer::{SssTrainConfig, SssTrainer, TrainData, TrainVolume};
 use crate::weights;
 
 /// Arguments of `sss pretrain`.

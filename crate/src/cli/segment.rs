@@ -18,7 +18,7 @@ use crate::data::dicom_series::read_dicom_dir;
 use crate::data::label_export::{gzip, header_for_volume, header_of, labels_like_input};
 use crate::data::nifti_io::read_nifti;
 use crate::predictor::fit::{FitReport, check_fit};
-use crate::predictor::sss::SegmentMode;
+use crate::predictor::pipeline::SegmentMode;
 use crate::prompt::pcsw::ClassPrompt;
 
 /// Arguments of `sss segment`.

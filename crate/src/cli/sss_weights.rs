@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use burn::tensor::Device;
 
-use crate::predictor::sss::SssSegmenter;
+use crate::predictor::pipeline::SssSegmenter;
 use crate::weights::{Manifest, read_export};
 
 /// The manifest path `--weights` means: `DIR/model.json` for a run directory, else the path.

@@ -27,7 +27,7 @@ use crate::train::pseudo_labels::{
     ConfidenceRule, EmptyTargetDice, PseudoLabelConfig, UnlabeledCoarse,
 };
 use crate::train::sam2_loss::Sam2LossConfig;
-use crate::train::sss::{
+use crate::train::trainer::{
     CoarseLossAt, LabeledSlices, LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig,
     SssTrainConfig, SssTrainer, StepReport, TrainData, TrainPoint, TrainVolume, defaults,
 };

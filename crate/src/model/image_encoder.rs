@@ -1,17 +1,33 @@
 //! The image encoder (`sam2/modeling/backbones/image_encoder.py`): the Hiera trunk, the FPN
 //! neck (1×1 lateral convs, top-down fusion on chosen levels, sine position encodings) and
-//! `scalp`, which drops the coarsest levels.
+//! `scalp`, which drops the coarsest levels; and the input normalisation every caller of the
+//! encoder applies first ([`normalise_input`]).
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::common::{Resample, resize};
 use super::config::{FpnInterp, FpnNeckConfig, FuseType, Sam2Config};
 use super::hiera::Hiera;
 use super::position_encoding::PositionEmbeddingSine;
+
+/// SAM-2's input normalisation (ImageNet mean and std, `sam2/utils/misc.py`).
+pub const IMG_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMG_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// SAM-2's mean/std normalisation of images `[B, 3, H, W]` with values in [0, 1], before the
+/// image encoder (inference and training alike).
+pub fn normalise_input(x: Tensor<4>) -> Tensor<4> {
+    let device = x.device();
+    let mean: Tensor<4> =
+        Tensor::from_data(TensorData::new(IMG_MEAN.to_vec(), [1, 3, 1, 1]), &device);
+    let std: Tensor<4> =
+        Tensor::from_data(TensorData::new(IMG_STD.to_vec(), [1, 3, 1, 1]), &device);
+    (x - mean) / std
+}
 
 /// One lateral branch of the neck (`nn.Sequential` holding a conv named `conv`).
 #[derive(Module, Debug)]

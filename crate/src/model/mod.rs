@@ -15,7 +15,7 @@ pub mod position_encoding;
 pub mod prompt_encoder;
 pub mod sam2_base;
 pub mod slice_net;
-pub mod sss;
+pub mod sss_net;
 pub mod transformer;
 
 pub use config::Sam2Config;

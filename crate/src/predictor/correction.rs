@@ -8,7 +8,8 @@
 use burn::tensor::Tensor;
 
 use super::image::{ImagePredictor, ImagePrompt};
-use super::sss::{PreparedVolume, SliceLabeler, SssSegmenter, read_back, read_back_async};
+use super::label_fusion::SliceLabeler;
+use super::pipeline::{PreparedVolume, SssSegmenter, read_back, read_back_async};
 use crate::Result;
 use crate::model::sam2_base::NO_OBJ_SCORE;
 use crate::prompt::pcsw::ClassPrompt;
@@ -142,7 +143,7 @@ fn label_slice(prepared: &PreparedVolume, on_slice: &[ClassPrompt], logits: &[f3
 
 #[cfg(test)]
 mod tests {
-    use super::super::sss::test_fixtures::{prompt, segmenter};
+    use super::super::pipeline::test_fixtures::{prompt, segmenter};
     use crate::prompt::pcsw::Click;
 
     /// The preview of a prompt's slice is what propagation draws there (the prompted slice of

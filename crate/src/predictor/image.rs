@@ -11,12 +11,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::model::Sam2Base;
 use crate::model::common::{Resample, resize};
+use crate::model::image_encoder::normalise_input;
 use crate::model::prompt_encoder::PointPrompt;
 use crate::{Result, SssError};
-
-/// SAM-2's input normalisation (ImageNet mean and std, `sam2/utils/misc.py`).
-pub const IMG_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-pub const IMG_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
 /// The model input `[1, 3, S, S]` from an interleaved RGB image (`h × w × 3`, 0–255), as
 /// `SAM2Transforms` does: to [0, 1], resize to `S × S` (bilinear with antialias, torchvision's
@@ -41,10 +38,7 @@ pub fn sam2_input_from_rgb(
         .collect();
     let x: Tensor<4> = Tensor::from_data(TensorData::new(planar, [1, 3, h, w]), device);
     let x = resize(x, [image_size, image_size], Resample::BilinearAntialias);
-    let mean: Tensor<4> =
-        Tensor::from_data(TensorData::new(IMG_MEAN.to_vec(), [1, 3, 1, 1]), device);
-    let std: Tensor<4> = Tensor::from_data(TensorData::new(IMG_STD.to_vec(), [1, 3, 1, 1]), device);
-    Ok((x - mean) / std)
+    Ok(normalise_input(x))
 }
 
 /// Prompts for one prediction, in pixel coordinates of the original image.

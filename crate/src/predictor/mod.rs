@@ -5,8 +5,9 @@
 pub mod correction;
 pub mod fit;
 pub mod image;
+pub mod label_fusion;
+pub mod pipeline;
 pub mod slice;
-pub mod sss;
 pub mod volume;
 
 pub use image::{ImagePrediction, ImagePredictor, ImagePrompt};

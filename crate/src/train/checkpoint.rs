@@ -17,8 +17,8 @@ use burn::optim::AdamWConfig;
 use burn::tensor::{Bytes, Device};
 use serde::{Deserialize, Serialize};
 
-use super::sss::{PromptCache, SssStudent, SssTrainConfig, SssTrainer, TrainData};
-use crate::model::sss::SssNet;
+use super::trainer::{PromptCache, SssStudent, SssTrainConfig, SssTrainer, TrainData};
+use crate::model::sss_net::SssNet;
 use crate::weights::decode_into;
 use crate::{Result, SssError};
 
@@ -77,7 +77,7 @@ fn module_bytes<M: Module>(module: M) -> Result<Vec<u8>> {
         .to_vec())
 }
 
-fn ids(volumes: &[super::sss::TrainVolume]) -> Vec<String> {
+fn ids(volumes: &[super::trainer::TrainVolume]) -> Vec<String> {
     volumes.iter().map(|v| v.id.clone()).collect()
 }
 
@@ -224,7 +224,7 @@ fn fail_for_full_disk_test(previous_exists: bool) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::sss::tiny_run;
+    use crate::train::trainer::tiny_run;
 
     fn floats(net: &SssNet) -> Vec<f32> {
         crate::train::float_values(net)

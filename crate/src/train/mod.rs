@@ -12,7 +12,7 @@ pub mod losses;
 pub mod pseudo_labels;
 pub mod sam2_loss;
 pub mod slice_net;
-pub mod sss;
+pub mod trainer;
 
 /// Every float parameter of a module, flattened in visiting order (tests compare modules).
 #[cfg(test)]

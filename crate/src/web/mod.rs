@@ -18,8 +18,8 @@ use crate::data::label_export::{gzip, header_for_volume, header_of, labels_like_
 use crate::data::nifti_io::read_nifti_bytes;
 use crate::predictor::correction::SlicePreview;
 use crate::predictor::fit::check_fit;
+use crate::predictor::pipeline::{CoarseOutput, LabelFusion, PreparedVolume, SssSegmenter};
 use crate::predictor::slice::{IntensityRange, SliceSegmenter};
-use crate::predictor::sss::{CoarseOutput, LabelFusion, PreparedVolume, SssSegmenter};
 use crate::prompt::pcsw::ClassPrompt;
 use crate::weights::{Manifest, ModelSpec};
 use crate::{SssError, Volume};

@@ -20,14 +20,12 @@ use serde::Serialize;
 
 use crate::data::intensity::IntensityRule;
 use crate::model::common::{Resample, resize};
-use crate::model::sss::SssNet;
-use crate::predictor::image::{IMG_MEAN, IMG_STD};
+use crate::model::image_encoder::normalise_input;
+use crate::model::sss_net::SssNet;
+use crate::predictor::label_fusion::{SliceLabeler, largest_components};
 use crate::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
 use crate::prompt::check::check_class_prompts;
-use crate::prompt::pcsw::{
-    ClassPrompt, Connectivity, PcswConfig, PromptSource, connected_components,
-    pcsw_prompts_from_probabilities,
-};
+use crate::prompt::pcsw::{ClassPrompt, PcswConfig, pcsw_prompts_from_probabilities};
 use crate::weights::{self, Manifest, ModelSpec};
 pub use crate::weights::{LabelFusion, PostProcess};
 use crate::{Result, SssError, Volume};
@@ -157,17 +155,7 @@ pub fn model_input(channels: &[f32], hw: [usize; 2], size: usize, device: &Devic
     } else {
         resize(x, [size, size], Resample::BilinearAntialias)
     };
-    normalise(x)
-}
-
-/// SAM-2's mean/std normalisation of `[B, 3, H, W]` values in [0, 1].
-pub fn normalise(x: Tensor<4>) -> Tensor<4> {
-    let device = x.device();
-    let mean: Tensor<4> =
-        Tensor::from_data(TensorData::new(IMG_MEAN.to_vec(), [1, 3, 1, 1]), &device);
-    let std: Tensor<4> =
-        Tensor::from_data(TensorData::new(IMG_STD.to_vec(), [1, 3, 1, 1]), &device);
-    (x - mean) / std
+    normalise_input(x)
 }
 
 impl SssSegmenter {
@@ -576,136 +564,9 @@ impl SssSegmenter {
     }
 }
 
-/// The label map (x fastest, `dims = [nx, ny, nz]`) with each of `classes` reduced to its
-/// largest 3-D connected component (26-connectivity); other labels become background.
-pub fn largest_components(labels: &[u8], dims: [usize; 3], classes: &[u8]) -> Result<Vec<u8>> {
-    let mut kept = vec![0u8; labels.len()];
-    for &class in classes {
-        let mask: Vec<bool> = labels.iter().map(|&l| l == class).collect();
-        let components = connected_components(&mask, dims, Connectivity::TwentySix)?;
-        if let Some(largest) = components.largest() {
-            for (k, &l) in kept.iter_mut().zip(&components.labels) {
-                if l == largest {
-                    *k = class;
-                }
-            }
-        }
-    }
-    Ok(kept)
-}
-
 /// The class of each of the predictor's objects (object id = class).
 fn classes_of(predictor: &VolumePredictor<PreparedSlices>) -> Vec<u8> {
     predictor.obj_ids().iter().map(|&id| id as u8).collect()
-}
-
-/// Writes slices of the label map from SAM-2's per-object logits `[N][h][w]` of a slice, alone
-/// or fused with the coarse head ([`LabelFusion`]).
-///
-/// Fused, only the objects of automatic (PCSW) prompts take part, over the classes they
-/// stand for: a class without an automatic prompt (left out, empty, or prompted by a person)
-/// gives its coarse probability to the background, so the coarse head cannot bring back a
-/// class the user removed. Objects a person prompted (`PromptSource::User`) are then drawn
-/// on top from SAM-2's mask alone (logit above 0, the highest of them), so a corrected box
-/// is followed exactly.
-pub(super) struct SliceLabeler<'a> {
-    hw: [usize; 2],
-    /// The class of each SAM-2 object.
-    class_of: Vec<u8>,
-    /// Whether each object's prompt came from a person.
-    by_user: Vec<bool>,
-    /// The coarse head's output over the volume and SAM-2's weight, when fused.
-    coarse: Option<(&'a CoarseOutput, f32)>,
-}
-
-impl<'a> SliceLabeler<'a> {
-    /// Objects in `predictor`'s order, their prompt sources from `prompts` (matched by class).
-    pub(super) fn new(
-        hw: [usize; 2],
-        class_of: Vec<u8>,
-        prompts: &[ClassPrompt],
-        coarse: Option<(&'a CoarseOutput, f32)>,
-    ) -> Self {
-        let by_user = class_of
-            .iter()
-            .map(|&c| {
-                prompts
-                    .iter()
-                    .any(|p| p.class == c && p.prompt.source == PromptSource::User)
-            })
-            .collect();
-        Self {
-            hw,
-            class_of,
-            by_user,
-            coarse,
-        }
-    }
-
-    /// Writes slice `z` of `labels` (x fastest) from that slice's object logits.
-    pub(super) fn write(&self, labels: &mut [u8], z: usize, logits: &[f32]) {
-        let plane = self.hw[0] * self.hw[1];
-        let nz = labels.len() / plane;
-        let slice = &mut labels[z * plane..(z + 1) * plane];
-        let Some((coarse, w)) = self.coarse else {
-            for (i, label) in slice.iter_mut().enumerate() {
-                *label = self
-                    .highest_above_zero(logits, plane, i, |_| true)
-                    .unwrap_or(0);
-            }
-            return;
-        };
-        let k = coarse.probabilities.len() / (nz * plane);
-        let automatic: Vec<usize> = (0..self.class_of.len())
-            .filter(|&o| !self.by_user[o])
-            .collect();
-        let mut fused_class = vec![false; k];
-        for &o in &automatic {
-            fused_class[self.class_of[o] as usize] = true;
-        }
-        let mut score = vec![0f32; k];
-        for (i, label) in slice.iter_mut().enumerate() {
-            // SAM-2's class distribution: softmax over [0 (background), l_o of the automatic objects].
-            let m = automatic
-                .iter()
-                .fold(0f32, |m, &o| m.max(logits[o * plane + i]));
-            let sum = automatic
-                .iter()
-                .fold((-m).exp(), |s, &o| s + (logits[o * plane + i] - m).exp());
-            score.fill(0.0);
-            score[0] = w * (-m).exp() / sum;
-            for &o in &automatic {
-                score[self.class_of[o] as usize] += w * (logits[o * plane + i] - m).exp() / sum;
-            }
-            for c in 0..k {
-                let q = (1.0 - w) * coarse.probabilities[(c * nz + z) * plane + i];
-                score[if fused_class[c] { c } else { 0 }] += q;
-            }
-            let fused = (0..k).fold(0, |best, c| if score[c] > score[best] { c } else { best });
-            *label = self
-                .highest_above_zero(logits, plane, i, |o| self.by_user[o])
-                .unwrap_or(fused as u8);
-        }
-    }
-
-    /// The class of the object with the highest logit above 0 at pixel `i`, among the objects
-    /// `take` accepts.
-    fn highest_above_zero(
-        &self,
-        logits: &[f32],
-        plane: usize,
-        i: usize,
-        take: impl Fn(usize) -> bool,
-    ) -> Option<u8> {
-        let mut best = (0.0f32, None);
-        for (o, &class) in self.class_of.iter().enumerate() {
-            let l = logits[o * plane + i];
-            if take(o) && l > best.0 {
-                best = (l, Some(class));
-            }
-        }
-        best.1
-    }
 }
 
 pub(super) fn read_back<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
@@ -871,77 +732,6 @@ mod tests {
                 .unwrap()
                 .iter()
                 .all(|&l| l == 0)
-        );
-    }
-
-    /// Two slices of one pixel, two SAM-2 objects (classes 1 and 2, logits 2 and 0 on slice 1)
-    /// and the coarse head's [0.1, 0.2, 0.7] there. SAM-2's distribution is
-    /// softmax([0, 2, 0]) = [0.1065, 0.7870, 0.1065]; fused with w = 0.5 the scores are
-    /// [0.103, 0.494, 0.403] (class 1), with w = 0.25 [0.102, 0.347, 0.552] (class 2).
-    #[test]
-    fn label_fusion_weighs_sam2_against_the_coarse_head() {
-        let coarse = CoarseOutput {
-            // [class][z][pixel]
-            probabilities: vec![1.0, 0.1, 0.0, 0.2, 0.0, 0.7],
-            labels: vec![0, 2],
-        };
-        let logits = [2.0f32, 0.0];
-        let label = |fusion: Option<f32>| {
-            let mut labels = vec![9u8; 2];
-            SliceLabeler::new([1, 1], vec![1, 2], &[], fusion.map(|w| (&coarse, w))).write(
-                &mut labels,
-                1,
-                &logits,
-            );
-            assert_eq!(labels[0], 9, "only slice 1 is written");
-            labels[1]
-        };
-        assert_eq!(label(None), 1, "SAM-2 alone: the highest logit above 0");
-        assert_eq!(label(Some(1.0)), 1, "w = 1 is SAM-2 alone");
-        assert_eq!(label(Some(0.5)), 1);
-        assert_eq!(label(Some(0.25)), 2);
-        assert_eq!(label(Some(0.0)), 2, "w = 0 is the coarse head");
-        // No logit above 0: background for SAM-2 alone.
-        let mut labels = vec![0u8; 2];
-        SliceLabeler::new([1, 1], vec![1, 2], &[], None).write(&mut labels, 1, &[-1.0, -0.5]);
-        assert_eq!(labels[1], 0);
-    }
-
-    /// Fused, a class without an automatic prompt cannot come back from the coarse head, and
-    /// an object a person prompted is drawn from SAM-2's mask alone. Same pixel as above:
-    /// with class 2 removed (only class 1's object) or prompted by a person, SAM-2's
-    /// distribution is softmax([0, 2]) = [0.119, 0.881] and class 2's coarse 0.7 goes to the
-    /// background: scores [0.030 + 0.600, 0.220 + 0.150], background.
-    #[test]
-    fn fusion_follows_what_the_user_prompted() {
-        let coarse = CoarseOutput {
-            probabilities: vec![0.1, 0.2, 0.7],
-            labels: vec![2],
-        };
-        let fused = Some((&coarse, 0.25));
-        let label = |class_of: Vec<u8>, prompts: &[ClassPrompt], logits: &[f32]| {
-            let mut labels = vec![9u8];
-            SliceLabeler::new([1, 1], class_of, prompts, fused).write(&mut labels, 0, logits);
-            labels[0]
-        };
-        assert_eq!(label(vec![1], &[], &[2.0]), 0, "class 2 removed");
-        let mut automatic = prompt(1, 0);
-        automatic.prompt.source = PromptSource::Component;
-        let prompts = [automatic, prompt(2, 0)];
-        assert_eq!(
-            label(vec![1, 2], &prompts, &[2.0, -1.0]),
-            0,
-            "the user's mask is empty here"
-        );
-        assert_eq!(
-            label(vec![1, 2], &prompts, &[2.0, 0.5]),
-            2,
-            "the user's mask covers it"
-        );
-        assert_eq!(
-            label(vec![1, 2], &[], &[2.0, -1.0]),
-            2,
-            "both automatic: as above"
         );
     }
 

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Sam2Config;
 use crate::model::coarse_head::CoarseHeadConfig;
-use crate::model::sss::SssNet;
+use crate::model::sss_net::SssNet;
 use crate::prompt::pcsw::PcswConfig;
 use crate::train::augment::{StrongConfig, WeakConfig};
 use crate::train::losses::{DiceOver, sigmoid_rampup};

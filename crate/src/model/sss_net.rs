@@ -5,7 +5,7 @@
 //! neck's level 0 before `conv_s0` (`d_model` channels at a quarter of the image size), the
 //! features the released PCSW head was written for (`docs/sss-method.md` §1.2).
 //!
-//! DFE is not part of this module: it is only used in training (`train::sss`), so exported
+//! DFE is not part of this module: it is only used in training (`train::trainer`), so exported
 //! weights and the page carry SAM-2 and the coarse head only.
 
 use burn::module::Module;

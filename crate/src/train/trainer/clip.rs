@@ -12,7 +12,7 @@ use crate::data::intensity::ChannelMap;
 use crate::model::sam2_base::{
     BackboneFeatures, FrameOutput, MemoryBank, MemoryConditioningInput, Sam2Base,
 };
-use crate::model::sss::select_slice;
+use crate::model::sss_net::select_slice;
 use crate::train::augment::{WeakConfig, WeakTransform};
 use crate::{Result, SssError, Volume};
 

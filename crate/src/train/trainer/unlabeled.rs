@@ -17,9 +17,10 @@ use super::prompts::{ObjectPrompts, coarse_component_prompt};
 use super::{SssTrainer, read, read1};
 use crate::Result;
 use crate::data::intensity::IntensityRule;
+use crate::model::image_encoder::normalise_input;
 use crate::model::sam2_base::BackboneFeatures;
-use crate::model::sss::{SssNet, select_slices};
-use crate::predictor::sss::{SssSegmenter, normalise};
+use crate::model::sss_net::{SssNet, select_slices};
+use crate::predictor::pipeline::SssSegmenter;
 use crate::prompt::pcsw::ClassPrompt;
 use crate::train::augment::apply_photometric;
 use crate::train::losses::{bce_with_logits, mean_of_views};
@@ -120,7 +121,7 @@ impl SssTrainer {
 
         // Teacher on the weak view.
         let plain = self.device.clone().without_autodiff();
-        let weak_input: Tensor<4> = normalise(Tensor::from_data(
+        let weak_input: Tensor<4> = normalise_input(Tensor::from_data(
             TensorData::new(clip.images.clone(), [2, 3, s, s]),
             &plain,
         ));
@@ -221,7 +222,7 @@ impl SssTrainer {
         let enc = self
             .student
             .net
-            .encode(normalise(self.tensor4(batch, [2 * views, 3, s, s])));
+            .encode(normalise_input(self.tensor4(batch, [2 * views, 3, s, s])));
         let first_strong = if cfg.dfe { 2 } else { 0 };
         let mut coarse_terms = Vec::new();
         let mut mask_terms = Vec::new();

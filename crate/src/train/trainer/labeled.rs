@@ -14,7 +14,7 @@ use super::clip::{
 use super::config::{CoarseLossAt, LabeledSlices, MaskSupervision};
 use super::prompts::sample_labeled_prompts;
 use super::unlabeled::bce_mean;
-use crate::predictor::sss::normalise;
+use crate::model::image_encoder::normalise_input;
 use crate::train::losses::{bce_dice_loss, ce_dice_loss_over};
 use crate::train::sam2_loss::{Sam2LossTerms, Sam2StepInputs, sam2_step_loss, upsample_bilinear};
 use crate::{Result, SssError};
@@ -100,7 +100,7 @@ impl SssTrainer {
         let slices = clip_slices(z, nz, t.clip_frames, reverse);
         let clip = weak_clip(vol, slices, &cfg.weak, &mut rng)?;
         let frames = clip.frames();
-        let images = normalise(self.tensor4(clip.images.clone(), [frames, 3, s, s]));
+        let images = normalise_input(self.tensor4(clip.images.clone(), [frames, 3, s, s]));
         let enc = self.student.net.encode(images);
         let plane = s * s;
         let low_labels: Vec<u8> = (0..frames)

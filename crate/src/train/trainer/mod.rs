@@ -70,7 +70,7 @@ use super::losses::warmup_poly_lr;
 use crate::data::intensity::IntensityRule;
 use crate::model::Sam2Config;
 use crate::model::sam2_base::Sam2Base;
-use crate::model::sss::SssNet;
+use crate::model::sss_net::SssNet;
 use crate::{Result, SssError};
 
 /// The volumes of a run.
@@ -573,7 +573,7 @@ mod tests {
     /// trainer's network on its first labeled volume.
     fn fitted_dice(trainer: &SssTrainer, classes: &[u8]) -> Vec<f64> {
         use crate::metrics::evaluate_volume;
-        use crate::predictor::sss::SssSegmenter;
+        use crate::predictor::pipeline::SssSegmenter;
         use crate::prompt::pcsw::pcsw_prompts_from_labels;
         let vol = &trainer.data().labeled[0];
         let labels = vol.labels.as_ref().unwrap();
