@@ -10,7 +10,7 @@ cargo rustc -p sss --lib --crate-type cdylib --target wasm32-unknown-unknown --p
   --no-default-features --features web
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/web/sss.wasm"
 rm -rf pkg
-wasm-bindgen --target web --no-typescript --out-dir pkg --out-name sss "$wasm"
+wasm-bindgen --target web --out-dir pkg --out-name sss "$wasm"
 if [ "${SSS_SKIP_WASM_OPT:-0}" != 1 ]; then
   say "optimising with wasm-opt"
   wasm-opt -Os --enable-simd --enable-bulk-memory --enable-nontrapping-float-to-int \

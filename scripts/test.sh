@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, clippy, the Rust tests (unit, CLI, parity), the wasm build, the
-# demo data, and the browser tests in headless Debian Chromium (WebGPU on SwiftShader, and the
-# CPU fallback). Installs what is missing first (see setup.sh).
+# demo data, the JavaScript's type check (tsc on JSDoc) and unit tests, and the browser tests in
+# headless Debian Chromium (WebGPU on SwiftShader, and the CPU fallback). Installs what is
+# missing first (see setup.sh).
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 bash scripts/setup.sh --browser
@@ -45,5 +46,12 @@ FUZZ_INSTRUMENT=workspace FUZZ_SEED=1 FUZZ_RUNS=300000 FUZZ_CORPUS="${TMPDIR:-/t
   bash scripts/fuzz.sh 120
 
 bash scripts/build-web.sh
+say "type check and JS unit tests"
+# JSDoc types (jsconfig.json): the page, the worker in its own global scope (against the
+# pkg/sss.d.ts just built) and the unit tests; then the unit tests, in Node.
+npx tsc -p jsconfig.json
+npx tsc -p jsconfig.worker.json
+npx tsc -p tests/jsconfig.json
+node --test tests/unit/
 say "browser tests"
 node --test --test-reporter=spec tests/browser/

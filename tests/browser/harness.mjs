@@ -43,9 +43,10 @@ export function startServer() {
  * Opens the page and waits until start-up (runtime, weights, demo scan) has finished.
  * @param {import('playwright-core').Browser} browser
  * @param {string} url
+ * @param {import('playwright-core').BrowserContextOptions} [options] for the new context
  */
-export async function openPage(browser, url) {
-  const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
+export async function openPage(browser, url, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 900, height: 640 }, ...options });
   const page = await context.newPage();
   /** @type {string[]} */ const errors = [];
   /** @type {string[]} */ const requests = [];

@@ -11,9 +11,15 @@
 // MRI), it switches to catalog weights of that modality and says so, unless the user chose
 // the weights (?weights=, or the Weights list), in which case it warns instead.
 
+import { keepForOffline } from './offline.js';
 import { createRenderer } from './renderers.js';
-import { SssPanel } from './sss-panel.js';
+import { SssPanel, classCounts } from './sss-panel.js';
 import { WorkerClient } from './worker-client.js';
+
+/**
+ * @import {ClassPrompt, FitReport, Manifest, ModalityGuess, ScanFile, WeightsKind}
+ *   from './protocol.js'
+ */
 
 const params = new URLSearchParams(location.search);
 const allowWebGpu = params.get('webgpu') !== '0';
@@ -46,7 +52,10 @@ const ui = {
   weightsChoice: /** @type {HTMLSelectElement} */ ($('weights-choice')), fitNote: $('fit-note'),
 };
 
-/** Everything the page knows; exposed as `window.sss` for tests and the curious. */
+/**
+ * Everything the page knows; exposed as `window.sss` for tests and the curious. Its type is
+ * `PageState` (below), which sss-panel.js shares.
+ */
 const state = {
   /** Labels whose overlay the user hid (Classes list); the masks themselves stay. */
   hiddenClasses: /** @type {Set<number>} */ (new Set()),
@@ -69,7 +78,7 @@ const state = {
    * @type {Map<number, Uint8Array>}
    */
   masks: new Map(),
-  /** @type {any} */ manifest: null,
+  /** The loaded weights' manifest. @type {Manifest|null} */ manifest: null,
   /**
    * The weights the page offers (`catalog.json`): manifest URL (absolute), modality, label,
    * and what they were measured to do (`quality`, shown with them).
@@ -78,7 +87,7 @@ const state = {
   catalog: [],
   /**
    * What the open scan's intensities say about its modality (worker's `Scan.modality`).
-   * @type {{modality: string, reason: string}|null}
+   * @type {ModalityGuess|null}
    */
   scanModality: null,
   /** What reading the open scan left out or assumed (a DICOM series' other files), in words. */
@@ -89,12 +98,17 @@ const state = {
   lastMask: null,
   /** @type {string[]} */ errors: [],
   ready: false,
+  /**
+   * Whether the page is kept for offline use (js/offline.js): null while unknown, 'ready', or
+   * 'unavailable: <why>' (the page then works online only).
+   */
+  offline: /** @type {string|null} */ (null),
   /** The loaded weights: 'slice-net' (one slice at a time) or 'sss' (the volume from prompts). */
-  kind: /** @type {string|null} */ (null),
+  kind: /** @type {WeightsKind|null} */ (null),
   /** SSS: the prompts in use, one per class at most (PCSW's, or as the user edited them). */
-  prompts: /** @type {import('./prompts.js').ClassPrompt[]|null} */ (null),
+  prompts: /** @type {ClassPrompt[]|null} */ (null),
   /** SSS: PCSW's prompts for the open scan, for "Reset prompts". */
-  autoPrompts: /** @type {import('./prompts.js').ClassPrompt[]|null} */ (null),
+  autoPrompts: /** @type {ClassPrompt[]|null} */ (null),
   /** SSS: the coarse head's label map of the open scan (x fastest). */
   coarse: /** @type {Uint8Array|null} */ (null),
   /**
@@ -118,8 +132,8 @@ const state = {
    * SSS: the last volume segmentation: milliseconds (prompts, propagation, both), slices in
    * all and propagated (fewer when stopped), voxels per class, and the prompts it used.
    * @type {{ms: number, promptsMs: number, propagateMs: number, slices: number,
-   *   propagated: number, stopped: boolean, counts: number[], prompts: any[],
-   *   backend: string|null, fit: {fits: boolean, message: string, classes: any[]}|null}|null}
+   *   propagated: number, stopped: boolean, counts: number[], prompts: ClassPrompt[],
+   *   backend: string|null, fit: FitReport|null}|null}
    */
   lastVolume: null,
   /**
@@ -150,10 +164,10 @@ const state = {
   /** True while the model works on a request of the page. */
   busy: false,
   /** A small API for tests and the console (set below). */
-  api: /** @type {any} */ (null),
+  api: /** @type {PageApi|null} */ (null),
 };
-// @ts-ignore
-window.sss = state;
+/** @typedef {typeof state} PageState */
+Object.assign(window, { sss: state });
 
 /** @param {string} message */
 function showError(message) {
@@ -163,12 +177,18 @@ function showError(message) {
   clearTimeout(showError.timer);
   showError.timer = setTimeout(() => { ui.error.hidden = true; }, 8000);
 }
-/** @type {any} */ showError.timer = 0;
+/** The pending hiding of the error. @type {ReturnType<typeof setTimeout>|undefined} */
+showError.timer = undefined;
 
 /** @param {string|null} message */
 function showProgress(message) {
   ui.progress.hidden = !message;
   /** @type {HTMLElement} */ (ui.progress.querySelector('span')).textContent = message ?? '';
+  // A download ("weights: 42 %") fills the bar as it goes; anything else slides (busy).
+  const percent = /(\d+) %$/.exec(message ?? '');
+  const bar = /** @type {HTMLElement} */ (ui.progress.querySelector('.bar'));
+  bar.classList.toggle('determinate', !!percent);
+  bar.style.width = percent ? `${percent[1]}%` : '';
 }
 
 const workerUrl = new URL('./worker.js', import.meta.url);
@@ -190,10 +210,19 @@ let autoRan = false;
 const panel = new SssPanel({
   state, stage: ui.stage, timing: ui.timing,
   worker: () => worker,
-  renderer: () => renderer,
   generation: () => scanGeneration,
-  draw, goToSlice, slicePixel, syncButtons, showError, showProgress, restartOnCpu, autoSegment,
+  slicePixel, recoverOnCpu,
 });
+panel.on('draw', draw);
+panel.on('showMask', () => {
+  renderer?.setMask(state.masks.get(state.z) ?? null);
+  draw();
+});
+panel.on('goToSlice', goToSlice);
+panel.on('syncButtons', syncButtons);
+panel.on('error', showError);
+panel.on('progress', showProgress);
+panel.on('autoSegment', autoSegment);
 
 async function startRenderer() {
   const created = await createRenderer(
@@ -201,8 +230,8 @@ async function startRenderer() {
   renderer = created.renderer;
   renderer.colors = classColors;
   renderer.hidden = state.hiddenClasses;
-  // @ts-ignore: for tests and the curious, like `window.sss`
-  window.sssRenderer = renderer;
+  // For tests and the curious, like `window.sss`.
+  Object.assign(window, { sssRenderer: renderer });
   state.renderer = renderer.kind;
   state.rendererReason = created.reason;
   if (created.reason && allowWebGpu) console.info(`drawing with a 2-D canvas: ${created.reason}`);
@@ -311,11 +340,6 @@ function applyWindowPreset(preset) {
   syncWindowControls();
   draw();
 }
-
-/**
- * A file the page opens: its name and bytes.
- * @typedef {{name: string, bytes: ArrayBuffer}} ScanFile
- */
 
 /**
  * Copies of `files` for the worker (the page keeps its own, to reopen the scan after a restart).
@@ -488,27 +512,25 @@ async function segmentSlice() {
   try {
     const reply = await worker.request('segment', { z });
     if (generation !== scanGeneration) return;
-    const labels = /** @type {Uint8Array} */ (reply.labels);
+    const { labels } = reply;
     state.masks.set(z, labels);
-    const counts = new Array(state.manifest.classes.length).fill(0);
-    for (const l of labels) counts[l] = (counts[l] ?? 0) + 1;
+    const counts = classCounts(labels, state.manifest.classes.length);
     state.lastMask = { z, width: reply.width, height: reply.height, ms: reply.ms, counts };
     ui.timing.textContent = `slice ${z + 1}: ${reply.ms.toFixed(0)} ms on ${state.backend}`;
     if (z === state.z && renderer) { renderer.setMask(labels); draw(); }
   } catch (e) {
     const message = /** @type {Error} */ (e).message;
-    if (worker.dead && state.backend === 'WebGPU') {
-      segmenting = false;
-      state.busy = false;
-      await restartOnCpu(message);
-      return await segmentSlice();
-    }
-    showError(`Segmentation failed: ${message}`);
+    segmenting = false;
+    const recovery = await recoverOnCpu(message);
+    if (recovery === 'restarted') return await segmentSlice();
+    if (recovery === null) showError(`Segmentation failed: ${message}`);
   } finally {
     segmenting = false;
     state.busy = false;
     ui.segment.disabled = false;
-    if (ui.auto.checked && !state.masks.has(state.z)) segment();
+    // The user went on to another slice meanwhile: segment that one. (Not this slice again
+    // after a failure: that would ask the worker again and again while "auto" is ticked.)
+    if (ui.auto.checked && state.z !== z && !state.masks.has(state.z)) segment();
   }
 }
 
@@ -533,12 +555,12 @@ function slicePixel(e) {
   };
 }
 
-/** @param {any} manifest */
+/** @param {Manifest} manifest */
 function showLegend(manifest) {
   state.hiddenClasses.clear();
   if (renderer) renderer.hidden = state.hiddenClasses;
-  ui.legend.replaceChildren(...manifest.classes.filter((/** @type {any} */ c) => c.label > 0)
-    .map((/** @type {any} */ c) => {
+  ui.legend.replaceChildren(...manifest.classes.filter((c) => c.label > 0)
+    .map((c) => {
       const li = document.createElement('li');
       const label = document.createElement('label');
       const shown = document.createElement('input');
@@ -553,12 +575,13 @@ function showLegend(manifest) {
       li.append(label);
       return li;
     }));
+  /** @type {number[][]} */
   const colors = [];
   for (const c of manifest.classes) colors[c.label] = c.color;
   classColors = colors;
   if (renderer) renderer.colors = colors;
   ui.segment.textContent = state.kind === 'sss' ? 'Segment the volume' : 'Segment this slice';
-  ui.autoLabel.lastChild.textContent = state.kind === 'sss' ? ' segment when a scan opens' : ' segment as I scroll';
+  /** @type {ChildNode} its text, after the box */ (ui.autoLabel.lastChild).textContent = state.kind === 'sss' ? ' segment when a scan opens' : ' segment as I scroll';
   panel.show();
 }
 
@@ -677,8 +700,9 @@ ui.auto.addEventListener('change', () => {
   autoSegment();
 });
 
-state.api = {
-  /** @param {import('./prompts.js').ClassPrompt[]} prompts */
+/** The page's API for tests and the console (`window.sss.api`). */
+const api = {
+  /** @param {ClassPrompt[]} prompts */
   setPrompts: (prompts) => panel.setPrompts(prompts),
   /** Propagates the prompts in use (no new PCSW prompts). */
   rerun: () => panel.segment(false),
@@ -732,6 +756,8 @@ state.api = {
     while (!worker.dead) await new Promise((r) => setTimeout(r, 10));
   },
 };
+/** @typedef {typeof api} PageApi */
+state.api = api;
 new ResizeObserver(draw).observe(ui.stage);
 
 /**
@@ -764,14 +790,16 @@ async function droppedFiles(data) {
   const entries = Array.from(data.items ?? []).map((i) => i.webkitGetAsEntry?.()).filter((e) => !!e);
   if (!entries.some((e) => e?.isDirectory)) return Array.from(data.files ?? []);
   /** @type {File[]} */ const files = [];
-  /** @param {any} entry */
+  /** @param {FileSystemEntry} entry */
   const walk = async (entry) => {
     if (entry.isFile) {
-      files.push(await new Promise((resolve, reject) => entry.file(resolve, reject)));
+      const file = /** @type {FileSystemFileEntry} */ (entry);
+      files.push(await new Promise((resolve, reject) => file.file(resolve, reject)));
     } else if (entry.isDirectory) {
-      const reader = entry.createReader();
+      const reader = /** @type {FileSystemDirectoryEntry} */ (entry).createReader();
       for (;;) {
-        const batch = /** @type {any[]} */ (await new Promise((resolve, reject) => reader.readEntries(resolve, reject)));
+        /** @type {FileSystemEntry[]} */
+        const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
         if (!batch.length) break;
         for (const child of batch) await walk(child);
       }
@@ -826,6 +854,25 @@ async function restartOnCpu(message) {
   await startModel(false, `WebGPU failed: ${message}`);
 }
 
+/**
+ * After a request failed with `message` (the slice network's here, SSS ones in the panel):
+ * where the worker died on WebGPU, restarts the model on the CPU, saying so, and says so too
+ * when that fails. The caller asks again after 'restarted' and reports the failure after null.
+ * @param {string} message
+ * @returns {Promise<import('./sss-panel.js').Recovery>}
+ */
+async function recoverOnCpu(message) {
+  if (!worker.dead || state.backend !== 'WebGPU') return null;
+  state.busy = false;
+  try {
+    await restartOnCpu(message);
+    return 'restarted';
+  } catch (e) {
+    showError(`The model could not restart: ${/** @type {Error} */ (e).message}`);
+    return 'failed';
+  }
+}
+
 try {
   const demo = fetch(scanUrl).then((r) => {
     if (!r.ok) throw new Error(`${scanUrl} answered ${r.status}`);
@@ -848,3 +895,9 @@ try {
   showProgress(null);
   state.ready = true;
 }
+// Once the page works, its files are kept for offline use (not before: the first visit's
+// downloads come first).
+keepForOffline().then((status) => {
+  state.offline = status;
+  $('offline').hidden = status !== 'ready';
+});

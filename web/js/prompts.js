@@ -3,24 +3,20 @@
 // point on the slice the prompt lives on, with the renderer's zoom and pan.
 
 /**
- * One class's prompt, as the wasm API reads and writes it (pixel indices of the slice: x along
- * a row, y down the rows; the box is inclusive).
- * `clicks` are a person's corrections on the prompt's slice: points the object includes
- * (`positive`) or leaves out (absent when there are none).
- * @typedef {{point: number[], positive: boolean}} Click
- * @typedef {{class: number, prompt: {slice: number, box_xyxy: number[], point: number[],
- *   source: any}, clicks?: Click[]}} ClassPrompt
+ * One class's prompt and a correction click on it: see protocol.js.
+ * @typedef {import('./protocol.js').ClassPrompt} ClassPrompt
+ * @typedef {import('./protocol.js').Click} Click
  */
 /** @typedef {{offsetX: number, offsetY: number, scale: number}} ViewTransform */
 
 /** The source the page gives prompts a person drew (serde's snake_case name of `User`). */
-export const USER = 'user';
+export const USER = /** @type {const} */ ('user');
 
 /**
  * The kind of a prompt's source: 'window', 'fallback', 'component', 'empty', 'user' (serde's
  * externally tagged enum, snake_case: {"window": {n, start}}, "fallback", "component", "empty",
  * "user"; other cases are read too).
- * @param {any} source
+ * @param {unknown} source
  * @returns {string}
  */
 export function sourceKind(source) {
@@ -31,7 +27,7 @@ export function sourceKind(source) {
 
 /**
  * The prompt's source in words, for the prompts panel.
- * @param {any} source
+ * @param {unknown} source
  * @returns {string}
  */
 export function sourceText(source) {
@@ -41,7 +37,8 @@ export function sourceText(source) {
   if (kind === 'component') return 'auto (middle of the largest 3-D component)';
   if (kind === 'empty') return 'not found';
   if (kind === 'window') {
-    const { n, start } = /** @type {any} */ (Object.values(source)[0]);
+    // sourceKind found an object whose one key names the window.
+    const { n, start } = Object.values(/** @type {Record<string, {n: number, start: number}>} */ (source))[0];
     return `auto (window of ${n} from slice ${start + 1})`;
   }
   return JSON.stringify(source);
@@ -50,6 +47,7 @@ export function sourceText(source) {
 /**
  * Whether `p` is a prompt that will be segmented (present and not "empty").
  * @param {ClassPrompt|undefined} p
+ * @returns {p is ClassPrompt}
  */
 export function isActive(p) {
   return !!p && sourceKind(p.prompt.source) !== 'empty';

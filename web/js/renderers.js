@@ -22,6 +22,18 @@ class RendererState {
     /** @type {number[][]} RGB 0–255 per label */ this.colors = [[0, 0, 0]];
     /** @type {Set<number>} labels whose overlay is hidden (shown as the scan) */ this.hidden = new Set();
   }
+
+  /**
+   * Keeps the slice being shown (row-major, `height` rows of `width`).
+   * @param {Float32Array} values
+   * @param {number} width
+   * @param {number} height
+   */
+  keepSlice(values, width, height) {
+    this.values = values;
+    this.width = width;
+    this.height = height;
+  }
 }
 
 /** Draws with WebGPU. Create with `WebGpuRenderer.create`, which fails where WebGPU is missing. */
@@ -106,9 +118,7 @@ export class WebGpuRenderer extends RendererState {
         ],
       });
     }
-    this.width = width;
-    this.height = height;
-    this.values = values;
+    this.keepSlice(values, width, height);
     this.device.queue.writeTexture(
       { texture: this.scanTexture },
       values,
@@ -225,9 +235,7 @@ export class CanvasRenderer extends RendererState {
    * @param {number} height
    */
   setSlice(values, width, height) {
-    this.values = values;
-    this.width = width;
-    this.height = height;
+    this.keepSlice(values, width, height);
     this.offscreen.width = width;
     this.offscreen.height = height;
   }
@@ -294,7 +302,7 @@ export async function createRenderer(canvas, shaderUrl, allowWebGpu) {
       // A canvas that handed out a WebGPU context cannot give a 2-D one: use a fresh canvas.
       const fresh = /** @type {HTMLCanvasElement} */ (canvas.cloneNode(false));
       canvas.replaceWith(fresh);
-      return { renderer: new CanvasRenderer(fresh), reason: String(e?.message ?? e) };
+      return { renderer: new CanvasRenderer(fresh), reason: String(/** @type {Error|undefined} */ (e)?.message ?? e) };
     }
   }
   return { renderer: new CanvasRenderer(canvas), reason: 'WebGPU disabled' };

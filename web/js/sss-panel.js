@@ -10,11 +10,12 @@
 // (buttons, Ctrl+Z / Ctrl+Shift+Z), with the slice masks its preview changed. The brush and the
 // eraser (tools, keys B and E) paint the picked class into the label map, or take it out, on
 // the shown slice: touch-ups after propagation, undoable too.
-// main.js owns the page (scan, view, renderer, worker) and is the host.
+// main.js owns the page (scan, view, renderer, worker) and is the host: the panel asks it for
+// what it needs (`SssHost`) and tells it what happened through typed events (`SssPanelEvents`).
 
 import { PromptLayer, USER, isActive, sourceText, userBox } from './prompts.js';
 
-/** @typedef {import('./prompts.js').ClassPrompt} ClassPrompt */
+/** @import {ClassPrompt, VolumeUpdate, WorkerAnswer} from './protocol.js' */
 /**
  * What a drag on the image does with a class picked: edit its prompt, paint it, or erase it.
  * @typedef {'prompt'|'brush'|'eraser'} Tool
@@ -40,30 +41,76 @@ export const TOOLS = ['prompt', 'brush', 'eraser'];
 export const MASK_VIEWS = ['sam2', 'coarse'];
 
 /**
- * What the panel needs of the page (main.js). `state` is the page state (`window.sss`): the
+ * What the panel asks of the page (main.js). `state` is the page state (`window.sss`): the
  * panel reads the scan, manifest, `z`, `busy` and `kind`, and owns the SSS fields (`prompts`,
  * `autoPrompts`, `coarse`, `labels`, `propagated`, `propagation`, `lastVolume`,
  * `selectedClass`, `view`) and, for SSS weights, `masks`. Each slice SAM-2 propagates is also
  * announced as a `sss-slice` event on `window` (detail: {z, done, total, labels}, the slice's
  * label map), after the page has taken it in.
  * @typedef {object} SssHost
- * @property {any} state
+ * @property {import('./main.js').PageState} state
  * @property {HTMLElement} stage the element over the slice (pointer events, cursor)
  * @property {HTMLElement} timing where the time taken is written
  * @property {() => import('./worker-client.js').WorkerClient} worker the model worker now
- * @property {() => (import('./renderers.js').WebGpuRenderer|import('./renderers.js').CanvasRenderer|undefined)} renderer
- *   the slice renderer, once it exists
  * @property {() => number} generation counts opened scans (a result for an older one is dropped)
- * @property {() => void} draw redraws slice, overlay and prompts on the next frame
- * @property {(z: number) => void} goToSlice
  * @property {(e: MouseEvent) => {x: number, y: number}} slicePixel the slice pixel under a pointer
- * @property {() => void} syncButtons enables the page's buttons that can act now
- * @property {(message: string) => void} showError
- * @property {(message: string|null) => void} showProgress
- * @property {(message: string) => Promise<void>} restartOnCpu says WebGPU failed with `message`
- *   and restarts the model on the CPU; rejects when it cannot
- * @property {() => void} autoSegment segments the open scan where the page is set to do so
+ * @property {(message: string) => Promise<Recovery>} recoverOnCpu after a request failed with
+ *   `message`: where the worker died on WebGPU, says so and restarts the model on the CPU
  */
+
+/**
+ * What `recoverOnCpu` did: 'restarted' (the model runs on the CPU now: ask again), 'failed'
+ * (the restart failed too; the page said so), or null (the worker did not die on WebGPU: the
+ * failure is the request's own, for the caller to report).
+ * @typedef {'restarted'|'failed'|null} Recovery
+ */
+
+/**
+ * What the panel tells the page, by event: the payload each listener gets (none where it is
+ * `undefined`). Listeners run at once, in the order added, as the callbacks they replace did.
+ * @typedef {object} SssPanelEvents
+ * @property {undefined} draw redraw slice, overlay and prompts on the next frame
+ * @property {undefined} showMask the shown slice's entry in `state.masks` changed: hand it to
+ *   the renderer and redraw
+ * @property {number} goToSlice show slice `z`
+ * @property {undefined} syncButtons enable the page's buttons that can act now
+ * @property {string} error say that something failed
+ * @property {string|null} progress what the model is doing now (null: nothing)
+ * @property {undefined} autoSegment segment the open scan where the page is set to do so
+ */
+
+/**
+ * Typed events: listeners by event type, each called with its event's payload.
+ * @template {object} Events event type → payload (`undefined`: none)
+ */
+export class Emitter {
+  constructor() {
+    /** @type {{[K in keyof Events]?: ((payload: Events[K]) => void)[]}} */
+    this.listeners = {};
+  }
+
+  /**
+   * Calls `listener` on every `type` event from now on.
+   * @template {keyof Events} K
+   * @param {K} type
+   * @param {(payload: Events[K]) => void} listener
+   */
+  on(type, listener) {
+    (this.listeners[type] ??= []).push(listener);
+  }
+
+  /**
+   * Calls the listeners of `type` at once, in the order added, with `payload` (left out where
+   * the event has none); an exception in one reaches the caller.
+   * @type {<K extends keyof Events>(type: K,
+   *   ...payload: undefined extends Events[K] ? [payload?: Events[K]] : [payload: Events[K]]) => void}
+   */
+  emit(type, ...payload) {
+    // The rest tuple above leaves the payload out only where its type admits undefined.
+    const listeners = /** @type {((payload: unknown) => void)[]} */ (this.listeners[type] ?? []);
+    for (const listener of listeners) listener(payload[0]);
+  }
+}
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -75,6 +122,20 @@ const UNDO_DEPTH = 100;
 
 /** The most correction clicks one prompt takes (the wasm API's `MAX_CLICKS`). */
 const MAX_CLICKS = 64;
+
+/**
+ * Voxels per label in a label map: `counts[l]` for every label `l` below `classes` (0 where
+ * none), and for any larger label the map holds.
+ * @param {Iterable<number>} labels
+ * @param {number} classes how many classes the weights have
+ * @returns {number[]}
+ */
+export function classCounts(labels, classes) {
+  /** @type {number[]} */
+  const counts = new Array(classes).fill(0);
+  for (const l of labels) counts[l] = (counts[l] ?? 0) + 1;
+  return counts;
+}
 
 /**
  * A file name's stem without `.nii.gz` / `.nii` (or another extension).
@@ -101,10 +162,14 @@ function download(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
-/** The SSS prompts panel, prompt editing, volume segmentation and the mask view. */
-export class SssPanel {
+/**
+ * The SSS prompts panel, prompt editing, volume segmentation and the mask view.
+ * @extends {Emitter<SssPanelEvents>}
+ */
+export class SssPanel extends Emitter {
   /** @param {SssHost} host */
   constructor(host) {
+    super();
     this.host = host;
     this.ui = {
       section: $('prompts-section'), prompts: $('prompts'), hint: $('prompt-hint'),
@@ -128,7 +193,7 @@ export class SssPanel {
       if (!state.scan || !state.objectScores) return;
       const rect = this.ui.strip.getBoundingClientRect();
       const nz = state.scan.dims[2];
-      this.host.goToSlice(Math.min(nz - 1, Math.max(0, Math.floor(((e.clientX - rect.left) / rect.width) * nz))));
+      this.emit('goToSlice', Math.min(nz - 1, Math.max(0, Math.floor(((e.clientX - rect.left) / rect.width) * nz))));
     });
     /** What a drag does with a class picked. */
     this.tool = /** @type {Tool} */ ('prompt');
@@ -212,38 +277,51 @@ export class SssPanel {
     this.runs += 1;
     const stopper = new AbortController();
     this.stopper = stopper;
-    host.syncButtons();
+    this.emit('syncButtons');
     const generation = host.generation();
     const started = performance.now();
     const [nx, ny, nz] = state.scan.dims;
     const plane = nx * ny;
     let promptsMs = 0;
-    /** This run's label map (made when its first slice comes) and the slices it holds. */
-    const run = { labels: /** @type {Uint8Array|null} */ (null), slices: new Set() };
+    /**
+     * This run's label map (made when its first slice comes), the slices it holds and
+     * SAM-2's object scores (`state.objectScores`, made with the label map).
+     */
+    const run = {
+      labels: /** @type {Uint8Array|null} */ (null),
+      slices: /** @type {Set<number>} */ (new Set()),
+      scores: /** @type {{classes: number[], scores: Float32Array}|null} */ (null),
+    };
     const before = { labels: state.labels, propagated: state.propagated };
-    /** @param {{z: number, done: number, total: number, labels: Uint8Array, classes: number[], scores: number[]}} update */
+    /** @param {VolumeUpdate} update */
     const takeSlice = (update) => {
       if (generation !== host.generation()) return;
       const { z, done, total } = update;
       const first = !run.labels;
       if (!run.labels) run.labels = new Uint8Array(plane * nz);
-      if (first) state.objectScores = { classes: update.classes, scores: new Float32Array(nz * update.classes.length).fill(NaN) };
-      update.scores.forEach((s, i) => { state.objectScores.scores[z * update.classes.length + i] = s; });
-      host.draw(); // the score strip
+      if (!run.scores) {
+        run.scores = { classes: update.classes, scores: new Float32Array(nz * update.classes.length).fill(NaN) };
+        state.objectScores = run.scores;
+      }
+      const { scores } = run.scores;
+      update.scores.forEach((s, i) => { scores[z * update.classes.length + i] = s; });
+      this.emit('draw'); // the score strip
       run.labels.set(update.labels, z * plane);
       run.slices.add(z);
       state.labels = run.labels;
       state.propagated = run.slices;
-      Object.assign(state.propagation, { done, total, updates: state.propagation.updates + 1 });
+      const progress = state.propagation; // set before propagating
+      if (progress) Object.assign(progress, { done, total, updates: progress.updates + 1 });
       this.showPropagation();
       if (first) {
         this.showMasks(); // the previous masks go: only this run's slices have SAM-2 masks
       } else if (state.view === 'sam2') {
         state.masks.set(z, run.labels.subarray(z * plane, (z + 1) * plane));
-        if (z === state.z) { host.renderer()?.setMask(state.masks.get(z) ?? null); host.draw(); }
+        if (z === state.z) this.emit('showMask');
       }
       window.dispatchEvent(new CustomEvent('sss-slice', { detail: update }));
     };
+    /** @type {WorkerAnswer<'segmentVolume'>|null} */
     let reply = null;
     try {
       if (fresh) {
@@ -258,11 +336,12 @@ export class SssPanel {
         // The coarse head's masks can be looked at while SAM-2 propagates.
         this.showMasks();
       }
-      const prompts = structuredClone(state.prompts);
+      // The prompts in use (checked above), or PCSW's just now.
+      const prompts = structuredClone(state.prompts ?? []);
       const propagating = performance.now();
       state.propagation = { done: 0, total: nz, updates: 0, running: true, stopping: stopper.signal.aborted };
       if (!stopper.signal.aborted) {
-        host.showProgress('propagating the prompts');
+        this.emit('progress', 'propagating the prompts');
         try {
           reply = await host.worker().request('segmentVolume', { prompts }, [],
             { signal: stopper.signal, onUpdate: takeSlice });
@@ -276,14 +355,13 @@ export class SssPanel {
       // The masks are this run's now: undo restores prompts, not the slices previews changed.
       for (const edit of [...this.history.done, ...this.history.undone]) delete edit.slice;
       if (reply) {
-        state.labels = /** @type {Uint8Array} */ (reply.labels);
+        state.labels = reply.labels;
         state.propagated = new Set(Array.from({ length: nz }, (_, z) => z));
       } else {
         state.labels = run.labels;
         state.propagated = run.slices;
       }
-      const counts = new Array(state.manifest.classes.length).fill(0);
-      if (state.labels) for (const l of state.labels) counts[l] = (counts[l] ?? 0) + 1;
+      const counts = classCounts(state.labels ?? [], state.manifest.classes.length);
       const propagated = state.propagated.size;
       // The fit check needs the whole volume: a stopped run has none.
       const fit = reply?.fit ?? null;
@@ -305,29 +383,21 @@ export class SssPanel {
         state.propagated = before.propagated;
         this.showMasks();
       }
-      if (host.worker().dead && state.backend === 'WebGPU') {
-        state.busy = false;
-        this.stopper = null;
-        try {
-          await host.restartOnCpu(message);
-        } catch (restart) {
-          host.showError(`The model could not restart: ${/** @type {Error} */ (restart).message}`);
-          return { ok: false, error: message };
-        }
-        if (stopper.signal.aborted) return { ok: false, error: message };
-        return await this.segment(fresh);
-      }
-      host.showError(`Segmentation failed: ${message}`);
+      // Stop has nothing to stop while the model restarts.
+      if (this.stopper === stopper) this.stopper = null;
+      const recovery = await host.recoverOnCpu(message);
+      if (recovery === 'restarted' && !stopper.signal.aborted) return await this.segment(fresh);
+      if (recovery === null) this.emit('error', `Segmentation failed: ${message}`);
       return { ok: false, error: message };
     } finally {
       if (state.propagation) state.propagation.running = false;
       if (this.stopper === stopper) this.stopper = null;
       state.busy = false;
-      host.showProgress(null);
-      host.syncButtons();
+      this.emit('progress', null);
+      this.emit('syncButtons');
       this.show();
       // A scan opened meanwhile gets its own turn.
-      if (generation !== host.generation()) host.autoSegment();
+      if (generation !== host.generation()) this.emit('autoSegment');
     }
   }
 
@@ -341,7 +411,7 @@ export class SssPanel {
     stopper.abort();
     if (this.host.state.propagation) this.host.state.propagation.stopping = true;
     this.showPropagation();
-    this.host.syncButtons();
+    this.emit('syncButtons');
     return true;
   }
 
@@ -349,7 +419,7 @@ export class SssPanel {
   showPropagation() {
     const p = this.host.state.propagation;
     if (!p?.running) return;
-    this.host.showProgress(p.stopping
+    this.emit('progress', p.stopping
       ? `stopping after this slice: ${p.done}/${p.total} slices propagated`
       : `propagating: ${p.done}/${p.total} slices`);
   }
@@ -389,21 +459,22 @@ export class SssPanel {
     for (let z = 0; map && z < nz; z++) {
       if (coarse || state.propagated.has(z)) state.masks.set(z, map.subarray(z * nx * ny, (z + 1) * nx * ny));
     }
-    this.host.renderer()?.setMask(state.masks.get(state.z) ?? null);
-    this.host.draw();
+    this.emit('showMask');
   }
 
   /** The mask view's radio buttons and its note. */
   syncView() {
     const { state } = this.host;
     for (const radio of this.ui.views) radio.checked = radio.value === state.view;
+    const fusion = state.manifest?.model?.label_fusion;
+    const withCoarse = typeof fusion === 'object' ? fusion['with-coarse'] : undefined;
     let note = '';
     if (state.view === 'sam2' && state.busy && state.coarse) {
       note = 'SAM-2 is propagating; the coarse head\'s masks are ready (C).';
     } else if (state.view === 'coarse' && !state.coarse) {
       note = 'The coarse head\'s masks come with the next Segment.';
-    } else if (state.view === 'sam2' && state.manifest?.model?.label_fusion?.['with-coarse']) {
-      const w = state.manifest.model.label_fusion['with-coarse'].sam2_weight;
+    } else if (state.view === 'sam2' && withCoarse) {
+      const w = withCoarse.sam2_weight;
       note = `SAM-2's masks weighed ${w} against the coarse head's (${1 - w}), as these weights ` +
         'were chosen; a class whose prompt you set follows SAM-2 alone.';
     }
@@ -422,8 +493,8 @@ export class SssPanel {
     const { state } = host;
     ui.section.hidden = state.kind !== 'sss';
     if (state.kind !== 'sss' || !state.manifest) return;
-    const rows = state.manifest.classes.filter((/** @type {any} */ c) => c.label > 0).map((/** @type {any} */ c) => {
-      const p = state.prompts?.find((/** @type {ClassPrompt} */ q) => q.class === c.label);
+    const rows = state.manifest.classes.filter((c) => c.label > 0).map((c) => {
+      const p = state.prompts?.find((q) => q.class === c.label);
       const li = document.createElement('li');
       li.dataset.class = String(c.label);
       li.classList.toggle('selected', state.selectedClass === c.label);
@@ -439,9 +510,9 @@ export class SssPanel {
       const go = document.createElement('button');
       go.className = 'goto';
       go.title = 'show the slice this prompt is on';
-      go.textContent = isActive(p) ? `slice ${/** @type {any} */ (p).prompt.slice + 1}` : '—';
+      go.textContent = isActive(p) ? `slice ${p.prompt.slice + 1}` : '—';
       go.disabled = !isActive(p);
-      go.addEventListener('click', () => { if (p) host.goToSlice(p.prompt.slice); });
+      go.addEventListener('click', () => { if (p) this.emit('goToSlice', p.prompt.slice); });
       const source = document.createElement('span');
       source.className = 'source';
       source.textContent = !state.prompts ? '' : p ? sourceText(p.prompt.source) : 'removed';
@@ -455,7 +526,7 @@ export class SssPanel {
       return li;
     });
     ui.prompts.replaceChildren(...rows);
-    const name = state.manifest.classes.find((/** @type {any} */ c) => c.label === state.selectedClass)?.name;
+    const name = state.manifest.classes.find((c) => c.label === state.selectedClass)?.name;
     const tool = this.tool;
     ui.hint.textContent = !name
       ? 'Pick a class, then drag a box or click on the image to correct its prompt; Re-run propagates.'
@@ -465,7 +536,7 @@ export class SssPanel {
         : `${tool === 'brush' ? 'Painting' : 'Erasing'} ${name} on this slice: drag over the image ` +
           '(a Re-run replaces the strokes with SAM-2\'s masks) · Esc: stop';
     host.stage.classList.toggle('drawing', state.selectedClass !== null);
-    host.syncButtons();
+    this.emit('syncButtons');
   }
 
   /**
@@ -501,12 +572,12 @@ export class SssPanel {
     if (!state.labels || !state.scan) return null;
     try {
       const reply = await this.host.worker().request('exportLabels', { labels: state.labels.slice() });
-      const bytes = /** @type {Uint8Array} */ (reply.bytes);
+      const { bytes } = reply;
       const name = `${scanStem(state.scan.name)}_labels.nii.gz`;
       download(new Blob([bytes], { type: 'application/gzip' }), name);
       return { name, bytes: bytes.length };
     } catch (e) {
-      this.host.showError(`The labels could not be saved: ${/** @type {Error} */ (e).message}`);
+      this.emit('error', `The labels could not be saved: ${/** @type {Error} */ (e).message}`);
       return null;
     }
   }
@@ -518,11 +589,11 @@ export class SssPanel {
    */
   savePrompts() {
     const { state } = this.host;
-    if (!state.prompts || !state.scan) return null;
+    if (!state.prompts || !state.scan || !state.manifest) return null;
     const file = {
       scan: state.scan.name,
       prompts: state.prompts,
-      class_names: state.manifest.classes.map((/** @type {{name: string}} */ c) => c.name),
+      class_names: state.manifest.classes.map((c) => c.name),
     };
     const text = JSON.stringify(file, null, 2);
     const name = `${scanStem(state.scan.name)}_prompts.json`;
@@ -545,7 +616,7 @@ export class SssPanel {
   selectClass(label) {
     this.host.state.selectedClass = label;
     this.show();
-    this.host.draw();
+    this.emit('draw');
   }
 
   // ---- editing prompts ----
@@ -557,7 +628,7 @@ export class SssPanel {
   setPrompts(prompts) {
     this.host.state.prompts = structuredClone(prompts);
     this.show();
-    this.host.draw();
+    this.emit('draw');
   }
 
   /**
@@ -585,13 +656,13 @@ export class SssPanel {
    * @param {number} [previewZ]
    */
   putPrompt(prompt, previewZ) {
-    const others = (this.host.state.prompts ?? []).filter((/** @type {ClassPrompt} */ p) => p.class !== prompt.class);
+    const others = (this.host.state.prompts ?? []).filter((p) => p.class !== prompt.class);
     this.edit([...others, prompt].sort((a, b) => a.class - b.class), previewZ);
   }
 
   /** @param {number} label */
   removePrompt(label) {
-    this.edit((this.host.state.prompts ?? []).filter((/** @type {ClassPrompt} */ p) => p.class !== label));
+    this.edit((this.host.state.prompts ?? []).filter((p) => p.class !== label));
   }
 
   /**
@@ -605,8 +676,9 @@ export class SssPanel {
    */
   async addClick(label, pixel, positive) {
     const { state } = this.host;
+    if (!state.scan) return false;
     const [nx, ny] = state.scan.dims;
-    const p = state.prompts?.find((/** @type {ClassPrompt} */ q) => q.class === label);
+    const p = state.prompts?.find((q) => q.class === label);
     if (!p || !isActive(p) || p.prompt.slice !== state.z) {
       this.ui.hint.textContent = p && isActive(p)
         ? `Clicks correct a prompt on its own slice (slice ${p.prompt.slice + 1}): go there, or drag a box here to move it.`
@@ -657,7 +729,7 @@ export class SssPanel {
     try {
       reply = await host.worker().request('previewSlice', { z, prompts });
     } catch (e) {
-      host.showError(`The correction could not be previewed: ${/** @type {Error} */ (e).message}`);
+      this.emit('error', `The correction could not be previewed: ${/** @type {Error} */ (e).message}`);
       return false;
     }
     if (generation !== host.generation() || runs !== this.runs || state.busy || this.history.done.at(-1) !== edit) return false;
@@ -677,7 +749,7 @@ export class SssPanel {
       (reply.encoded ? '(image encoder, prompt encoder and mask decoder)' : '(prompt encoder and mask decoder only)') +
       '; Re-run propagates it';
     this.showMasks();
-    host.syncButtons();
+    this.emit('syncButtons');
     return true;
   }
 
@@ -730,15 +802,16 @@ export class SssPanel {
     }
     const { host } = this;
     const { state, stage } = host;
+    if (!state.scan) return;
     const [nx, ny] = state.scan.dims;
     const z = state.z;
     stage.setPointerCapture(e.pointerId);
     stage.focus();
     const start = host.slicePixel(e);
     if (e.altKey) {
-      const p = state.prompts?.find((/** @type {ClassPrompt} */ q) => q.class === label);
+      const p = state.prompts?.find((q) => q.class === label);
       if (!p || !isActive(p) || p.prompt.slice !== z) {
-        host.showError('Alt+click moves the point of a prompt on the shown slice: draw a box here first.');
+        this.emit('error', 'Alt+click moves the point of a prompt on the shown slice: draw a box here first.');
         return;
       }
       const x = Math.min(Math.max(Math.floor(start.x), 0), nx - 1);
@@ -750,13 +823,13 @@ export class SssPanel {
     let dragged = false;
     const move = (/** @type {PointerEvent} */ m) => {
       dragged = dragged || Math.hypot(m.clientX - startScreen.x, m.clientY - startScreen.y) > 3;
-      if (dragged) { this.preview = userBox(label, z, start, host.slicePixel(m), nx, ny); host.draw(); }
+      if (dragged) { this.preview = userBox(label, z, start, host.slicePixel(m), nx, ny); this.emit('draw'); }
     };
     const up = (/** @type {PointerEvent} */ u) => {
       stage.removeEventListener('pointermove', move);
       stage.removeEventListener('pointerup', up);
       this.preview = null;
-      if (z !== state.z) host.draw();
+      if (z !== state.z) this.emit('draw');
       else if (dragged) this.putPrompt(userBox(label, z, start, host.slicePixel(u), nx, ny), z);
       else this.addClick(label, start, !u.shiftKey);
     };
@@ -780,6 +853,7 @@ export class SssPanel {
       this.ui.hint.textContent = 'Wait for the segmentation to end before painting.';
       return;
     }
+    if (!state.scan) return;
     const [nx, ny, nz] = state.scan.dims;
     const plane = nx * ny;
     const z = state.z;
@@ -809,8 +883,8 @@ export class SssPanel {
     const show = () => {
       state.propagated.add(z);
       state.masks.set(z, slice);
-      if (z === state.z) host.renderer()?.setMask(slice);
-      host.draw();
+      if (z === state.z) this.emit('showMask'); // the shown slice's entry is `slice`
+      else this.emit('draw');
     };
     stage.setPointerCapture(e.pointerId);
     stage.focus();
@@ -833,7 +907,7 @@ export class SssPanel {
       if (this.history.done.length > UNDO_DEPTH) this.history.done.shift();
       this.history.undone = [];
       state.lastPaint = { z, label, erase, radius };
-      host.syncButtons();
+      this.emit('syncButtons');
     };
     stage.addEventListener('pointermove', move);
     stage.addEventListener('pointerup', up);
@@ -865,7 +939,7 @@ export class SssPanel {
     const strip = this.ui.strip;
     const scores = state.objectScores;
     strip.hidden = state.kind !== 'sss' || !scores || !state.scan;
-    if (strip.hidden || !scores) return;
+    if (strip.hidden || !scores || !state.scan) return;
     const nz = state.scan.dims[2];
     const k = scores.classes.length;
     const dpr = window.devicePixelRatio || 1;

@@ -1,7 +1,23 @@
-// Promise-based requests to the model worker (see worker.js for the protocol). If the worker
-// dies (a crash in wasm, say), pending requests fail with a message instead of hanging.
+// Promise-based requests to the model worker (see worker.js for the protocol, protocol.js for
+// its types). If the worker dies (a crash in wasm, say), pending requests fail with a message
+// instead of hanging.
 // Requests are not queued behind one another: each is posted at once, so `stop` reaches the
 // worker while a `segmentVolume` is in flight.
+
+/**
+ * @import {BareRequestType, Requests, RequestType, VolumeUpdate, WorkerAnswer,
+ *   WorkerMessage} from './protocol.js'
+ */
+/**
+ * A request's options: `onUpdate` gets its partial results, aborting `signal` stops it.
+ * @typedef {{onUpdate?: (update: VolumeUpdate) => void, signal?: AbortSignal}} RequestOptions
+ */
+/**
+ * A request waiting for its answer. The answer's type is the request's (`request` says which);
+ * the map holds requests of every type.
+ * @typedef {{resolve: (answer: WorkerAnswer) => void, reject: (e: Error) => void,
+ *   onUpdate?: (update: VolumeUpdate) => void}} Waiter
+ */
 
 export class WorkerClient {
   /**
@@ -15,12 +31,9 @@ export class WorkerClient {
     this.deathReason = '';
     this.worker = new Worker(url, { type: 'module' });
     this.nextId = 1;
-    /**
-     * @type {Map<number, {resolve: (v: any) => void, reject: (e: Error) => void,
-     *   onUpdate?: (update: any) => void}>}
-     */
+    /** @type {Map<number, Waiter>} */
     this.pending = new Map();
-    this.worker.onmessage = (event) => {
+    this.worker.onmessage = (/** @type {MessageEvent<WorkerMessage>} */ event) => {
       const msg = event.data;
       if (msg.type === 'progress') { onProgress(msg.message); return; }
       const waiter = this.pending.get(msg.id);
@@ -45,13 +58,32 @@ export class WorkerClient {
    * partial results ({type: 'update', id, ...}) as they come. With `signal`, aborting it sends
    * the worker a `stop` message, which ends a running `segmentVolume` after its current slice
    * (the request then fails with "stopped before the end").
-   * @param {string} type
-   * @param {object} [payload]
+   * @template {BareRequestType} K a request that carries nothing
+   * @overload
+   * @param {K} type
+   * @param {Record<string, never>} [payload]
    * @param {Transferable[]} [transfer]
-   * @param {{onUpdate?: (update: any) => void, signal?: AbortSignal}} [options]
-   * @returns {Promise<any>}
+   * @param {RequestOptions} [options]
+   * @returns {Promise<WorkerAnswer<K>>}
    */
-  request(type, payload = {}, transfer = [], { onUpdate, signal } = {}) {
+  /**
+   * @template {RequestType} K
+   * @overload
+   * @param {K} type
+   * @param {Requests[K]} payload
+   * @param {Transferable[]} [transfer]
+   * @param {RequestOptions} [options]
+   * @returns {Promise<WorkerAnswer<K>>}
+   */
+  /**
+   * @template {RequestType} K
+   * @param {K} type
+   * @param {Requests[K]} [payload]
+   * @param {Transferable[]} [transfer]
+   * @param {RequestOptions} [options]
+   * @returns {Promise<WorkerAnswer<K>>}
+   */
+  request(type, payload, transfer = [], { onUpdate, signal } = {}) {
     const id = this.nextId++;
     if (this.dead) {
       const why = this.deathReason ? ` (it failed: ${this.deathReason})` : '';
@@ -60,12 +92,16 @@ export class WorkerClient {
     const stop = () => {
       if (!this.dead) this.worker.postMessage({ id: this.nextId++, type: 'stop' });
     };
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onUpdate });
+    /** @type {Promise<WorkerAnswer<K>>} */
+    const answer = new Promise((resolve, reject) => {
+      // The worker answers a request with the answer of its type (see protocol.js).
+      const answered = /** @type {(answer: WorkerAnswer) => void} */ (resolve);
+      this.pending.set(id, { resolve: answered, reject, onUpdate });
       this.worker.postMessage({ id, type, ...payload }, transfer);
       if (signal?.aborted) stop();
       else signal?.addEventListener('abort', stop, { once: true });
-    }).finally(() => {
+    });
+    return answer.finally(() => {
       signal?.removeEventListener('abort', stop);
     });
   }

@@ -6,21 +6,37 @@
 // Slice-network weights answer `segment` (one slice); SSS weights answer `autoPrompts` (coarse
 // head + PCSW prompts) and `segmentVolume` (SAM-2 propagation of given prompts: an update with
 // each slice's labels as it is propagated). `stop` asks a running `segmentVolume` to end after
-// the slice it is on (it then fails with "stopped before the end").
+// the slice it is on (it then fails with "stopped before the end"). protocol.js has the types of
+// every message.
 // The propagation yields to the event loop after every slice (on WebGPU and on the CPU), so
 // the `stop` message is handled while it runs.
 
 import init, { Scan, Segmenter } from '../../pkg/sss.js';
 
+/**
+ * @import {FitReport, ModalityGuess, Replies, RequestType, WeightsKind, WorkerMessage,
+ *   WorkerRequest} from './protocol.js'
+ */
+
 /** @type {Segmenter|null} */ let segmenter = null;
 /** @type {Scan|null} */ let scan = null;
-/** @type {number[]|null} */ let range = null;
+/** The slice network's intensity bounds of the open scan, `[low, high]`. @type {Float32Array|null} */
+let range = null;
 /** The loaded weights' kind: 'slice-net' or 'sss' (null before any are loaded). */
-let kind = /** @type {string|null} */ (null);
+let kind = /** @type {WeightsKind|null} */ (null);
+
+/**
+ * Posts a message to the page (protocol.js says which).
+ * @param {WorkerMessage} message
+ * @param {Transferable[]} [transfer]
+ */
+function post(message, transfer = []) {
+  postMessage(message, transfer);
+}
 
 /** @param {string} message */
 function progress(message) {
-  postMessage({ type: 'progress', message });
+  post({ type: 'progress', message });
 }
 
 
@@ -68,8 +84,11 @@ function isDicom(bytes) {
   return bytes.length > 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d;
 }
 
+/**
+ * Each request's handler: its message in, its answer out, with the buffers to transfer.
+ * @type {{[K in RequestType]: (msg: WorkerRequest<K>) => Promise<Replies[K] & {transfer?: Transferable[]}>}}
+ */
 const handlers = {
-  /** @param {{preferWebGpu: boolean}} msg */
   async init(msg) {
     progress('loading the model runtime (wasm)');
     await init();
@@ -80,7 +99,6 @@ const handlers = {
     return { backend: segmenter.backend(), fallbackReason: reason };
   },
 
-  /** @param {{manifestUrl: string}} msg */
   async loadWeights(msg) {
     if (!segmenter) throw new Error('the model runtime is not started');
     const manifestText = new TextDecoder().decode(await fetchBytes(msg.manifestUrl, 'manifest'));
@@ -89,7 +107,7 @@ const handlers = {
     const weights = await fetchBytes(weightsUrl.href, 'weights');
     progress('loading the weights onto the device');
     segmenter.loadWeights(manifestText, weights);
-    kind = segmenter.kind();
+    kind = /** @type {WeightsKind} */ (segmenter.kind());
     range = scan && kind === 'slice-net' ? segmenter.intensityRange(scan) : null;
     return { manifest: JSON.parse(segmenter.manifest()), kind };
   },
@@ -97,7 +115,6 @@ const handlers = {
   /**
    * Opens a scan: one NIfTI file, or the files of a DICOM series (several files, any order;
    * a single file that starts like DICOM too). `notes` says what reading left out.
-   * @param {{files: {name: string, bytes: ArrayBuffer}[]}} msg
    */
   async openScan(msg) {
     const { files } = msg;
@@ -117,7 +134,7 @@ const handlers = {
       spacing: Array.from(scan.spacing()),
       voxels,
       window: [lo, hi],
-      modality: scan.modality() ?? null,
+      modality: /** @type {ModalityGuess|undefined} */ (scan.modality()) ?? null,
       notes: scan.notes(),
       transfer: [voxels.buffer],
     };
@@ -125,22 +142,22 @@ const handlers = {
 
   /**
    * The label map as a `.nii.gz` file in the open scan's own header (its exact geometry).
-   * @param {{labels: Uint8Array}} msg
    */
   async exportLabels(msg) {
     if (!scan) throw new Error('no scan is open');
-    const bytes = scan.labelsAsNifti(msg.labels);
+    // A copy out of wasm memory, in an ArrayBuffer of its own (transferred below).
+    const bytes = /** @type {Uint8Array<ArrayBuffer>} */ (scan.labelsAsNifti(msg.labels));
     return { bytes, transfer: [bytes.buffer] };
   },
 
-  /** @param {{z: number}} msg */
   async segment(msg) {
     if (!segmenter || !kind) throw new Error('no weights are loaded');
     if (!scan) throw new Error('no scan is open');
     const [nx, ny] = scan.dims();
     range = range ?? segmenter.intensityRange(scan);
     const started = performance.now();
-    const labels = await segmenter.segmentSlice(scan.slice(msg.z), nx, ny, range[0], range[1]);
+    const labels = /** @type {Uint8Array} */ (
+      await segmenter.segmentSlice(scan.slice(msg.z), nx, ny, range[0], range[1]));
     const ms = performance.now() - started;
     return { z: msg.z, width: nx, height: ny, labels, ms, transfer: [labels.buffer] };
   },
@@ -151,9 +168,9 @@ const handlers = {
     if (!scan) throw new Error('no scan is open');
     progress('coarse head and PCSW prompts');
     const started = performance.now();
-    const reply = await segmenter.autoPrompts(scan);
+    const reply = /** @type {{prompts: string, coarse: Uint8Array}} */ (await segmenter.autoPrompts(scan));
     const ms = performance.now() - started;
-    const coarse = /** @type {Uint8Array} */ (reply.coarse);
+    const { coarse } = reply;
     return { prompts: JSON.parse(reply.prompts), coarse, ms, transfer: [coarse.buffer] };
   },
 
@@ -163,23 +180,22 @@ const handlers = {
    * (that slice's label map, x fastest, and SAM-2's object score logit per tracked class) goes
    * out; the answer is the whole label map and the fit check of it
    * (`fit`: {classes, fits, message}, see the wasm `fitReport`).
-   * @param {{id: number, prompts: any[]}} msg
    */
   async segmentVolume(msg) {
     if (!segmenter || !kind) throw new Error('no weights are loaded');
     if (!scan) throw new Error('no scan is open');
     const started = performance.now();
-    const labels = await segmenter.segmentVolume(scan, JSON.stringify(msg.prompts),
+    const labels = /** @type {Uint8Array} */ (await segmenter.segmentVolume(scan, JSON.stringify(msg.prompts),
       (/** @type {number} */ done, /** @type {number} */ total, /** @type {number} */ z,
         /** @type {Uint8Array} */ slice, /** @type {Uint8Array} */ classes, /** @type {Float32Array} */ scores) => {
-        postMessage({
+        post({
           type: 'update', id: msg.id, z, done, total, labels: slice,
           classes: Array.from(classes), scores: Array.from(scores),
         }, [slice.buffer]);
-      });
+      }));
     const ms = performance.now() - started;
     // What the drawn class sizes say about the scan against the weights' training scans.
-    const fit = segmenter.fitReport(scan, labels);
+    const fit = /** @type {FitReport} */ (segmenter.fitReport(scan, labels));
     return { labels, ms, fit, transfer: [labels.buffer] };
   },
 
@@ -187,15 +203,15 @@ const handlers = {
    * SSS: slice `z`'s label map (x fastest) from SAM-2's masks of the prompts on it, the
    * slice's image embedding kept between calls, so a correction on the same slice runs only
    * the prompt encoder and mask decoder (`encoded` says whether the image encoder ran).
-   * @param {{z: number, prompts: any[]}} msg
    */
   async previewSlice(msg) {
     if (!segmenter || !kind) throw new Error('no weights are loaded');
     if (!scan) throw new Error('no scan is open');
     const started = performance.now();
-    const reply = await segmenter.previewSlice(scan, msg.z, JSON.stringify(msg.prompts));
+    const reply = /** @type {{labels: Uint8Array, encoded: boolean}} */ (
+      await segmenter.previewSlice(scan, msg.z, JSON.stringify(msg.prompts)));
     const ms = performance.now() - started;
-    const labels = /** @type {Uint8Array} */ (reply.labels);
+    const { labels } = reply;
     return { z: msg.z, labels, encoded: reply.encoded, ms, transfer: [labels.buffer] };
   },
 
@@ -211,14 +227,25 @@ const handlers = {
   },
 };
 
-self.onmessage = async (event) => {
+/**
+ * Runs the handler of `msg`'s type.
+ * @template {RequestType} K
+ * @param {WorkerRequest<K>} msg
+ */
+function handle(msg) {
+  /** @type {(msg: WorkerRequest<K>) => Promise<Replies[K] & {transfer?: Transferable[]}>} */
+  const handler = handlers[msg.type];
+  return handler(msg);
+}
+
+self.onmessage = async (/** @type {MessageEvent<WorkerRequest>} */ event) => {
   const { id, type } = event.data;
-  const handler = handlers[/** @type {keyof typeof handlers} */ (type)];
   try {
-    if (!handler) throw new Error(`unknown request ${type}`);
-    const { transfer = [], ...result } = await handler(event.data);
-    postMessage({ id, ok: true, ...result }, transfer);
+    // Own properties only: a request named after an Object method (`toString`) is unknown too.
+    if (!Object.hasOwn(handlers, type)) throw new Error(`unknown request ${type}`);
+    const { transfer = [], ...result } = await handle(event.data);
+    post({ id, ok: true, ...result }, transfer);
   } catch (e) {
-    postMessage({ id, ok: false, error: String(e?.message ?? e) });
+    post({ id, ok: false, error: String(/** @type {Error|undefined} */ (e)?.message ?? e) });
   }
 };
