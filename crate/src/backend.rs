@@ -3,7 +3,8 @@
 //! One place decides which device runs the model and names it, so the CLI and the page
 //! report the same thing.
 
-use burn::tensor::Device;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::Serialize;
 
 /// Keeps freed memory in the process instead of handing it back to the OS.
@@ -38,6 +39,31 @@ pub fn seeded<R>(device: &Device, seed: u64, f: impl FnOnce() -> R) -> R {
     let _guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     device.seed(seed);
     f()
+}
+
+/// `module` with every parameter drawn now.
+///
+/// burn initialises parameters lazily: a new module's random values are drawn when a parameter
+/// is first read, not when the module is built. A module built inside [`seeded`] but first run
+/// after it would draw outside the lock, and under the parallel test runner another test's
+/// seeding or draws land in between (a seeded test fixture then saw different weights from run
+/// to run). Call this on a new module inside the seeded section; the draws then happen there,
+/// in the module's field order.
+pub fn materialised<M: Module>(module: M) -> M {
+    struct Draw;
+    impl ModuleVisitor for Draw {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+        fn visit_int<const D: usize>(&mut self, param: &Param<Tensor<D, Int>>) {
+            let _ = param.val();
+        }
+        fn visit_bool<const D: usize>(&mut self, param: &Param<Tensor<D, Bool>>) {
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Draw);
+    module
 }
 
 /// Which burn backend a device runs on.

@@ -131,7 +131,10 @@ fn pretrain_resumes_and_its_foundation_starts_a_training_run() {
     assert_eq!(config.image_size, 64);
     let device = Device::flex();
     let loaded = load_sam2_burnpack(&bpk, &config, &device).unwrap();
-    let fresh = sss::backend::seeded(&device, 0, || Sam2Base::new(&config, &device)).unwrap();
+    let fresh = sss::backend::seeded(&device, 0, || {
+        Sam2Base::new(&config, &device).map(sss::backend::materialised)
+    })
+    .unwrap();
     let a: Tensor<2> = loaded.sam_mask_decoder.iou_token.weight.val();
     let b: Tensor<2> = fresh.sam_mask_decoder.iou_token.weight.val();
     assert!(

@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::sss_data::{DatasetKind, classes_with_training_volumes, read_case};
 use crate::backend::ComputeDevice;
+use crate::data::intensity::Modality;
 use crate::model::Sam2Config;
 use crate::model::import::{load_sam2_burnpack, load_sam2_checkpoint};
 use crate::prompt::pcsw::{Connectivity, WindowRule};
@@ -77,6 +78,38 @@ pub enum LabeledSlicesArg {
 pub enum ConfidenceArg {
     Global,
     ClassBalanced,
+}
+
+/// A switch given as a value.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOffArg {
+    On,
+    Off,
+}
+
+/// The training settings whose default depends on the scans' modality, measured on each
+/// (RESULTS.md, "Brain CT: why semi-supervision hurts" and "Pseudo-labels that carry
+/// signal"): what suits cardiac MRI (UniMatch-V2's photometric jitter, class-balanced
+/// pseudo-labels) broke semi-supervision on head CT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModalityDefaults {
+    pub confidence: ConfidenceArg,
+    pub strong_photometric: bool,
+}
+
+impl ModalityDefaults {
+    pub fn of(modality: Modality) -> Self {
+        match modality {
+            Modality::Mri => Self {
+                confidence: ConfidenceArg::ClassBalanced,
+                strong_photometric: true,
+            },
+            Modality::Ct => Self {
+                confidence: ConfidenceArg::Global,
+                strong_photometric: false,
+            },
+        }
+    }
 }
 
 /// Whether the unlabeled Dice counts empty kept targets (`PseudoLabelConfig::empty_dice`).
@@ -312,13 +345,15 @@ pub struct TrainArgs {
     /// Confidence threshold of the pseudo-labels.
     #[arg(long, default_value_t = defaults::TAU)]
     pub tau: f64,
-    /// Which teacher pixels become pseudo-labels: `class-balanced` (the default: class c's
-    /// threshold τ·m_c / max m, m the teacher's mean confidence per class in the batch; for
-    /// SAM-2 objects, foreground and background) or `global` (one τ for every class,
-    /// UniMatch-V2 and the SSS code, which keeps a quarter of the right ventricle's pixels
-    /// where class-balanced keeps 0.6; RESULTS.md), for the coarse head and SAM-2 alike.
-    #[arg(long, value_enum, default_value_t = ConfidenceArg::ClassBalanced)]
-    pub confidence: ConfidenceArg,
+    /// Which teacher pixels become pseudo-labels: `class-balanced` (class c's threshold
+    /// τ·m_c / max m, m the teacher's mean confidence per class in the batch; for SAM-2
+    /// objects, foreground and background) or `global` (one τ for every class, UniMatch-V2 and
+    /// the SSS code), for the coarse head and SAM-2 alike. Default by the data set's modality
+    /// ([`ModalityDefaults`]): class-balanced for MRI (with one τ the teacher kept a quarter of
+    /// the right ventricle's pixels, class-balanced 0.6), global for CT (class-balanced drove
+    /// a false-bleed confirmation loop; RESULTS.md).
+    #[arg(long, value_enum)]
+    pub confidence: Option<ConfidenceArg>,
     /// Whether the unlabeled Dice leaves out classes whose kept pseudo-label is empty (`skip`,
     /// the default; their background still teaches via CE/BCE) or counts them (`count`, the
     /// SSS code: a Dice of ≈ 1 that only says "predict nothing").
@@ -394,9 +429,14 @@ pub struct TrainArgs {
     /// the unlabeled scans to the coarse head).
     #[arg(long, default_value_t = 1.0)]
     pub unlabeled_mask_weight: f64,
-    /// Strong views without photometric changes (no brightness/contrast jitter, grayscale or
-    /// blur; CutMix stays). UniMatch's jitter (±50 % brightness and contrast) moves CT
-    /// windows' intensities, where blood and brain differ by intensity alone.
+    /// Whether the strong views get UniMatch's photometric changes (±50 % brightness and
+    /// contrast, grayscale, blur; CutMix either way). Default by the data set's modality
+    /// ([`ModalityDefaults`]): on for MRI, off for CT, whose fixed HU windows tell blood from
+    /// brain by intensity alone (the jitter halved the coarse head's fit of its own labeled
+    /// scans; RESULTS.md).
+    #[arg(long, value_enum, conflicts_with = "no_strong_photometric")]
+    pub strong_photometric: Option<OnOffArg>,
+    /// The same as `--strong-photometric off`.
     #[arg(long)]
     pub no_strong_photometric: bool,
     /// Diagnostic, not the method: the coarse head's pseudo-labels on the unlabeled scans are
@@ -488,8 +528,25 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
     cfg.coarse_weight = args.coarse_weight;
     cfg.unlabeled_mask_weight = args.unlabeled_mask_weight;
     cfg.oracle_pseudo_labels = args.oracle_pseudo_labels;
-    if args.no_strong_photometric {
+    let by_modality = ModalityDefaults::of(args.dataset.modality());
+    let photometric = match (args.strong_photometric, args.no_strong_photometric) {
+        (_, true) | (Some(OnOffArg::Off), _) => false,
+        (Some(OnOffArg::On), _) => true,
+        (None, false) => by_modality.strong_photometric,
+    };
+    if !photometric {
         cfg.strong = crate::train::augment::StrongConfig::without_photometric();
+    }
+    if args.confidence.is_none()
+        || (args.strong_photometric.is_none() && !args.no_strong_photometric)
+    {
+        log::info!(
+            "{:?} defaults where not given: {:?} pseudo-label confidence, strong views {} \
+             photometric jitter (--confidence, --strong-photometric)",
+            args.dataset.modality(),
+            args.confidence.unwrap_or(by_modality.confidence),
+            if photometric { "with" } else { "without" }
+        );
     }
     cfg.coarse_top_down = args.coarse_top_down;
     if let Some(at) = args.coarse_loss_at {
@@ -516,7 +573,7 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
     cfg.ramp_up = args.ramp_up.unwrap_or(cfg.ramp_up.min(args.steps / 5));
     cfg.tau = args.tau;
     cfg.pseudo_labels = PseudoLabelConfig {
-        confidence: match args.confidence {
+        confidence: match args.confidence.unwrap_or(by_modality.confidence) {
             ConfidenceArg::Global => ConfidenceRule::Global,
             ConfidenceArg::ClassBalanced => ConfidenceRule::ClassBalanced,
         },
@@ -632,8 +689,8 @@ pub fn run_manifest(cfg: &SssTrainConfig, dataset: DatasetKind, name: String) ->
         },
         classes: dataset.classes(),
         modality: match dataset.modality() {
-            crate::data::intensity::Modality::Ct => "ct",
-            crate::data::intensity::Modality::Mri => "mri",
+            Modality::Ct => "ct",
+            Modality::Mri => "mri",
         }
         .into(),
         intensity: weights::IntensityRule::Channels {
@@ -946,4 +1003,50 @@ fn check(args: &TrainArgs) -> anyhow::Result<()> {
         bail!("--labeled must be at least 1");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::augment::StrongConfig;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TrainArgs,
+    }
+
+    fn config(extra: &[&str]) -> SssTrainConfig {
+        let mut argv = vec!["sss", "--data", "d", "--labeled", "3", "--out", "o"];
+        argv.extend_from_slice(extra);
+        config_of(&Cli::try_parse_from(argv).unwrap().args).unwrap()
+    }
+
+    /// CT defaults to one τ and strong views without photometric jitter, MRI to class-balanced
+    /// thresholds with the jitter; either is overridden by its flag.
+    #[test]
+    fn the_modality_sets_the_confidence_rule_and_the_jitter_unless_given() {
+        let mri = config(&["--dataset", "acdc"]);
+        assert_eq!(mri.pseudo_labels.confidence, ConfidenceRule::ClassBalanced);
+        assert_ne!(mri.strong, StrongConfig::without_photometric());
+        let ct = config(&["--dataset", "bhsd"]);
+        assert_eq!(ct.pseudo_labels.confidence, ConfidenceRule::Global);
+        assert_eq!(ct.strong, StrongConfig::without_photometric());
+        let ct_as_mri = config(&[
+            "--dataset",
+            "bhsd",
+            "--confidence",
+            "class-balanced",
+            "--strong-photometric",
+            "on",
+        ]);
+        assert_eq!(
+            ct_as_mri.pseudo_labels.confidence,
+            ConfidenceRule::ClassBalanced
+        );
+        assert_eq!(ct_as_mri.strong, mri.strong);
+        let mri_plain = config(&["--dataset", "acdc", "--no-strong-photometric"]);
+        assert_eq!(mri_plain.strong, StrongConfig::without_photometric());
+    }
 }

@@ -661,7 +661,8 @@ mod tests {
     fn tracked_memories_limit_what_tracking_attends_to() {
         let device = Device::flex();
         let (model, slices) = crate::backend::seeded(&device, 5, || {
-            let model = Sam2Base::new(&Sam2Config::micro(), &device).unwrap();
+            let model =
+                crate::backend::materialised(Sam2Base::new(&Sam2Config::micro(), &device).unwrap());
             let slices: Vec<Tensor<4>> = (0..4)
                 .map(|_| {
                     Tensor::<4>::random([1, 3, 256, 256], Distribution::Normal(0.0, 1.0), &device)
