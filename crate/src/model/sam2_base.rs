@@ -343,13 +343,16 @@ impl Sam2Base {
         high_res_features: Option<(Tensor<4>, Tensor<4>)>,
         multimask_output: bool,
     ) -> SamHeadsOutput {
-        let [b, _, _, _] = backbone_features.dims();
+        let [b, _, _, _] = backbone_features.dims(); // [B, C, H, W]
         let device = backbone_features.device();
+        // Step 1: the prompts: the points, padded with one empty point (label −1) when there
+        // are none, and the mask prompt resized to the prompt encoder's input when needed.
         let padded;
         let points = match point_inputs {
             Some(p) => p,
             None => {
                 padded = PointPrompt {
+                    // [B, 1, 2] and labels [B, 1]
                     coords: Tensor::zeros([b, 1, 2], &device),
                     labels: Tensor::<2, Int>::ones([b, 1], &device).neg(),
                 };
@@ -360,11 +363,14 @@ impl Sam2Base {
         let sam_mask_prompt = mask_inputs.map(|m| {
             let [_, _, h, w] = m.dims();
             if [h, w] != pe.mask_input_size() {
+                // [B, 1, h, w] -> [B, 1, 4H, 4W]
                 resize(m, pe.mask_input_size(), Resample::BilinearAntialias)
             } else {
                 m
             }
         });
+        // Step 2: the prompt encoder and the mask decoder: masks [B, M, 4H, 4W], IoUs [B, M],
+        // output tokens [B, T, C], object-score logits [B, 1].
         let (sparse, dense) = pe.forward(Some(points), None, sam_mask_prompt);
         let dec = self
             .sam_mask_decoder
@@ -377,8 +383,10 @@ impl Sam2Base {
                 repeat_image: false,
                 high_res_features,
             });
+        // Step 3: the masks of absent objects set to NO_OBJ_SCORE (a hard choice, as the masks
+        // for the memory), then upsampled to the image.
         let object_score_logits = dec.object_score_logits;
-        let is_obj_appearing = object_score_logits.clone().greater_elem(0.0); // [b, 1]
+        let is_obj_appearing = object_score_logits.clone().greater_elem(0.0); // [B, 1]
         let ungated_low_res_multimasks = dec.masks;
         let mut low_res_multimasks = ungated_low_res_multimasks.clone();
         let [_, m, h, w] = low_res_multimasks.dims();
@@ -386,19 +394,23 @@ impl Sam2Base {
             let absent = is_obj_appearing
                 .clone()
                 .bool_not()
-                .reshape([b, 1, 1, 1])
+                .reshape([b, 1, 1, 1]) // [B, 1] -> [B, 1, 1, 1] -> [B, M, h, w]
                 .expand([b, m, h, w]);
             low_res_multimasks = low_res_multimasks.mask_fill(absent, NO_OBJ_SCORE);
         }
+        // [B, M, h, w] -> [B, M, S, S]
         let high_res_multimasks = self.upsample_to_image(low_res_multimasks.clone());
+        // Step 4: with several outputs, the mask (and token) of the highest predicted IoU.
         let ious = dec.iou_pred;
         let tokens = dec.sam_tokens_out;
         let (low_res_masks, high_res_masks, sam_output_token) = if multimask_output {
-            let onehot = argmax_one_hot(ious.clone()); // [b, m]
+            let onehot = argmax_one_hot(ious.clone()); // [B, M]
+            // [B, M, h, w] -> [B, 1, h, w]
             let pick4 = |x: Tensor<4>| -> Tensor<4> {
                 (x * onehot.clone().reshape([b, m, 1, 1])).sum_dim(1)
             };
             let token = if tokens.dims()[1] > 1 {
+                // [B, M, C] -> [B, 1, C]
                 (tokens * onehot.clone().reshape([b, m, 1])).sum_dim(1)
             } else {
                 tokens
@@ -412,9 +424,11 @@ impl Sam2Base {
             (
                 low_res_multimasks.clone(),
                 high_res_multimasks.clone(),
-                tokens.narrow(1, 0, 1),
+                tokens.narrow(1, 0, 1), // [B, T, C] -> [B, 1, C]
             )
         };
+        // Step 5: the object pointer from the output token, [B, 1, C] -> [B, C], blended
+        // towards `no_obj_ptr` as the object is absent (softly with `soft_no_obj_ptr`).
         let c = sam_output_token.dims()[2];
         let sam_output_token = sam_output_token.reshape([b, c]);
         let obj_ptr = match &self.obj_ptr_proj {
@@ -528,7 +542,8 @@ impl Sam2Base {
             return Ok(current_vision_feat);
         }
         let device = current_vision_feat.device();
-        let mem_dim = cfg.mem_dim();
+        let mem_dim = cfg.mem_dim(); // Cm
+        // [B, C, H, W] -> [B, HW, C]
         let flat = |x: Tensor<4>| -> Tensor<3> { x.flatten::<3>(2, 3).swap_dims(1, 2) };
         let mut memory: Vec<Tensor<3>> = Vec::new();
         let mut memory_pos: Vec<Tensor<3>> = Vec::new();
@@ -539,6 +554,8 @@ impl Sam2Base {
                     "tracking a frame needs at least one conditioning (prompted) frame".into(),
                 ));
             }
+            // Step 1: the frames to attend to: the closest conditioning frames (t_pos 0), then
+            // the last num_maskmem − 1 frames (t_pos 1.., every stride-th beyond the last one).
             let cond_frames: Vec<usize> = bank.cond_frame_outputs.keys().copied().collect();
             let (selected, unselected) =
                 select_closest_cond_frames(frame_idx, &cond_frames, cfg.max_cond_frames_in_attn);
@@ -574,6 +591,8 @@ impl Sam2Base {
                     t_pos_and_prevs.push((t_pos, out));
                 }
             }
+            // Step 2: their memories, [B, Cm, H, W] -> [B, HW, Cm], with spatial and temporal
+            // position encodings.
             let tpos = self.maskmem_tpos_enc.val();
             for (t_pos, prev) in t_pos_and_prevs {
                 let (Some(feats), Some(pos)) = (&prev.maskmem_features, &prev.maskmem_pos_enc)
@@ -590,6 +609,8 @@ impl Sam2Base {
                 memory_pos.push(flat(pos.clone()) + enc);
             }
 
+            // Step 3: the object pointers of the conditioning frames and of up to
+            // max_obj_ptrs − 1 previous frames, with temporal sine encodings of their distance.
             if cfg.use_obj_ptrs_in_encoder {
                 let max_obj_ptrs = num_frames.min(cfg.max_obj_ptrs_in_encoder);
                 let sign: i64 = if track_in_reverse { -1 } else { 1 };
@@ -645,7 +666,7 @@ impl Sam2Base {
                         .iter()
                         .map(|(_, p)| p.clone().unsqueeze_dim::<3>(1))
                         .collect();
-                    let obj_ptrs = Tensor::cat(ptrs, 1); // [b, n, c]
+                    let obj_ptrs = Tensor::cat(ptrs, 1); // [B, C] each -> [B, P, C]
                     let obj_pos: Tensor<2> = if cfg.add_tpos_enc_to_obj_ptrs {
                         let t_diff_max = (max_obj_ptrs.max(2) - 1) as f32;
                         let pos: Vec<f32> = pos_and_ptrs
@@ -659,7 +680,7 @@ impl Sam2Base {
                         };
                         let (data, shape) = get_1d_sine_pe(&pos, tpos_dim, 10000.0);
                         let pe: Tensor<2> =
-                            Tensor::from_data(TensorData::new(data, shape), &device);
+                            Tensor::from_data(TensorData::new(data, shape), &device); // [P, tpos]
                         match &self.obj_ptr_tpos_proj {
                             Some(proj) => proj.forward(pe),
                             None => pe,
@@ -667,6 +688,7 @@ impl Sam2Base {
                     } else {
                         Tensor::zeros([n, mem_dim], &device)
                     };
+                    // Cm < C: each pointer split into C/Cm tokens, [B, P, C] -> [B, P·C/Cm, Cm].
                     let (obj_ptrs, obj_pos) = if mem_dim < c {
                         let k = c / mem_dim;
                         (
@@ -680,7 +702,7 @@ impl Sam2Base {
                         (obj_ptrs, obj_pos)
                     };
                     num_obj_ptr_tokens = obj_ptrs.dims()[1];
-                    let obj_pos = obj_pos
+                    let obj_pos = obj_pos // [tokens, Cm] -> [B, tokens, Cm]
                         .unsqueeze::<3>()
                         .expand([b, num_obj_ptr_tokens, mem_dim]);
                     memory.push(obj_ptrs);
@@ -688,12 +710,16 @@ impl Sam2Base {
                 }
             }
         } else {
+            // Steps 1–3 on an initial conditioning frame: no memory; `no_mem_embed` added
+            // directly, or one dummy memory token [B, 1, Cm].
             if cfg.directly_add_no_mem_embed {
                 return Ok(current_vision_feat + self.no_mem_embed.val().reshape([1, c, 1, 1]));
             }
             memory.push(self.no_mem_embed.val().expand([b, 1, mem_dim]));
             memory_pos.push(self.no_mem_pos_enc.val().expand([b, 1, mem_dim]));
         }
+        // Step 4: the memories concatenated, [B, tokens, Cm] each -> [B, Σ tokens, Cm], and
+        // fused into the current features by the memory attention.
         let memory = Tensor::cat(memory, 1);
         let memory_pos = Tensor::cat(memory_pos, 1);
         let out = self.memory_attention.forward(
@@ -703,7 +729,7 @@ impl Sam2Base {
             memory_pos,
             num_obj_ptr_tokens,
         );
-        Ok(out.swap_dims(1, 2).reshape([b, c, h, w]))
+        Ok(out.swap_dims(1, 2).reshape([b, c, h, w])) // [B, HW, C] -> [B, C, H, W]
     }
 
     /// `_encode_new_memory`: (memory features, memory position encoding).
@@ -898,7 +924,7 @@ mod tests {
         let mut cfg = Sam2Config::micro();
         cfg.image_size = 128;
         let (model, img) = crate::backend::seeded(&device, 3, || {
-            let model = Sam2Base::new(&cfg, &device).unwrap();
+            let model = crate::backend::materialised(Sam2Base::new(&cfg, &device).unwrap());
             let img =
                 Tensor::<4>::random([1, 3, 128, 128], Distribution::Normal(0.0, 1.0), &device);
             (model, img)

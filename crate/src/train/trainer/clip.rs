@@ -3,14 +3,14 @@
 //! correction rounds, the previous logits fed back as the mask prompt), the others tracked
 //! with the memory bank, every decoder step kept for the loss.
 
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 
 use super::prompts::{ObjectPrompts, correction_click};
 use crate::data::intensity::ChannelMap;
 use crate::model::sam2_base::{
-    BackboneFeatures, FrameOutput, MemoryBank, MemoryConditioningInput, Sam2Base,
+    BackboneFeatures, FrameOutput, MemoryBank, MemoryConditioningInput, Sam2Base, SamHeadsOutput,
 };
 use crate::model::sss_net::select_slice;
 use crate::train::augment::{WeakConfig, WeakTransform};
@@ -171,6 +171,32 @@ pub struct Corrections<'a> {
     pub rng: &'a mut SmallRng,
 }
 
+/// What every frame of a clip run shares.
+struct ClipRun<'a> {
+    sam: &'a Sam2Base,
+    prompts: &'a ObjectPrompts,
+    /// Keep the logits before object-score gating in the decoder steps.
+    ungated: bool,
+    frames: usize,
+    device: Device,
+}
+
+/// One frame's features for the heads, its objects as the batch.
+struct FrameFeatures {
+    /// The top level before memory conditioning, `[n, C, H, W]` (for the memory encoder).
+    top: Tensor<4>,
+    /// The top level conditioned on the memory bank, `[n, C, H, W]`.
+    pix_feat: Tensor<4>,
+    /// The two high-resolution levels, if the model uses them.
+    high_res: Option<(Tensor<4>, Tensor<4>)>,
+}
+
+/// A frame's last decoder output and every decoder step of it.
+struct DecodedFrame {
+    out: SamHeadsOutput,
+    steps: Vec<DecoderStep>,
+}
+
 /// Runs the objects of a clip: frame 0 prompted (conditioning memory, then the correction
 /// rounds), the other frames tracked with the memory bank. `features` has the clip's frames
 /// as its batch. `ungated` keeps the logits before object-score gating in the decoder steps.
@@ -188,92 +214,30 @@ pub fn clip_forward(
         ));
     }
     let frames = features.vision_feats[0].dims()[0];
-    let device = features.vision_feats[0].device();
+    let run = ClipRun {
+        sam,
+        prompts,
+        ungated,
+        frames,
+        device: features.vision_feats[0].device(),
+    };
     let mut bank = MemoryBank::default();
     let mut steps = Vec::with_capacity(frames);
     let mut masks = Vec::with_capacity(frames);
     let mut scores = Vec::with_capacity(frames);
-    let size = sam.config().image_size;
     for f in 0..frames {
-        let feats = select_slice(features, f).expand_batch(n);
         let first = f == 0;
-        let top = feats.top().clone();
-        let high_res = feats.high_res();
-        let pix_feat = sam.prepare_memory_conditioned_features(MemoryConditioningInput {
-            frame_idx: f,
-            is_init_cond_frame: first,
-            current_vision_feat: top.clone(),
-            current_vision_pos_embed: feats
-                .vision_pos_embeds
-                .last()
-                .expect("position encodings")
-                .clone(),
-            bank: &bank,
-            num_frames: frames,
-            track_in_reverse: false,
-        })?;
-        let mut frame_prompts = prompts.clone();
-        let points = first.then(|| frame_prompts.to_point_prompt(&device));
-        let num_points = if first {
-            frame_prompts.points_per_object()
-        } else {
-            0
-        };
-        let mut out = sam.forward_sam_heads(
-            pix_feat.clone(),
-            points.as_ref(),
-            None,
-            high_res.clone(),
-            sam.use_multimask(first, num_points),
-        );
-        let step_of = |o: &crate::model::sam2_base::SamHeadsOutput| DecoderStep {
-            multimasks: if ungated {
-                o.ungated_low_res_multimasks.clone()
-            } else {
-                o.low_res_multimasks.clone()
-            },
-            ious: o.ious.clone(),
-            object_scores: o.object_score_logits.clone(),
-        };
-        let mut frame_steps = vec![step_of(&out)];
-        if first && let Some(c) = corrections.as_mut() {
-            for _ in 0..c.rounds {
-                let pred = out
-                    .high_res_masks
-                    .clone()
-                    .detach()
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| SssError::Device(format!("reading a mask back ({e:?})")))?;
-                let pred: Vec<bool> = pred.into_iter().map(|v| v > 0.0).collect();
-                let plane = size * size;
-                for (o, object) in frame_prompts.points.iter_mut().enumerate() {
-                    let click = correction_click(
-                        &pred[o * plane..(o + 1) * plane],
-                        &c.targets[o],
-                        c.valid,
-                        size,
-                        c.from_gt_prob,
-                        c.rng,
-                    );
-                    object.push(click);
-                }
-                let points = frame_prompts.to_point_prompt(&device);
-                let k = frame_prompts.points_per_object();
-                out = sam.forward_sam_heads(
-                    pix_feat.clone(),
-                    Some(&points),
-                    Some(out.low_res_masks.clone()),
-                    high_res.clone(),
-                    sam.use_multimask(true, k),
-                );
-                frame_steps.push(step_of(&out));
-            }
-        }
+        // Step 1: the frame's features, one copy per object, conditioned on the memory bank.
+        let feats = run.frame_features(features, f, &bank)?;
+        // Step 2: the decoder, prompted on the first frame (then the correction rounds),
+        // from the memory alone on the others.
+        let decoded = run.decode_frame(&feats, first, corrections.as_mut().filter(|_| first))?;
+        let out = decoded.out;
+        // Step 3: the frame's memory (not needed after the last frame).
         let (maskmem_features, maskmem_pos_enc) = if f + 1 < frames && sam.config().num_maskmem > 0
         {
             let (feat, pos) = sam.encode_new_memory(
-                top,
+                feats.top,
                 out.high_res_masks.clone(),
                 out.object_score_logits.clone(),
                 first,
@@ -282,10 +246,12 @@ pub fn clip_forward(
         } else {
             (None, None)
         };
+        // Step 4: the outputs, [n, 1, h, w] -> [1, n, h, w] and [n, 1] -> [1, n].
         let [_, _, h, w] = out.low_res_masks.dims();
         masks.push(out.low_res_masks.clone().reshape([1, n, h, w]));
         scores.push(out.object_score_logits.clone().reshape([1, n]));
-        steps.push(frame_steps);
+        steps.push(decoded.steps);
+        // Step 5: into the memory bank, as a conditioning frame or a tracked one.
         let entry = FrameOutput {
             pred_masks: out.low_res_masks,
             pred_masks_high_res: out.high_res_masks,
@@ -300,11 +266,134 @@ pub fn clip_forward(
             bank.non_cond_frame_outputs.insert(f, entry);
         }
     }
+    // [1, n, h, w] per frame -> [frames, n, h, w]; [1, n] -> [frames, n]
     Ok(ClipOutput {
         steps,
         mask_logits: Tensor::cat(masks, 0),
         object_scores: Tensor::cat(scores, 0),
     })
+}
+
+impl ClipRun<'_> {
+    /// Frame `f`'s features repeated for the objects (`[frames, C, H, W]` ->
+    /// `[n, C, H, W]` per level), the top level conditioned on the memory bank.
+    fn frame_features(
+        &self,
+        features: &BackboneFeatures,
+        f: usize,
+        bank: &MemoryBank,
+    ) -> Result<FrameFeatures> {
+        let feats = select_slice(features, f).expand_batch(self.prompts.len());
+        let top = feats.top().clone();
+        let high_res = feats.high_res();
+        let pix_feat = self
+            .sam
+            .prepare_memory_conditioned_features(MemoryConditioningInput {
+                frame_idx: f,
+                is_init_cond_frame: f == 0,
+                current_vision_feat: top.clone(),
+                current_vision_pos_embed: feats
+                    .vision_pos_embeds
+                    .last()
+                    .expect("position encodings")
+                    .clone(),
+                bank,
+                num_frames: self.frames,
+                track_in_reverse: false,
+            })?;
+        Ok(FrameFeatures {
+            top,
+            pix_feat,
+            high_res,
+        })
+    }
+
+    /// The decoder on one frame: with the prompts on the first frame, then each correction
+    /// round (a click per object from the last prediction's errors, the last low-resolution
+    /// logits as the mask prompt); without prompts on the others.
+    fn decode_frame(
+        &self,
+        feats: &FrameFeatures,
+        first: bool,
+        corrections: Option<&mut Corrections<'_>>,
+    ) -> Result<DecodedFrame> {
+        let sam = self.sam;
+        let mut frame_prompts = self.prompts.clone();
+        let points = first.then(|| frame_prompts.to_point_prompt(&self.device));
+        let num_points = if first {
+            frame_prompts.points_per_object()
+        } else {
+            0
+        };
+        let mut out = sam.forward_sam_heads(
+            feats.pix_feat.clone(),
+            points.as_ref(),
+            None,
+            feats.high_res.clone(),
+            sam.use_multimask(first, num_points),
+        );
+        let mut steps = vec![self.decoder_step(&out)];
+        if let Some(c) = corrections {
+            for _ in 0..c.rounds {
+                correction_clicks(&out, c, &mut frame_prompts, sam.config().image_size)?;
+                let points = frame_prompts.to_point_prompt(&self.device);
+                let k = frame_prompts.points_per_object();
+                out = sam.forward_sam_heads(
+                    feats.pix_feat.clone(),
+                    Some(&points),
+                    Some(out.low_res_masks.clone()),
+                    feats.high_res.clone(),
+                    sam.use_multimask(true, k),
+                );
+                steps.push(self.decoder_step(&out));
+            }
+        }
+        Ok(DecodedFrame { out, steps })
+    }
+
+    /// A decoder call's outputs as the loss reads them.
+    fn decoder_step(&self, o: &SamHeadsOutput) -> DecoderStep {
+        DecoderStep {
+            multimasks: if self.ungated {
+                o.ungated_low_res_multimasks.clone()
+            } else {
+                o.low_res_multimasks.clone()
+            },
+            ious: o.ious.clone(),
+            object_scores: o.object_score_logits.clone(),
+        }
+    }
+}
+
+/// One correction click per object, added to its prompts: from the errors of the prediction
+/// in `out` (its high-resolution masks `[n, 1, size, size]` read back and thresholded at 0).
+fn correction_clicks(
+    out: &SamHeadsOutput,
+    c: &mut Corrections<'_>,
+    prompts: &mut ObjectPrompts,
+    size: usize,
+) -> Result<()> {
+    let pred = out
+        .high_res_masks
+        .clone()
+        .detach()
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| SssError::Device(format!("reading a mask back ({e:?})")))?;
+    let pred: Vec<bool> = pred.into_iter().map(|v| v > 0.0).collect();
+    let plane = size * size;
+    for (o, object) in prompts.points.iter_mut().enumerate() {
+        let click = correction_click(
+            &pred[o * plane..(o + 1) * plane],
+            &c.targets[o],
+            c.valid,
+            size,
+            c.from_gt_prob,
+            c.rng,
+        );
+        object.push(click);
+    }
+    Ok(())
 }
 
 /// `[n, 1, h, w]` float tensor of per-object masks.

@@ -5,11 +5,12 @@
 
 use burn::tensor::{Int, Tensor, TensorData};
 use rand::RngExt;
+use rand::rngs::SmallRng;
 
 use super::SssTrainer;
 use super::clip::{
-    ClipOutput, Corrections, IGNORE, clip_forward, clip_slices, downsample_labels, mask_tensor,
-    step_rng, weak_clip,
+    ClipOutput, Corrections, DecoderStep, IGNORE, WeakClip, clip_forward, clip_slices,
+    downsample_labels, mask_tensor, step_rng, weak_clip,
 };
 use super::config::{CoarseLossAt, LabeledSlices, MaskSupervision};
 use super::prompts::sample_labeled_prompts;
@@ -76,6 +77,107 @@ fn labeled_start_slice<'a>(
     }
 }
 
+/// A labeled clip's labels per SAM-2 object, as the SAM-2 losses and correction clicks read
+/// them.
+struct ClipTargets<'a> {
+    /// Per frame and object, the target at the image size.
+    objects: Vec<Vec<Vec<bool>>>,
+    /// Per frame, the valid pixels at the image size.
+    valid: Vec<Vec<bool>>,
+    /// The clip's labels at the decoder's resolution, `[frames][low][low]`.
+    low_labels: &'a [u8],
+    /// The objects' classes.
+    classes: &'a [u8],
+    /// The image size and the decoder's resolution.
+    size: usize,
+    low: usize,
+}
+
+/// One frame's targets for the official loss, `[n][size²]` each.
+struct FrameTargets {
+    objects: usize,
+    targets: Vec<f32>,
+    valid: Vec<f32>,
+    size: usize,
+}
+
+impl<'a> ClipTargets<'a> {
+    /// The targets of the objects of `classes` in `labels` (`[frames][size][size]`).
+    fn new(
+        labels: &[u8],
+        low_labels: &'a [u8],
+        classes: &'a [u8],
+        size: usize,
+        low: usize,
+    ) -> Self {
+        let plane = size * size;
+        let frames = labels.len() / plane;
+        let objects = (0..frames)
+            .map(|f| {
+                let frame = &labels[f * plane..(f + 1) * plane];
+                classes
+                    .iter()
+                    .map(|&c| frame.iter().map(|&l| l == c).collect())
+                    .collect()
+            })
+            .collect();
+        let valid = (0..frames)
+            .map(|f| {
+                labels[f * plane..(f + 1) * plane]
+                    .iter()
+                    .map(|&l| l != IGNORE)
+                    .collect()
+            })
+            .collect();
+        Self {
+            objects,
+            valid,
+            low_labels,
+            classes,
+            size,
+            low,
+        }
+    }
+
+    /// Frame `f`'s targets and valid pixels as 0 / 1, at the image size or (not
+    /// `full_resolution`) at the decoder's resolution.
+    fn frame(&self, f: usize, full_resolution: bool) -> FrameTargets {
+        let n = self.classes.len();
+        if full_resolution {
+            let targets: Vec<f32> = self.objects[f]
+                .iter()
+                .flat_map(|o| o.iter().map(|&b| f32::from(u8::from(b))))
+                .collect();
+            let valid: Vec<f32> = (0..n)
+                .flat_map(|_| self.valid[f].iter().map(|&b| f32::from(u8::from(b))))
+                .collect();
+            FrameTargets {
+                objects: n,
+                targets,
+                valid,
+                size: self.size,
+            }
+        } else {
+            let low = self.low;
+            let frame = &self.low_labels[f * low * low..(f + 1) * low * low];
+            let targets: Vec<f32> = self
+                .classes
+                .iter()
+                .flat_map(|&c| frame.iter().map(move |&l| f32::from(u8::from(l == c))))
+                .collect();
+            let valid: Vec<f32> = (0..n)
+                .flat_map(|_| frame.iter().map(|&l| f32::from(u8::from(l != IGNORE))))
+                .collect();
+            FrameTargets {
+                objects: n,
+                targets,
+                valid,
+                size: low,
+            }
+        }
+    }
+}
+
 impl SssTrainer {
     /// The labeled loss of `step` (its clip, view and prompts drawn from the step's RNG).
     pub(super) fn labeled_loss(&self, step: usize) -> Result<LabeledTerms> {
@@ -83,50 +185,24 @@ impl SssTrainer {
         let t = &cfg.sam2_training;
         let (s, low) = (cfg.sam2.image_size, cfg.low_res());
         let factor = s / low;
+
+        // Step 1: a clip of a labeled volume under one weak view, from the step's RNG.
         let mut rng = step_rng(cfg.seed, step, 1);
-        let v = rng.random_range(0..self.data.labeled.len());
-        let vol = &self.data.labeled[v];
-        let labels = vol
-            .labels
-            .as_ref()
-            .ok_or_else(|| SssError::InvalidInput(format!("{} has no labels", vol.id)))?;
-        let nz = vol.image.num_slices();
-        let z = labeled_start_slice(
-            (0..nz).map(|z| labels.slice(z)),
-            cfg.labeled_slices,
-            &mut rng,
-        );
-        let reverse = t.reverse_prob > 0.0 && rng.random::<f64>() < t.reverse_prob;
-        let slices = clip_slices(z, nz, t.clip_frames, reverse);
-        let clip = weak_clip(vol, slices, &cfg.weak, &mut rng)?;
+        let clip = self.labeled_clip(&mut rng)?;
         let frames = clip.frames();
+
+        // Step 2: the image encoder and coarse head on every frame; the coarse loss.
+        // [frames·3·s·s] -> [frames, 3, s, s]
         let images = normalise_input(self.tensor4(clip.images.clone(), [frames, 3, s, s]));
         let enc = self.student.net.encode(images);
         let plane = s * s;
+        // [frames][s][s] -> [frames][low][low]
         let low_labels: Vec<u8> = (0..frames)
             .flat_map(|f| downsample_labels(&clip.labels[f * plane..(f + 1) * plane], s, factor))
             .collect();
-        let (coarse_logits, labels, side) = match cfg.coarse_loss_at {
-            CoarseLossAt::Low => (enc.coarse_logits, &low_labels, low),
-            CoarseLossAt::Image => (
-                upsample_bilinear(enc.coarse_logits, [s, s]),
-                &clip.labels,
-                s,
-            ),
-        };
-        let label_tensor: Tensor<3, Int> = Tensor::from_data(
-            TensorData::new(
-                labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(),
-                [frames, side, side],
-            ),
-            &self.device,
-        );
-        let coarse = ce_dice_loss_over(
-            coarse_logits,
-            label_tensor,
-            Some(i64::from(IGNORE)),
-            cfg.coarse_dice,
-        ) * cfg.coarse_weight;
+        let coarse = self.labeled_coarse_loss(enc.coarse_logits, &clip.labels, &low_labels);
+
+        // Step 3: SAM-2's prompts on the first slice: one object per class present there.
         let prompts =
             sample_labeled_prompts(&clip.labels[..plane], s, cfg.num_classes, t, &mut rng);
         let n = prompts.len();
@@ -141,30 +217,15 @@ impl SssTrainer {
         if n == 0 {
             return Ok(terms);
         }
-        // Per frame and object, the target at the image size; per frame the valid pixels.
-        let targets: Vec<Vec<Vec<bool>>> = (0..frames)
-            .map(|f| {
-                let frame = &clip.labels[f * plane..(f + 1) * plane];
-                prompts
-                    .classes
-                    .iter()
-                    .map(|&c| frame.iter().map(|&l| l == c).collect())
-                    .collect()
-            })
-            .collect();
-        let valid: Vec<Vec<bool>> = (0..frames)
-            .map(|f| {
-                clip.labels[f * plane..(f + 1) * plane]
-                    .iter()
-                    .map(|&l| l != IGNORE)
-                    .collect()
-            })
-            .collect();
+
+        // Step 4: SAM-2 over the clip: the first slice prompted (with correction rounds, whose
+        // clicks come from its targets), the others tracked with the memory bank.
+        let targets = ClipTargets::new(&clip.labels, &low_labels, &prompts.classes, s, low);
         let legacy = t.supervision == MaskSupervision::LegacyBceDice;
         let corrections = (!legacy && t.correction_rounds > 0).then(|| Corrections {
             rounds: t.correction_rounds,
-            targets: &targets[0],
-            valid: &valid[0],
+            targets: &targets.objects[0],
+            valid: &targets.valid[0],
             from_gt_prob: t.correction_from_gt_prob,
             rng: &mut rng,
         });
@@ -176,6 +237,8 @@ impl SssTrainer {
             ungated,
             corrections,
         )?;
+
+        // Step 5: the SAM-2 loss, legacy or official.
         if legacy {
             terms.mask = if t.full_resolution_loss {
                 self.legacy_mask_loss(out, &clip.labels, &prompts.classes, s)
@@ -184,67 +247,126 @@ impl SssTrainer {
             };
             return Ok(terms);
         }
+        self.official_mask_loss(out.steps, &targets, &mut terms);
+        Ok(terms)
+    }
+
+    /// A clip of a random labeled volume under one weak view: its first slice drawn as
+    /// `labeled_slices` says, tracked forwards or (with `reverse_prob`) backwards.
+    fn labeled_clip(&self, rng: &mut SmallRng) -> Result<WeakClip> {
+        let cfg = &self.cfg;
+        let t = &cfg.sam2_training;
+        let v = rng.random_range(0..self.data.labeled.len());
+        let vol = &self.data.labeled[v];
+        let labels = vol
+            .labels
+            .as_ref()
+            .ok_or_else(|| SssError::InvalidInput(format!("{} has no labels", vol.id)))?;
+        let nz = vol.image.num_slices();
+        let z = labeled_start_slice((0..nz).map(|z| labels.slice(z)), cfg.labeled_slices, rng);
+        let reverse = t.reverse_prob > 0.0 && rng.random::<f64>() < t.reverse_prob;
+        let slices = clip_slices(z, nz, t.clip_frames, reverse);
+        weak_clip(vol, slices, &cfg.weak, rng)
+    }
+
+    /// The coarse head's `(CE + Dice)/2` on every frame, times `coarse_weight`: its logits
+    /// `[frames, K, low, low]` against `low_labels`, or upsampled to the image size against
+    /// `labels` (`coarse_loss_at`).
+    fn labeled_coarse_loss(
+        &self,
+        coarse_logits: Tensor<4>,
+        labels: &[u8],
+        low_labels: &[u8],
+    ) -> Tensor<1> {
+        let cfg = &self.cfg;
+        let (s, low) = (cfg.sam2.image_size, cfg.low_res());
+        let frames = coarse_logits.dims()[0];
+        let (coarse_logits, labels, side) = match cfg.coarse_loss_at {
+            CoarseLossAt::Low => (coarse_logits, low_labels, low),
+            // [frames, K, low, low] -> [frames, K, s, s]
+            CoarseLossAt::Image => (upsample_bilinear(coarse_logits, [s, s]), labels, s),
+        };
+        let label_tensor: Tensor<3, Int> = Tensor::from_data(
+            TensorData::new(
+                labels.iter().map(|&l| i64::from(l)).collect::<Vec<_>>(),
+                [frames, side, side],
+            ),
+            &self.device,
+        );
+        ce_dice_loss_over(
+            coarse_logits,
+            label_tensor,
+            Some(i64::from(IGNORE)),
+            cfg.coarse_dice,
+        ) * cfg.coarse_weight
+    }
+
+    /// The official SAM-2 loss of a clip into `terms`: per frame the sum over its decoder
+    /// steps (weighted into `per_frame`), averaged over frames (`sam2`, and weighted `mask`).
+    fn official_mask_loss(
+        &self,
+        steps: Vec<Vec<DecoderStep>>,
+        targets: &ClipTargets<'_>,
+        terms: &mut LabeledTerms,
+    ) {
+        let t = &self.cfg.sam2_training;
         let mut total: Option<Sam2LossTerms> = None;
-        for (f, steps) in out.steps.into_iter().enumerate() {
-            let (target, valid, size) = if t.full_resolution_loss {
-                let tg: Vec<f32> = targets[f]
-                    .iter()
-                    .flat_map(|o| o.iter().map(|&b| f32::from(u8::from(b))))
-                    .collect();
-                let va: Vec<f32> = (0..n)
-                    .flat_map(|_| valid[f].iter().map(|&b| f32::from(u8::from(b))))
-                    .collect();
-                (tg, va, s)
-            } else {
-                let frame = &low_labels[f * low * low..(f + 1) * low * low];
-                let tg: Vec<f32> = prompts
-                    .classes
-                    .iter()
-                    .flat_map(|&c| frame.iter().map(move |&l| f32::from(u8::from(l == c))))
-                    .collect();
-                let va: Vec<f32> = (0..n)
-                    .flat_map(|_| frame.iter().map(|&l| f32::from(u8::from(l != IGNORE))))
-                    .collect();
-                (tg, va, low)
-            };
-            let present: Vec<f32> = target
-                .chunks(size * size)
-                .map(|o| f32::from(u8::from(o.iter().any(|&v| v > 0.0))))
-                .collect();
-            let target = mask_tensor(target, n, [size, size], &self.device);
-            let valid = mask_tensor(valid, n, [size, size], &self.device);
-            let present: Tensor<2> =
-                Tensor::from_data(TensorData::new(present, [n, 1]), &self.device);
-            let mut frame_terms: Option<Sam2LossTerms> = None;
-            for step in steps {
-                let logits = upsample_bilinear(step.multimasks, [size, size]);
-                let step_terms = sam2_step_loss(
-                    Sam2StepInputs {
-                        logits,
-                        pred_ious: step.ious,
-                        object_scores: step.object_scores,
-                        targets: target.clone(),
-                        valid: valid.clone(),
-                        present: present.clone(),
-                    },
-                    &t.loss,
-                );
-                frame_terms = Some(match frame_terms {
-                    None => step_terms,
-                    Some(acc) => acc.plus(step_terms),
-                });
-            }
-            let frame_terms = frame_terms.expect("every frame has a decoder step");
+        for (f, steps) in steps.into_iter().enumerate() {
+            let frame = targets.frame(f, t.full_resolution_loss);
+            let frame_terms = self.frame_loss(steps, frame);
             terms.per_frame.push(frame_terms.weighted(&t.loss));
             total = Some(match total {
                 None => frame_terms,
                 Some(acc) => acc.plus(frame_terms),
             });
         }
-        let total = total.expect("a clip has frames").divided_by(frames as f64);
+        let total = total
+            .expect("a clip has frames")
+            .divided_by(terms.frames as f64);
         terms.mask = total.weighted(&t.loss);
         terms.sam2 = Some(total);
-        Ok(terms)
+    }
+
+    /// The official loss of one frame, summed over its decoder steps; the mask logits
+    /// `[n, M, low, low]` upsampled to the targets' size.
+    fn frame_loss(&self, steps: Vec<DecoderStep>, frame: FrameTargets) -> Sam2LossTerms {
+        let t = &self.cfg.sam2_training;
+        let FrameTargets {
+            objects: n,
+            targets,
+            valid,
+            size,
+        } = frame;
+        // [n·size²] -> [n]: whether each object is on this frame.
+        let present: Vec<f32> = targets
+            .chunks(size * size)
+            .map(|o| f32::from(u8::from(o.iter().any(|&v| v > 0.0))))
+            .collect();
+        // [n·size²] -> [n, 1, size, size]
+        let target = mask_tensor(targets, n, [size, size], &self.device);
+        let valid = mask_tensor(valid, n, [size, size], &self.device);
+        let present: Tensor<2> = Tensor::from_data(TensorData::new(present, [n, 1]), &self.device);
+        let mut frame_terms: Option<Sam2LossTerms> = None;
+        for step in steps {
+            // [n, M, h, w] -> [n, M, size, size]
+            let logits = upsample_bilinear(step.multimasks, [size, size]);
+            let step_terms = sam2_step_loss(
+                Sam2StepInputs {
+                    logits,
+                    pred_ious: step.ious,
+                    object_scores: step.object_scores,
+                    targets: target.clone(),
+                    valid: valid.clone(),
+                    present: present.clone(),
+                },
+                &t.loss,
+            );
+            frame_terms = Some(match frame_terms {
+                None => step_terms,
+                Some(acc) => acc.plus(step_terms),
+            });
+        }
+        frame_terms.expect("every frame has a decoder step")
     }
 
     /// The earlier recipe: BCE + Dice of the selected mask logits clamped to ±32 against

@@ -161,6 +161,57 @@ pub struct Sam2TermsReport {
     pub loss_class: f32,
 }
 
+/// The losses of one step: what is optimised and what is logged.
+struct StepLosses {
+    /// What is optimised.
+    total: Tensor<1>,
+    /// The total, the labeled coarse and mask losses and (with the unlabeled term) the
+    /// unlabeled coarse and mask losses.
+    parts: Vec<Tensor<1>>,
+    /// The labeled SAM-2 loss's named terms (official recipes), then its per-frame losses.
+    extra: Vec<Tensor<1>>,
+    /// How many of `extra` are per-frame losses.
+    n_frames: usize,
+}
+
+impl StepLosses {
+    /// Reads every loss back (one read, detached) into `report`.
+    fn read_into(&self, report: &mut StepReport) -> Result<()> {
+        let n_parts = self.parts.len();
+        // [1] each -> [parts + extra]
+        let values = Tensor::cat(
+            self.parts
+                .iter()
+                .chain(&self.extra)
+                .map(|p| p.clone().detach())
+                .collect(),
+            0,
+        )
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| SssError::Device(format!("reading the loss ({e:?})")))?;
+        report.loss = values[0];
+        report.labeled_coarse = values[1];
+        report.labeled_mask = values[2];
+        if n_parts > 3 {
+            report.unlabeled_coarse = values[3];
+            report.unlabeled_mask = values[4];
+        }
+        let extra = &values[n_parts..];
+        let (terms, frames) = extra.split_at(extra.len() - self.n_frames);
+        if let [mask, dice, iou, class] = *terms {
+            report.sam2 = Some(Sam2TermsReport {
+                loss_mask: mask,
+                loss_dice: dice,
+                loss_iou: iou,
+                loss_class: class,
+            });
+        }
+        report.sam2_per_frame = frames.to_vec();
+        Ok(())
+    }
+}
+
 /// The trainer: student, teacher, optimiser, step counter and prompt cache.
 pub struct SssTrainer {
     pub cfg: SssTrainConfig,
@@ -246,6 +297,8 @@ impl SssTrainer {
     pub fn train_step(&mut self) -> Result<StepReport> {
         let cfg = self.cfg.clone();
         let step = self.step;
+        // Step 1: the step's learning rate and unlabeled weight (without EMA the teacher is the
+        // student as it is).
         if !cfg.ema {
             self.teacher = self.student.net.valid();
         }
@@ -258,6 +311,48 @@ impl SssTrainer {
             ..Default::default()
         };
 
+        // Step 2: the labeled loss and, once its weight is above 0, the unlabeled loss.
+        let losses = self.step_losses(step, lambda, &mut report)?;
+
+        // Step 3: every logged loss read back at once; stop on a non-finite one.
+        losses.read_into(&mut report)?;
+        if !report.loss.is_finite() {
+            return Err(SssError::Diverged(format!(
+                "the loss is not finite at step {step} (labeled: coarse {}, mask {}; \
+                 unlabeled: coarse {}, mask {}); a lower learning rate usually helps",
+                report.labeled_coarse,
+                report.labeled_mask,
+                report.unlabeled_coarse,
+                report.unlabeled_mask
+            )));
+        }
+
+        // Step 4: the gradient step on the student, then the teacher's EMA update.
+        let grads = GradientsParams::from_grads(losses.total.backward(), &self.student);
+        let rates = self.learning_rates(lr);
+        self.student = self.optim.step(rates, self.student.clone(), grads);
+        self.teacher = if cfg.ema {
+            ema_update(
+                self.teacher.clone(),
+                &self.student.net,
+                ema_momentum(step, cfg.ema_max_momentum),
+            )
+        } else {
+            self.student.net.valid()
+        };
+        self.step += 1;
+        Ok(report)
+    }
+
+    /// The losses of `step`: the labeled one, and with `lambda > 0` (and unlabeled volumes)
+    /// the unlabeled one, weighted into the total as `loss_weighting` says. Their counts go
+    /// into `report`.
+    fn step_losses(
+        &mut self,
+        step: usize,
+        lambda: f64,
+        report: &mut StepReport,
+    ) -> Result<StepLosses> {
         let l = self.labeled_loss(step)?;
         report.objects[0] = l.objects;
         report.clip_frames = l.frames;
@@ -281,74 +376,26 @@ impl SssTrainer {
             report.mask_kept = u.mask_kept;
             report.mask_kept_foreground = u.mask_kept_foreground;
             report.kept_by_class = u.kept_by_class;
-            let unlabeled = u.coarse.clone() + u.mask.clone() * cfg.unlabeled_mask_weight;
+            let unlabeled = u.coarse.clone() + u.mask.clone() * self.cfg.unlabeled_mask_weight;
             parts.push(u.coarse);
             parts.push(u.mask);
-            match cfg.loss_weighting {
+            match self.cfg.loss_weighting {
                 LossWeighting::Half => (labeled + unlabeled * lambda) / 2.0,
                 LossWeighting::Sum => labeled + unlabeled * lambda,
             }
         } else {
-            match cfg.loss_weighting {
+            match self.cfg.loss_weighting {
                 LossWeighting::Half => labeled / 2.0,
                 LossWeighting::Sum => labeled,
             }
         };
         parts.insert(0, total.clone());
-        let n_parts = parts.len();
-        let values = Tensor::cat(
-            parts
-                .iter()
-                .chain(&extra)
-                .map(|p| p.clone().detach())
-                .collect(),
-            0,
-        )
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| SssError::Device(format!("reading the loss ({e:?})")))?;
-        report.loss = values[0];
-        report.labeled_coarse = values[1];
-        report.labeled_mask = values[2];
-        if n_parts > 3 {
-            report.unlabeled_coarse = values[3];
-            report.unlabeled_mask = values[4];
-        }
-        let extra = &values[n_parts..];
-        let (terms, frames) = extra.split_at(extra.len() - n_frames);
-        if let [mask, dice, iou, class] = *terms {
-            report.sam2 = Some(Sam2TermsReport {
-                loss_mask: mask,
-                loss_dice: dice,
-                loss_iou: iou,
-                loss_class: class,
-            });
-        }
-        report.sam2_per_frame = frames.to_vec();
-        if !report.loss.is_finite() {
-            return Err(SssError::Diverged(format!(
-                "the loss is not finite at step {step} (labeled: coarse {}, mask {}; \
-                 unlabeled: coarse {}, mask {}); a lower learning rate usually helps",
-                report.labeled_coarse,
-                report.labeled_mask,
-                report.unlabeled_coarse,
-                report.unlabeled_mask
-            )));
-        }
-        let grads = GradientsParams::from_grads(total.backward(), &self.student);
-        let rates = self.learning_rates(lr);
-        self.student = self.optim.step(rates, self.student.clone(), grads);
-        self.teacher = if cfg.ema {
-            ema_update(
-                self.teacher.clone(),
-                &self.student.net,
-                ema_momentum(step, cfg.ema_max_momentum),
-            )
-        } else {
-            self.student.net.valid()
-        };
-        self.step += 1;
-        Ok(report)
+        Ok(StepLosses {
+            total,
+            parts,
+            extra,
+            n_frames,
+        })
     }
 
     /// The step's learning rate per parameter: `lr` for the coarse head and DFE, scaled by

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use rand::RngExt;
+use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
 
 use super::clip::{
@@ -19,10 +20,10 @@ use crate::Result;
 use crate::data::intensity::IntensityRule;
 use crate::model::image_encoder::normalise_input;
 use crate::model::sam2_base::BackboneFeatures;
-use crate::model::sss_net::{SssNet, select_slices};
+use crate::model::sss_net::{SssEncoded, SssNet, select_slices};
 use crate::predictor::pipeline::SssSegmenter;
 use crate::prompt::pcsw::ClassPrompt;
-use crate::train::augment::apply_photometric;
+use crate::train::augment::{CutMixBox, apply_photometric};
 use crate::train::losses::{bce_with_logits, mean_of_views};
 use crate::train::pseudo_labels::{
     UnlabeledCoarse, binary_pseudo_labels, masked_bce_dice_loss, masked_ce_dice_loss,
@@ -76,31 +77,60 @@ impl PromptCache {
     }
 }
 
+/// The teacher's reading of the weak view: its prompts and pseudo-labels.
+struct TeacherView {
+    /// The objects prompted on the clip's first slice.
+    prompts: ObjectPrompts,
+    /// Coarse class probabilities `[2, K, low, low]`.
+    probs: Vec<f32>,
+    /// SAM-2 mask probabilities `[2, n, low, low]` (empty without objects).
+    mask_probs: Vec<f32>,
+    /// Object present (score > 0) as 0 / 1, `[2, n]` (empty without objects).
+    present: Vec<f32>,
+}
+
+/// One strong view of the weak clip and the teacher's pseudo-labels pasted alike.
+struct StrongView {
+    /// `[2][3][s][s]` in [0, 1].
+    images: Vec<f32>,
+    /// Coarse class probabilities `[2, K, low, low]`.
+    probs: Vec<f32>,
+    /// SAM-2 mask probabilities `[2, n, low, low]`.
+    masks: Vec<f32>,
+    /// Valid pixels `[2, low, low]` as 0 / 1.
+    valid: Vec<f32>,
+}
+
+/// The student's coarse term on one strong view.
+struct CoarseViewTerms {
+    loss: Tensor<1>,
+    /// Fraction of the valid pixels whose pseudo-label passed the confidence rule.
+    kept: f32,
+    /// Per taught class, the fraction of its pixels kept.
+    kept_by_class: Vec<f32>,
+}
+
+/// The student's SAM-2 term on one strong view.
+struct MaskViewTerms {
+    loss: Tensor<1>,
+    /// Fraction of the valid mask elements kept, and the foreground share of those.
+    kept: f32,
+    kept_foreground: f32,
+}
+
 impl SssTrainer {
     /// Unlabeled loss terms (already averaged over the two strong views).
     pub(super) fn unlabeled_loss(&mut self, step: usize) -> Result<UnlabeledTerms> {
         let cfg = self.cfg.clone();
         let (s, low) = (cfg.sam2.image_size, cfg.low_res());
         let factor = s / low;
-        let k = cfg.num_classes;
+
+        // Step 1: a volume, its PCSW prompts (the teacher's, cached) and the clip's first slice:
+        // the PCSW slice of a random prompted class, or any slice.
         let mut rng = step_rng(cfg.seed, step, 2);
         let u = rng.random_range(0..self.data.unlabeled.len());
         let nz = self.data.unlabeled[u].image.num_slices();
-
-        // Prompts: PCSW on the teacher's coarse masks of the whole volume (cached).
-        let pcsw_prompts: Vec<ClassPrompt> = if cfg.pcsw {
-            let teacher = &self.teacher;
-            let vol = &self.data.unlabeled[u];
-            let rule = self.data.rule;
-            let device = self.device.clone().without_autodiff();
-            self.prompt_cache
-                .get_or_refresh(u, step, cfg.prompt_refresh, || {
-                    teacher_pcsw_prompts(teacher, vol, rule, &cfg, &device)
-                })?
-                .to_vec()
-        } else {
-            Vec::new()
-        };
+        let pcsw_prompts = self.cached_pcsw_prompts(u, step)?;
         let active: Vec<&ClassPrompt> = pcsw_prompts
             .iter()
             .filter(|p| !p.prompt.is_empty())
@@ -110,188 +140,77 @@ impl SssTrainer {
         } else {
             active[rng.random_range(0..active.len())].prompt.slice
         };
+
+        // Step 2: the weak view of a two-slice clip; its valid pixels at the coarse resolution.
         let vol = &self.data.unlabeled[u];
         let clip = weak_clip(vol, clip_slices(z, nz, 2, false), &cfg.weak, &mut rng)?;
         let plane = s * s;
-        let lp = low * low;
+        // [2][s][s] labels -> [2][low][low] as 0 / 1
         let valid: Vec<f32> = (0..2)
             .flat_map(|f| downsample_labels(&clip.labels[f * plane..(f + 1) * plane], s, factor))
             .map(|l| if l == IGNORE { 0.0 } else { 1.0 })
             .collect();
 
-        // Teacher on the weak view.
-        let plain = self.device.clone().without_autodiff();
-        let weak_input: Tensor<4> = normalise_input(Tensor::from_data(
-            TensorData::new(clip.images.clone(), [2, 3, s, s]),
-            &plain,
-        ));
-        let t_enc = self.teacher.encode(weak_input);
-        let t_probs = if cfg.oracle_pseudo_labels {
-            oracle_probabilities(&clip, s, factor, k)?
-        } else {
-            read(activation::softmax(t_enc.coarse_logits.clone(), 1))?
-        };
-        let t_map: Vec<u8> = (0..2 * lp)
-            .map(|i| {
-                let (f, p) = (i / lp, i % lp);
-                let mut best = (0usize, f32::MIN);
-                for c in 0..k {
-                    let v = t_probs[(f * k + c) * lp + p];
-                    if v > best.1 {
-                        best = (c, v);
-                    }
-                }
-                if valid[i] > 0.0 { best.0 as u8 } else { 0 }
-            })
-            .collect();
-        let prompts = unlabeled_prompts(&cfg, &clip, &active, &t_map[..lp], low, factor);
-        let n = prompts.len();
-        let (t_mask_probs, t_present) = if n > 0 {
-            let out = clip_forward(&self.teacher.sam, &t_enc.features, &prompts, false, None)?;
-            (
-                read(activation::sigmoid(out.mask_logits))?,
-                read(out.object_scores.greater_elem(0.0).float())?,
-            )
-        } else {
-            (Vec::new(), Vec::new())
-        };
+        // Step 3: the teacher on the weak view: prompts and pseudo-labels.
+        let teacher = self.teach_weak_view(&clip, &valid, &active)?;
 
-        // Two strong views of the weak view; CutMix with the clip's other slice.
-        let mut strong_images = Vec::with_capacity(2);
-        let mut pseudo = Vec::with_capacity(2);
+        // Step 4: two strong views of the weak view, CutMix with the clip's other slice.
+        let mut views = Vec::with_capacity(2);
         for _ in 0..2 {
-            let params = [
-                cfg.strong.sample([low, low], &mut rng),
-                cfg.strong.sample([low, low], &mut rng),
-            ];
-            let mut images = clip.images.clone();
-            for (f, p) in params.iter().enumerate() {
-                apply_photometric(
-                    &mut images[f * 3 * plane..(f + 1) * 3 * plane],
-                    3,
-                    [s, s],
-                    p,
-                )?;
-            }
-            let photometric = images.clone();
-            let mut probs = t_probs.clone();
-            let mut masks = t_mask_probs.clone();
-            let mut valid_k = valid.clone();
-            for (f, p) in params.iter().enumerate() {
-                let Some(b) = p.cutmix else { continue };
-                let o = 1 - f;
-                let big = crate::train::augment::CutMixBox {
-                    x: b.x * factor,
-                    y: b.y * factor,
-                    w: b.w * factor,
-                    h: b.h * factor,
-                };
-                let fi = f * 3 * plane..(f + 1) * 3 * plane;
-                let oi = o * 3 * plane..(o + 1) * 3 * plane;
-                big.paste(&mut images[fi], &photometric[oi], [s, s])?;
-                let source = t_probs[o * k * lp..(o + 1) * k * lp].to_vec();
-                b.paste(
-                    &mut probs[f * k * lp..(f + 1) * k * lp],
-                    &source,
-                    [low, low],
-                )?;
-                if n > 0 {
-                    let source = t_mask_probs[o * n * lp..(o + 1) * n * lp].to_vec();
-                    b.paste(
-                        &mut masks[f * n * lp..(f + 1) * n * lp],
-                        &source,
-                        [low, low],
-                    )?;
-                }
-                let source = valid[o * lp..(o + 1) * lp].to_vec();
-                b.paste(&mut valid_k[f * lp..(f + 1) * lp], &source, [low, low])?;
-            }
-            strong_images.push(images);
-            pseudo.push((probs, masks, valid_k));
+            views.push(strong_view(&cfg, &clip, &teacher, &valid, &mut rng)?);
         }
 
-        // Student on the weak (for DFE) and strong views.
-        let mut batch = Vec::new();
-        if cfg.dfe {
-            batch.extend(clip.images.iter().copied());
-        }
-        for images in &strong_images {
-            batch.extend(images.iter().copied());
-        }
-        let views = batch.len() / (2 * 3 * plane);
-        let enc = self
-            .student
-            .net
-            .encode(normalise_input(self.tensor4(batch, [2 * views, 3, s, s])));
+        // Step 5: the student on the weak and strong views; the losses.
+        self.student_terms(&clip, views, &teacher)
+    }
+
+    /// The student's terms on the strong views (the weak view encoded too, for DFE), each
+    /// against the teacher's pseudo-labels pasted with it, averaged over the two views.
+    fn student_terms(
+        &self,
+        clip: &WeakClip,
+        views: Vec<StrongView>,
+        teacher: &TeacherView,
+    ) -> Result<UnlabeledTerms> {
+        let cfg = &self.cfg;
+        let low = cfg.low_res();
+        let n = teacher.prompts.len();
+        // Step 1: one encoder pass over the weak view (with DFE) and both strong views.
+        let enc = self.encode_views(clip, &views);
+
+        // Step 2: the confidence-masked losses of each strong view.
         let first_strong = if cfg.dfe { 2 } else { 0 };
         let mut coarse_terms = Vec::new();
         let mut mask_terms = Vec::new();
         let mut kept = 0.0f32;
         let taught_classes = match cfg.pseudo_labels.coarse {
-            UnlabeledCoarse::Classes => k,
+            UnlabeledCoarse::Classes => cfg.num_classes,
             UnlabeledCoarse::Foreground => 2,
         };
         let mut kept_by_class = vec![0.0f32; taught_classes];
         let (mut mask_kept, mut mask_kept_fg) = (0.0f32, 0.0f32);
-        for (view, (probs, masks, valid_k)) in pseudo.into_iter().enumerate() {
+        for (view, strong) in views.into_iter().enumerate() {
             let start = first_strong + 2 * view;
+            // [slices, K, low, low] -> [2, K, low, low]
             let logits = enc.coarse_logits.clone().narrow(0, start, 2);
-            let valid_t: Tensor<3> = Tensor::from_data(
-                TensorData::new(valid_k.clone(), [2, low, low]),
-                &self.device,
-            );
-            let (teacher, logits) = match cfg.pseudo_labels.coarse {
-                UnlabeledCoarse::Classes => (self.tensor4(probs, [2, k, low, low]), logits),
-                UnlabeledCoarse::Foreground => (
-                    merge_foreground_probs(self.tensor4(probs, [2, k, low, low])),
-                    merge_foreground_logits(logits),
-                ),
-            };
-            let labels = multiclass_pseudo_labels(
-                teacher,
-                cfg.tau,
-                Some(valid_t.clone()),
-                cfg.pseudo_labels,
-            );
-            kept += read1(labels.keep.clone().sum())? / read1(labels.valid_count.clone())?.max(1.0);
-            for (sum, v) in kept_by_class
-                .iter_mut()
-                .zip(read(labels.kept_by_class(valid_t.clone()))?)
-            {
+            let valid_t: Tensor<3> =
+                Tensor::from_data(TensorData::new(strong.valid, [2, low, low]), &self.device);
+            let coarse = self.coarse_view_terms(logits, strong.probs, &valid_t)?;
+            kept += coarse.kept;
+            for (sum, v) in kept_by_class.iter_mut().zip(coarse.kept_by_class) {
                 *sum += v / 2.0;
             }
-            coarse_terms.push(masked_ce_dice_loss(logits, &labels));
+            coarse_terms.push(coarse.loss);
             if n > 0 {
-                let strong = select_slices(&enc.features, start, 2);
-                let features = match &self.student.dfe {
-                    Some(dfe) => {
-                        let weak = select_slices(&enc.features, 0, 2);
-                        BackboneFeatures {
-                            vision_feats: dfe.forward(weak.vision_feats, strong.vision_feats)?,
-                            vision_pos_embeds: strong.vision_pos_embeds,
-                        }
-                    }
-                    None => strong,
-                };
-                let out = clip_forward(&self.student.net.sam, &features, &prompts, false, None)?;
-                let pseudo_masks = binary_pseudo_labels(
-                    self.tensor4(masks, [2, n, low, low]),
-                    cfg.tau,
-                    Some(valid_t),
-                    cfg.pseudo_labels,
-                );
-                let kept_count = read1(pseudo_masks.keep.clone().sum())?;
-                mask_kept += kept_count / read1(pseudo_masks.valid_count.clone())?.max(1.0);
-                mask_kept_fg +=
-                    read1((pseudo_masks.keep.clone() * pseudo_masks.targets.clone()).sum())?
-                        / kept_count.max(1.0);
-                let present = self.tensor4(t_present.clone(), [2, n, 1, 1]);
-                let logits = out.mask_logits.clamp(-LOGIT_CLAMP, LOGIT_CLAMP);
-                let scores = out.object_scores.reshape([2, n, 1, 1]);
-                mask_terms
-                    .push(masked_bce_dice_loss(logits, &pseudo_masks) + bce_mean(scores, present));
+                let features = self.student_view_features(&enc.features, start)?;
+                let mask = self.mask_view_terms(&features, teacher, strong.masks, valid_t)?;
+                mask_kept += mask.kept;
+                mask_kept_fg += mask.kept_foreground;
+                mask_terms.push(mask.loss);
             }
         }
+
+        // Step 3: the mean over the two views.
         let mut views = coarse_terms.into_iter();
         let coarse = mean_of_views(
             views.next().expect("two views"),
@@ -311,6 +230,184 @@ impl SssTrainer {
             mask_kept: mask_kept / 2.0,
             mask_kept_foreground: mask_kept_fg / 2.0,
             kept_by_class,
+        })
+    }
+
+    /// The student's image encoder and coarse head on the weak clip (with DFE, which needs its
+    /// features) and the strong views, in that order along the batch.
+    fn encode_views(&self, clip: &WeakClip, views: &[StrongView]) -> SssEncoded {
+        let s = self.cfg.sam2.image_size;
+        let plane = s * s;
+        let mut batch = Vec::new();
+        if self.cfg.dfe {
+            batch.extend(clip.images.iter().copied());
+        }
+        for view in views {
+            batch.extend(view.images.iter().copied());
+        }
+        let slices = batch.len() / (3 * plane);
+        // [slices·3·s·s] -> [slices, 3, s, s]
+        self.student
+            .net
+            .encode(normalise_input(self.tensor4(batch, [slices, 3, s, s])))
+    }
+
+    /// The PCSW prompts of unlabeled volume `u` at `step`: from the teacher's coarse masks of
+    /// the whole volume, cached for `prompt_refresh` steps; none without PCSW.
+    fn cached_pcsw_prompts(&mut self, u: usize, step: usize) -> Result<Vec<ClassPrompt>> {
+        let cfg = &self.cfg;
+        if !cfg.pcsw {
+            return Ok(Vec::new());
+        }
+        let teacher = &self.teacher;
+        let vol = &self.data.unlabeled[u];
+        let rule = self.data.rule;
+        let device = self.device.clone().without_autodiff();
+        Ok(self
+            .prompt_cache
+            .get_or_refresh(u, step, cfg.prompt_refresh, || {
+                teacher_pcsw_prompts(teacher, vol, rule, cfg, &device)
+            })?
+            .to_vec())
+    }
+
+    /// The teacher on the weak view (no gradient): coarse class probabilities (or the oracle's),
+    /// the prompts of the clip's objects, and SAM-2's mask probabilities and presence for them.
+    fn teach_weak_view(
+        &self,
+        clip: &WeakClip,
+        valid: &[f32],
+        active: &[&ClassPrompt],
+    ) -> Result<TeacherView> {
+        let cfg = &self.cfg;
+        let (s, low) = (cfg.sam2.image_size, cfg.low_res());
+        let factor = s / low;
+        let k = cfg.num_classes;
+        let lp = low * low;
+        let plain = self.device.clone().without_autodiff();
+        // [2·3·s·s] -> [2, 3, s, s]
+        let weak_input: Tensor<4> = normalise_input(Tensor::from_data(
+            TensorData::new(clip.images.clone(), [2, 3, s, s]),
+            &plain,
+        ));
+        let t_enc = self.teacher.encode(weak_input);
+        // [2, K, low, low] -> [2·K·low·low]
+        let probs = if cfg.oracle_pseudo_labels {
+            oracle_probabilities(clip, s, factor, k)?
+        } else {
+            read(activation::softmax(t_enc.coarse_logits.clone(), 1))?
+        };
+        let t_map = argmax_classes(&probs, valid, k, lp);
+        let prompts = unlabeled_prompts(cfg, clip, active, &t_map[..lp], low, factor);
+        let n = prompts.len();
+        let (mask_probs, present) = if n > 0 {
+            let out = clip_forward(&self.teacher.sam, &t_enc.features, &prompts, false, None)?;
+            (
+                read(activation::sigmoid(out.mask_logits))?,
+                read(out.object_scores.greater_elem(0.0).float())?,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(TeacherView {
+            prompts,
+            probs,
+            mask_probs,
+            present,
+        })
+    }
+
+    /// The student's coarse term on one strong view: confidence-masked CE + Dice of `logits`
+    /// `[2, K, low, low]` against the teacher's pasted probabilities (merged into background
+    /// and foreground with [`UnlabeledCoarse::Foreground`]).
+    fn coarse_view_terms(
+        &self,
+        logits: Tensor<4>,
+        probs: Vec<f32>,
+        valid: &Tensor<3>,
+    ) -> Result<CoarseViewTerms> {
+        let cfg = &self.cfg;
+        let (k, low) = (cfg.num_classes, cfg.low_res());
+        let (teacher, logits) = match cfg.pseudo_labels.coarse {
+            UnlabeledCoarse::Classes => (self.tensor4(probs, [2, k, low, low]), logits),
+            // [2, K, low, low] -> [2, 2, low, low]
+            UnlabeledCoarse::Foreground => (
+                merge_foreground_probs(self.tensor4(probs, [2, k, low, low])),
+                merge_foreground_logits(logits),
+            ),
+        };
+        let labels =
+            multiclass_pseudo_labels(teacher, cfg.tau, Some(valid.clone()), cfg.pseudo_labels);
+        let kept = read1(labels.keep.clone().sum())? / read1(labels.valid_count.clone())?.max(1.0);
+        let kept_by_class = read(labels.kept_by_class(valid.clone()))?;
+        Ok(CoarseViewTerms {
+            loss: masked_ce_dice_loss(logits, &labels),
+            kept,
+            kept_by_class,
+        })
+    }
+
+    /// The features the student's mask decoder sees for the strong view at batch `start`:
+    /// DFE(weak, strong) with DFE on, else the strong view's own.
+    fn student_view_features(
+        &self,
+        features: &BackboneFeatures,
+        start: usize,
+    ) -> Result<BackboneFeatures> {
+        // [slices, C, H, W] -> [2, C, H, W] per level
+        let strong = select_slices(features, start, 2);
+        Ok(match &self.student.dfe {
+            Some(dfe) => {
+                let weak = select_slices(features, 0, 2);
+                BackboneFeatures {
+                    vision_feats: dfe.forward(weak.vision_feats, strong.vision_feats)?,
+                    vision_pos_embeds: strong.vision_pos_embeds,
+                }
+            }
+            None => strong,
+        })
+    }
+
+    /// The student's SAM-2 term on one strong view: its clip run on `features` with the
+    /// teacher's prompts, confidence-masked BCE + Dice of the clamped mask logits against the
+    /// teacher's pasted mask probabilities, plus the object-score BCE against its presence.
+    fn mask_view_terms(
+        &self,
+        features: &BackboneFeatures,
+        teacher: &TeacherView,
+        masks: Vec<f32>,
+        valid: Tensor<3>,
+    ) -> Result<MaskViewTerms> {
+        let cfg = &self.cfg;
+        let low = cfg.low_res();
+        let n = teacher.prompts.len();
+        let out = clip_forward(
+            &self.student.net.sam,
+            features,
+            &teacher.prompts,
+            false,
+            None,
+        )?;
+        let pseudo_masks = binary_pseudo_labels(
+            self.tensor4(masks, [2, n, low, low]),
+            cfg.tau,
+            Some(valid),
+            cfg.pseudo_labels,
+        );
+        let kept_count = read1(pseudo_masks.keep.clone().sum())?;
+        let kept = kept_count / read1(pseudo_masks.valid_count.clone())?.max(1.0);
+        let kept_foreground =
+            read1((pseudo_masks.keep.clone() * pseudo_masks.targets.clone()).sum())?
+                / kept_count.max(1.0);
+        // [2·n] -> [2, n, 1, 1]
+        let present = self.tensor4(teacher.present.clone(), [2, n, 1, 1]);
+        let logits = out.mask_logits.clamp(-LOGIT_CLAMP, LOGIT_CLAMP);
+        // [2, n] -> [2, n, 1, 1]
+        let scores = out.object_scores.reshape([2, n, 1, 1]);
+        Ok(MaskViewTerms {
+            loss: masked_bce_dice_loss(logits, &pseudo_masks) + bce_mean(scores, present),
+            kept,
+            kept_foreground,
         })
     }
 }
@@ -354,6 +451,94 @@ fn oracle_probabilities(clip: &WeakClip, s: usize, factor: usize, k: usize) -> R
         }
     }
     Ok(probs)
+}
+
+/// Per coarse pixel of the two slices, the teacher's most probable class (0 where not
+/// valid): `[2, K, low, low]` probabilities -> `[2, low, low]` classes.
+fn argmax_classes(probs: &[f32], valid: &[f32], k: usize, lp: usize) -> Vec<u8> {
+    (0..2 * lp)
+        .map(|i| {
+            let (f, p) = (i / lp, i % lp);
+            let mut best = (0usize, f32::MIN);
+            for c in 0..k {
+                let v = probs[(f * k + c) * lp + p];
+                if v > best.1 {
+                    best = (c, v);
+                }
+            }
+            if valid[i] > 0.0 { best.0 as u8 } else { 0 }
+        })
+        .collect()
+}
+
+/// One strong view of the weak clip: photometric jitter per slice, then CutMix with the
+/// clip's other slice, the teacher's pseudo-labels and the valid pixels pasted alike (the
+/// boxes are drawn at the coarse resolution and scaled up for the images).
+fn strong_view(
+    cfg: &SssTrainConfig,
+    clip: &WeakClip,
+    teacher: &TeacherView,
+    valid: &[f32],
+    rng: &mut SmallRng,
+) -> Result<StrongView> {
+    let (s, low) = (cfg.sam2.image_size, cfg.low_res());
+    let factor = s / low;
+    let (k, n) = (cfg.num_classes, teacher.prompts.len());
+    let (plane, lp) = (s * s, low * low);
+    // Step 1: each slice's parameters, and its photometric jitter.
+    let params = [
+        cfg.strong.sample([low, low], rng),
+        cfg.strong.sample([low, low], rng),
+    ];
+    let mut images = clip.images.clone();
+    for (f, p) in params.iter().enumerate() {
+        apply_photometric(
+            &mut images[f * 3 * plane..(f + 1) * 3 * plane],
+            3,
+            [s, s],
+            p,
+        )?;
+    }
+    // Step 2: CutMix: each slice's box from the other slice, images and pseudo-labels alike.
+    let photometric = images.clone();
+    let mut probs = teacher.probs.clone();
+    let mut masks = teacher.mask_probs.clone();
+    let mut valid_k = valid.to_vec();
+    for (f, p) in params.iter().enumerate() {
+        let Some(b) = p.cutmix else { continue };
+        let o = 1 - f;
+        let big = CutMixBox {
+            x: b.x * factor,
+            y: b.y * factor,
+            w: b.w * factor,
+            h: b.h * factor,
+        };
+        let fi = f * 3 * plane..(f + 1) * 3 * plane;
+        let oi = o * 3 * plane..(o + 1) * 3 * plane;
+        big.paste(&mut images[fi], &photometric[oi], [s, s])?;
+        let source = teacher.probs[o * k * lp..(o + 1) * k * lp].to_vec();
+        b.paste(
+            &mut probs[f * k * lp..(f + 1) * k * lp],
+            &source,
+            [low, low],
+        )?;
+        if n > 0 {
+            let source = teacher.mask_probs[o * n * lp..(o + 1) * n * lp].to_vec();
+            b.paste(
+                &mut masks[f * n * lp..(f + 1) * n * lp],
+                &source,
+                [low, low],
+            )?;
+        }
+        let source = valid[o * lp..(o + 1) * lp].to_vec();
+        b.paste(&mut valid_k[f * lp..(f + 1) * lp], &source, [low, low])?;
+    }
+    Ok(StrongView {
+        images,
+        probs,
+        masks,
+        valid: valid_k,
+    })
 }
 
 /// Prompts of an unlabeled clip's objects on its first slice (model-input pixels).
