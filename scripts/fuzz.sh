@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes every reader of outside data (crate/fuzz: nifti, dicom, manifest, burnpack, prompts,
-# checkpoint) with libFuzzer, coverage-guided, on the stable toolchain.
+# checkpoint, raster) with libFuzzer, coverage-guided, on the stable toolchain.
 #
 #   scripts/fuzz.sh SECONDS [TARGET...]     each target for SECONDS (all targets by default)
 #   FUZZ_CORPUS=DIR   keep and grow the corpus there (default: results/fuzz/corpus)
@@ -27,7 +27,7 @@ cd "$ROOT"
 SECONDS_EACH="${1:?usage: scripts/fuzz.sh SECONDS [TARGET...]}"
 shift
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(nifti dicom manifest burnpack prompts checkpoint)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(nifti dicom manifest burnpack prompts checkpoint raster)
 CORPUS="${FUZZ_CORPUS:-$ROOT/results/fuzz/corpus}"
 CRASHES="$ROOT/results/fuzz/crashes"
 RUNS="${FUZZ_RUNS:--1}"

@@ -1,10 +1,10 @@
 // Slice display: one full-canvas triangle; the fragment shader maps the canvas pixel through
-// the view transform (zoom, pan) to a voxel, applies window/level to the scan value and blends
-// the label colour over it. Textures are sampled with textureLoad (nearest voxel): r32float is
+// the view transform (zoom, pan, the display's flips and transpose) to a voxel, applies
+// window/level to the scan value and blends the label colour over it. Textures are sampled with textureLoad (nearest voxel): r32float is
 // not filterable everywhere, and nearest is what a reader of medical images expects.
 
 struct View {
-  // canvas pixel -> slice pixel: slice = (canvas - offset) / scale
+  // canvas pixel -> slice pixel: slice = transpose(A) * (canvas - offset) / scale (A: `axes`)
   offset: vec2<f32>,
   scale: f32,
   opacity: f32,
@@ -13,6 +13,9 @@ struct View {
   high: f32,
   has_mask: u32,
   _pad: u32,
+  // The slice's axes on the canvas (web/js/orientation.js): canvas - offset = scale * A * slice,
+  // A = [[axes.x, axes.z], [axes.y, axes.w]], a signed permutation, whose inverse is its transpose.
+  axes: vec4<f32>,
   colors: array<vec4<f32>, 16>,
 };
 
@@ -36,7 +39,8 @@ fn vs_main(@builtin(vertex_index) index: u32) -> VertexOut {
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
   let size = vec2<f32>(textureDimensions(scan));
-  let p = (in.position.xy - view.offset) / view.scale;
+  let q = (in.position.xy - view.offset) / view.scale;
+  let p = vec2<f32>(view.axes.x * q.x + view.axes.y * q.y, view.axes.z * q.x + view.axes.w * q.y);
   if (p.x < 0.0 || p.y < 0.0 || p.x >= size.x || p.y >= size.y) {
     return vec4<f32>(0.0, 0.0, 0.0, 1.0);
   }

@@ -216,7 +216,8 @@ export function classDice(a, b, c) {
 }
 
 /**
- * Screen (CSS) positions of slice pixels' centres under the renderer's view, for the mouse.
+ * Screen (CSS) positions of slice pixels' centres under the renderer's view (zoom, pan and the
+ * display's flips and transpose: web/js/orientation.js), for the mouse.
  * @param {import('playwright-core').Page} page
  * @param {number[][]} pixels `[x, y]` slice pixels
  * @returns {Promise<{x: number, y: number}[]>}
@@ -224,11 +225,12 @@ export function classDice(a, b, c) {
 export function screenOf(page, pixels) {
   return page.evaluate((pixels) => {
     const view = /** @type {any} */ (window).sssRenderer.view;
+    const [a, b, c, d] = view.axes ?? [1, 0, 0, 1];
     const rect = /** @type {HTMLElement} */ (document.getElementById('stage')).getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
     return pixels.map(([x, y]) => ({
-      x: rect.left + (view.offsetX + (x + 0.5) * view.scale) / dpr,
-      y: rect.top + (view.offsetY + (y + 0.5) * view.scale) / dpr,
+      x: rect.left + (view.offsetX + view.scale * (a * (x + 0.5) + c * (y + 0.5))) / dpr,
+      y: rect.top + (view.offsetY + view.scale * (b * (x + 0.5) + d * (y + 0.5))) / dpr,
     }));
   }, pixels);
 }

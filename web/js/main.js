@@ -1,8 +1,10 @@
 // The page's wiring: opens a scan (the demo by default, or a file picked or dropped), shows
-// axial slices with window/level, zoom and pan, overlays the masks the model worker returns,
-// starts the model worker (restarting it on the CPU if WebGPU fails) and handles keys and the
-// pointer. Slice-network weights segment the shown slice (here); SSS weights segment the whole
-// volume from one prompt per class, which sss-panel.js runs, lists and lets the user correct.
+// axial slices with window/level, zoom and pan, in the radiological convention with the patient
+// directions on the view's edges (orientation.js; display only), overlays the masks the model
+// worker returns, starts the model worker (restarting it on the CPU if WebGPU fails) and
+// handles keys and the pointer. Slice-network weights segment the shown slice (here); SSS
+// weights segment the whole volume from one prompt per class, which sss-panel.js runs, lists
+// and lets the user correct.
 // Query parameters: ?webgpu=0 runs everything without WebGPU (CPU model, 2-D canvas);
 // ?model=cpu runs the model on the CPU only; ?renderer=2d draws with the 2-D canvas only;
 // ?scan=URL and ?weights=URL (a manifest) replace the defaults.
@@ -12,6 +14,7 @@
 // the weights (?weights=, or the Weights list), in which case it warns instead.
 
 import { keepForOffline } from './offline.js';
+import { AS_STORED, axisCodes, displayFor, placeSlice, toSlice } from './orientation.js';
 import { createRenderer } from './renderers.js';
 import { SssPanel, classCounts } from './sss-panel.js';
 import { WorkerClient } from './worker-client.js';
@@ -50,6 +53,7 @@ const ui = {
   legend: $('legend'), stage: $('stage'), progress: $('progress'), error: $('error'),
   autoLabel: $('auto-label'),
   weightsChoice: /** @type {HTMLSelectElement} */ ($('weights-choice')), fitNote: $('fit-note'),
+  orientation: $('orientation'),
 };
 
 /**
@@ -67,6 +71,13 @@ const state = {
   rendererReason: /** @type {string|null} */ (null),
   /** @type {{dims: number[], spacing: number[], voxels: Float32Array, name: string}|null} */
   scan: null,
+  /**
+   * How the open scan is shown (orientation.js): the patient direction each voxel axis points
+   * toward (`codes`, from its affine; null for a PNG or JPEG image, shown as stored) and the
+   * display's flips, transpose and edge letters.
+   * @type {{codes: string[]|null, display: import('./orientation.js').Display}}
+   */
+  orientation: { codes: null, display: AS_STORED },
   z: 0,
   window: { low: 0, high: 1 },
   dataRange: { min: 0, max: 1 },
@@ -253,12 +264,17 @@ function updateView() {
   if (canvas.width !== w || canvas.height !== h) { canvas.width = w; canvas.height = h; }
   if (!state.scan) return;
   const [nx, ny] = state.scan.dims;
-  const scale = Math.min(w / nx, h / ny) * state.zoom;
-  renderer.view = {
-    scale,
-    offsetX: (w - nx * scale) / 2 + state.pan.x * dpr,
-    offsetY: (h - ny * scale) / 2 + state.pan.y * dpr,
-  };
+  renderer.view = placeSlice(nx, ny, state.orientation.display, w, h, state.zoom,
+    state.pan.x * dpr, state.pan.y * dpr);
+}
+
+/** The patient directions on the view's four edges (hidden for a scan without orientation). */
+function showOrientation() {
+  const { labels } = state.orientation.display;
+  ui.orientation.hidden = !labels;
+  for (const edge of /** @type {const} */ (['left', 'right', 'top', 'bottom'])) {
+    /** @type {HTMLElement} */ (ui.orientation.querySelector(`.${edge}`)).textContent = labels?.[edge] ?? '';
+  }
 }
 
 let frameRequested = false;
@@ -350,8 +366,8 @@ function forWorker(files) {
 }
 
 /**
- * Opens a scan in the worker (a NIfTI file, or the files of a DICOM series) and shows the
- * middle slice.
+ * Opens a scan in the worker (a NIfTI file, a PNG or JPEG image, or a DICOM series' files),
+ * oriented by its affine, and shows the middle slice.
  * @param {ScanFile[]} files
  * @param {string} name what to call the scan
  */
@@ -362,6 +378,9 @@ async function openScan(files, name) {
   let max = -Infinity;
   for (const v of reply.voxels) { if (v < min) min = v; if (v > max) max = v; }
   state.scan = { dims: reply.dims, spacing: reply.spacing, voxels: reply.voxels, name };
+  const codes = reply.affine ? axisCodes(reply.affine) : null;
+  state.orientation = { codes, display: displayFor(codes) };
+  showOrientation();
   state.scanModality = reply.modality;
   state.dataRange = { min, max };
   state.window = { low: reply.window[0], high: reply.window[1] };
@@ -381,6 +400,7 @@ async function openScan(files, name) {
   const notes = /** @type {string[]} */ (reply.notes ?? []);
   state.scanNotes = notes;
   ui.scanInfo.textContent = `${name}: ${nx} × ${ny} × ${nz} voxels, ${sp} mm` +
+    (codes ? `, voxel axes toward ${codes.join('')}` : ', no patient orientation (shown as stored)') +
     (notes.length ? ` (${notes.join('; ')})` : '');
   syncWindowControls();
   syncButtons();
@@ -548,11 +568,7 @@ function goToSlice(z) {
 function slicePixel(e) {
   const rect = ui.stage.getBoundingClientRect();
   const dpr = window.devicePixelRatio || 1;
-  const { offsetX, offsetY, scale } = renderer.view;
-  return {
-    x: ((e.clientX - rect.left) * dpr - offsetX) / scale,
-    y: ((e.clientY - rect.top) * dpr - offsetY) / scale,
-  };
+  return toSlice(renderer.view, (e.clientX - rect.left) * dpr, (e.clientY - rect.top) * dpr);
 }
 
 /** @param {Manifest} manifest */
@@ -761,9 +777,9 @@ state.api = api;
 new ResizeObserver(draw).observe(ui.stage);
 
 /**
- * Opens files picked or dropped: one NIfTI file, or the files of a DICOM series (several files
- * or a folder; sorted by position in the worker, not by name). The previous scan stays open
- * when they cannot be read.
+ * Opens files picked or dropped: one NIfTI file, one PNG or JPEG image, or the files of a
+ * DICOM series (several files or a folder; sorted by position in the worker, not by name). The
+ * previous scan stays open when they cannot be read.
  * @param {File[]} files
  */
 async function openFiles(files) {

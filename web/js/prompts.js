@@ -1,13 +1,15 @@
 // SSS prompts on the page: what a prompt's source means in words, and the prompt layer, a 2-D
 // canvas over the slice renderer's canvas (WebGPU or 2-D alike) that draws each class's box and
-// point on the slice the prompt lives on, with the renderer's zoom and pan.
+// point on the slice the prompt lives on, with the renderer's zoom, pan and display orientation.
+
+import { toCanvas } from './orientation.js';
 
 /**
  * One class's prompt and a correction click on it: see protocol.js.
  * @typedef {import('./protocol.js').ClassPrompt} ClassPrompt
  * @typedef {import('./protocol.js').Click} Click
  */
-/** @typedef {{offsetX: number, offsetY: number, scale: number}} ViewTransform */
+/** @typedef {import('./orientation.js').ViewTransform} ViewTransform */
 
 /** The source the page gives prompts a person drew (serde's snake_case name of `User`). */
 export const USER = /** @type {const} */ ('user');
@@ -106,10 +108,13 @@ export class PromptLayer {
       const [px, py] = p.prompt.point;
       const rgb = colors[p.class] ?? [255, 255, 0];
       const colour = `rgb(${rgb.join(',')})`;
-      const left = view.offsetX + x0 * view.scale;
-      const top = view.offsetY + y0 * view.scale;
-      const w = (x1 - x0 + 1) * view.scale;
-      const h = (y1 - y0 + 1) * view.scale;
+      // The box's outer corners on the canvas (flipped or transposed, they change places).
+      const a = toCanvas(view, x0, y0);
+      const b = toCanvas(view, x1 + 1, y1 + 1);
+      const left = Math.min(a.x, b.x);
+      const top = Math.min(a.y, b.y);
+      const w = Math.abs(b.x - a.x);
+      const h = Math.abs(b.y - a.y);
       ctx.lineWidth = (p.class === selected ? 3 : 2) * dpr;
       ctx.setLineDash(p === preview ? [6 * dpr, 4 * dpr] : []);
       ctx.strokeStyle = '#000a';
@@ -118,8 +123,8 @@ export class PromptLayer {
       ctx.strokeRect(left, top, w, h);
       ctx.setLineDash([]);
       ctx.beginPath();
-      ctx.arc(view.offsetX + (px + 0.5) * view.scale, view.offsetY + (py + 0.5) * view.scale,
-        4 * dpr, 0, 2 * Math.PI);
+      const centre = toCanvas(view, px + 0.5, py + 0.5);
+      ctx.arc(centre.x, centre.y, 4 * dpr, 0, 2 * Math.PI);
       ctx.fillStyle = colour;
       ctx.fill();
       ctx.lineWidth = 1.5 * dpr;
@@ -141,8 +146,7 @@ export const CLICK_COLOURS = { positive: 'rgb(60, 220, 90)', negative: 'rgb(240,
  * @param {number} dpr
  */
 function drawClick(ctx, view, click, dpr) {
-  const x = view.offsetX + (click.point[0] + 0.5) * view.scale;
-  const y = view.offsetY + (click.point[1] + 0.5) * view.scale;
+  const { x, y } = toCanvas(view, click.point[0] + 0.5, click.point[1] + 0.5);
   const r = 5 * dpr;
   ctx.beginPath();
   ctx.arc(x, y, r, 0, 2 * Math.PI);

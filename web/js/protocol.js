@@ -84,7 +84,8 @@
  * @typedef {object} Requests
  * @property {{preferWebGpu: boolean}} init starts the runtime on WebGPU or the CPU
  * @property {{manifestUrl: string}} loadWeights an absolute URL
- * @property {{files: ScanFile[]}} openScan one NIfTI file, or the files of a DICOM series
+ * @property {{files: ScanFile[]}} openScan one NIfTI file, one PNG or JPEG image, or the files
+ *   of a DICOM series
  * @property {{labels: Uint8Array}} exportLabels the label map to write as `.nii.gz`
  * @property {{z: number}} segment slice networks: one slice
  * @property {NoPayload} autoPrompts SSS: the coarse head and PCSW's prompts
@@ -107,8 +108,9 @@
  *   'flex (CPU)') and why WebGPU is not used, when it is not
  * @property {{manifest: Manifest, kind: WeightsKind}} loadWeights
  * @property {{dims: number[], spacing: number[], voxels: Float32Array, window: number[],
- *   modality: ModalityGuess|null, notes: string[]}} openScan `dims` [nx, ny, nz], `spacing` in
- *   mm, `window` the 0.5–99.5 percentiles
+ *   modality: ModalityGuess|null, notes: string[], affine: number[]|null}} openScan `dims`
+ *   [nx, ny, nz], `spacing` in mm, `window` the 0.5–99.5 percentiles, `affine` the voxel-to-world
+ *   affine (RAS+, row-major 4×4; null for an image without patient orientation: PNG, JPEG)
  * @property {{bytes: Uint8Array<ArrayBuffer>}} exportLabels the `.nii.gz` file
  * @property {{z: number, width: number, height: number, labels: Uint8Array, ms: number}} segment
  * @property {{prompts: ClassPrompt[], coarse: Uint8Array, ms: number}} autoPrompts `coarse`: the

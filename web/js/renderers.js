@@ -1,11 +1,14 @@
 // Slice renderers: WebGPU (WGSL from /shaders/slice.wgsl) with a 2-D canvas fallback. Both
-// draw one axial slice with window/level, a label overlay, zoom and pan; the viewer decides
-// what to show and calls render() when something changed.
+// draw one axial slice with window/level, a label overlay, zoom and pan, and the display's flips
+// and transpose (orientation.js); the viewer decides what to show and calls render() when
+// something changed.
 
-/** @typedef {{offsetX: number, offsetY: number, scale: number}} ViewTransform */
+/** @typedef {import('./orientation.js').ViewTransform} ViewTransform */
 /** @typedef {{low: number, high: number}} WindowLevel */
 
 const MAX_CLASSES = 16;
+/** Bytes of the shader's `View` before its colours (slice.wgsl). */
+const UNIFORM_HEADER = 48;
 
 /**
  * Common state of both renderers.
@@ -82,7 +85,7 @@ export class WebGpuRenderer extends RendererState {
       primitive: { topology: 'triangle-list' },
     });
     this.uniforms = device.createBuffer({
-      size: 32 + MAX_CLASSES * 16,
+      size: UNIFORM_HEADER + MAX_CLASSES * 16,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
     this.scanTexture = null;
@@ -178,7 +181,7 @@ export class WebGpuRenderer extends RendererState {
    */
   encodeAndSubmit(copy) {
     if (!this.bindGroup) return;
-    const u = new ArrayBuffer(32 + MAX_CLASSES * 16);
+    const u = new ArrayBuffer(UNIFORM_HEADER + MAX_CLASSES * 16);
     const f = new Float32Array(u);
     const i = new Uint32Array(u);
     f[0] = this.view.offsetX;
@@ -188,9 +191,10 @@ export class WebGpuRenderer extends RendererState {
     f[4] = this.window.low;
     f[5] = this.window.high;
     i[6] = this.labels ? 1 : 0;
+    f.set(this.view.axes ?? [1, 0, 0, 1], 8);
     for (let c = 0; c < MAX_CLASSES; c++) {
       const rgb = this.colors[c] ?? [255, 255, 0];
-      f.set([rgb[0] / 255, rgb[1] / 255, rgb[2] / 255, this.hidden.has(c) ? 0 : 1], 8 + c * 4);
+      f.set([rgb[0] / 255, rgb[1] / 255, rgb[2] / 255, this.hidden.has(c) ? 0 : 1], UNIFORM_HEADER / 4 + c * 4);
     }
     this.device.queue.writeBuffer(this.uniforms, 0, u);
     const encoder = this.device.createCommandEncoder();
@@ -271,7 +275,9 @@ export class CanvasRenderer extends RendererState {
     ctx.fillStyle = '#000';
     ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
     ctx.imageSmoothingEnabled = false;
-    ctx.setTransform(this.view.scale, 0, 0, this.view.scale, this.view.offsetX, this.view.offsetY);
+    const { scale, offsetX, offsetY } = this.view;
+    const [a, b, c, d] = this.view.axes ?? [1, 0, 0, 1];
+    ctx.setTransform(scale * a, scale * b, scale * c, scale * d, offsetX, offsetY);
     ctx.drawImage(this.offscreen, 0, 0);
   }
 

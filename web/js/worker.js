@@ -85,6 +85,18 @@ function isDicom(bytes) {
 }
 
 /**
+ * Whether a file is a PNG or JPEG image: by its name, or its first bytes (the wasm reader says
+ * so in words when a file so named is not one).
+ * @param {string} name
+ * @param {Uint8Array} bytes
+ */
+function isImage(name, bytes) {
+  if (/\.(png|jpe?g)$/i.test(name)) return true;
+  const png = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+  return png.every((b, i) => bytes[i] === b) || (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff);
+}
+
+/**
  * Each request's handler: its message in, its answer out, with the buffers to transfer.
  * @type {{[K in RequestType]: (msg: WorkerRequest<K>) => Promise<Replies[K] & {transfer?: Transferable[]}>}}
  */
@@ -113,8 +125,9 @@ const handlers = {
   },
 
   /**
-   * Opens a scan: one NIfTI file, or the files of a DICOM series (several files, any order;
-   * a single file that starts like DICOM too). `notes` says what reading left out.
+   * Opens a scan: one NIfTI file, one PNG or JPEG image (a one-slice volume), or the files of a
+   * DICOM series (several files, any order; a single file that starts like DICOM too). `notes`
+   * says what reading left out; `affine` places the voxels in the patient (null for an image).
    */
   async openScan(msg) {
     const { files } = msg;
@@ -123,7 +136,7 @@ const handlers = {
     progress(dicom ? `reading a DICOM series (${files.length} files)` : `reading ${files[0].name}`);
     const parsed = dicom
       ? Scan.fromDicomFiles(files.map((f) => f.name), files.map((f) => new Uint8Array(f.bytes)))
-      : Scan.fromBytes(first);
+      : isImage(files[0].name, first) ? Scan.fromImage(first) : Scan.fromBytes(first);
     scan?.free();
     scan = parsed;
     range = segmenter && kind === 'slice-net' ? segmenter.intensityRange(scan) : null;
@@ -136,6 +149,7 @@ const handlers = {
       window: [lo, hi],
       modality: /** @type {ModalityGuess|undefined} */ (scan.modality()) ?? null,
       notes: scan.notes(),
+      affine: scan.affine() ? Array.from(/** @type {Float32Array} */ (scan.affine())) : null,
       transfer: [voxels.buffer],
     };
   },

@@ -1,6 +1,6 @@
 //! Fuzz targets for every reader of data that comes from outside the program: NIfTI scans
 //! (`.nii`, `.nii.gz`, header and data, as `sss segment` and the page open them), DICOM
-//! series, the weights manifest, burnpack weights files, prompts JSON (the page's and `sss
+//! series, PNG and JPEG images, the weights manifest, burnpack weights files, prompts JSON (the page's and `sss
 //! segment --use-prompts`'s) and training checkpoints' `state.json`.
 //!
 //! Each target takes arbitrary bytes and must return, never panic, abort or allocate without
@@ -16,8 +16,9 @@
 use burn::module::Module;
 use burn::tensor::{DType, Device};
 use sss::data::dicom_series::read_dicom_series;
-use sss::data::label_export::{header_of, labels_like_input};
+use sss::data::label_export::{header_for_volume, header_of, labels_like_input};
 use sss::data::nifti_io::read_nifti_bytes;
+use sss::data::raster::read_raster_bytes;
 use sss::model::coarse_head::{CoarseHead, CoarseHeadConfig};
 use sss::prompt::check::check_class_prompts;
 use sss::prompt::pcsw::ClassPrompt;
@@ -38,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("burnpack", burnpack),
     ("prompts", prompts),
     ("checkpoint", checkpoint),
+    ("raster", raster),
 ];
 
 /// A NIfTI file as the page and `sss segment` open it. When it reads, the label map of the
@@ -82,6 +84,27 @@ pub fn dicom(data: &[u8]) {
         let [nx, ny, nz] = series.volume.dims;
         assert_eq!(series.volume.data.len(), nx * ny * nz, "voxel count ≠ dims");
     }
+}
+
+/// A PNG or JPEG image as the page and `sss segment` open it: one slice, its voxel count its
+/// dims, and its label map writable in a header made for it and read back with its grid.
+pub fn raster(data: &[u8]) {
+    let Ok(volume) = read_raster_bytes(data) else {
+        return;
+    };
+    let [nx, ny, nz] = volume.dims;
+    assert_eq!(nz, 1, "an image is one slice");
+    assert_eq!(volume.data.len(), nx * ny, "voxel count ≠ dims");
+    assert!(
+        volume.data.iter().all(|v| v.is_finite()),
+        "finite grey levels"
+    );
+    let labels = vec![1u8; volume.data.len()];
+    let out = labels_like_input(&header_for_volume(&volume), &labels)
+        .expect("an image that reads can have its label map saved");
+    let back = read_nifti_bytes(&out).expect("the saved label map reads back");
+    assert_eq!(back.dims, volume.dims, "label map dims");
+    assert_eq!(back.affine, volume.affine, "label map affine");
 }
 
 /// A weights manifest. One that parses names a model whose configuration checks out or is

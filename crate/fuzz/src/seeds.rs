@@ -1,9 +1,9 @@
 //! Seed inputs for each fuzz target, generated here rather than committed: small valid files
 //! of every kind the readers take (NIfTI-1 in each datatype the standard lists, scaled, gzip,
 //! big-endian NIfTI-2, one-frame 4-D, 2-D; DICOM slices from the project's writer, alone and
-//! in pairs; the shipped weights' manifests; burnpack files in f32 and f16; prompts and
-//! training states as the program writes them). libFuzzer mutates from these; the replay
-//! test runs each once.
+//! in pairs; PNG and JPEG images; the shipped weights' manifests; burnpack files in f32 and
+//! f16; prompts and training states as the program writes them). libFuzzer mutates from these;
+//! the replay test runs each once.
 
 use burn::tensor::Device;
 use sss::Volume;
@@ -27,8 +27,47 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
         "burnpack" => burnpack_seeds(),
         "prompts" => prompt_seeds(),
         "checkpoint" => checkpoint_seeds(),
+        "raster" => raster_seeds(),
         other => panic!("no fuzz target {other:?}"),
     }
+}
+
+/// Small images of each kind the raster reader takes: 8- and 16-bit grey PNG, RGBA PNG, a
+/// grey and a colour JPEG.
+fn raster_seeds() -> Vec<(String, Vec<u8>)> {
+    use image::codecs::jpeg::JpegEncoder;
+    use image::codecs::png::PngEncoder;
+    use image::{ExtendedColorType as C, ImageEncoder};
+    let (w, h) = (6u32, 4u32);
+    let grey: Vec<u8> = (0..w * h).map(|i| (i * 10) as u8).collect();
+    let grey16: Vec<u8> = (0..w * h)
+        .flat_map(|i| (i as u16 * 2500).to_ne_bytes())
+        .collect();
+    let rgba: Vec<u8> = (0..w * h * 4).map(|i| (i * 7) as u8).collect();
+    let rgb: Vec<u8> = (0..w * h * 3).map(|i| (i * 5) as u8).collect();
+    let png = |pixels: &[u8], colour| {
+        let mut out = Vec::new();
+        let encoder = PngEncoder::new(&mut out);
+        encoder
+            .write_image(pixels, w, h, colour)
+            .expect("a PNG seed");
+        out
+    };
+    let jpeg = |pixels: &[u8], colour| {
+        let mut out = Vec::new();
+        let encoder = JpegEncoder::new_with_quality(&mut out, 90);
+        encoder
+            .write_image(pixels, w, h, colour)
+            .expect("a JPEG seed");
+        out
+    };
+    vec![
+        ("grey8.png".into(), png(&grey, C::L8)),
+        ("grey16.png".into(), png(&grey16, C::L16)),
+        ("rgba8.png".into(), png(&rgba, C::Rgba8)),
+        ("grey.jpg".into(), jpeg(&grey, C::L8)),
+        ("rgb.jpg".into(), jpeg(&rgb, C::Rgb8)),
+    ]
 }
 
 fn small_volume(dims: [usize; 3]) -> Volume<f32> {

@@ -1,6 +1,7 @@
-//! `sss segment scan.nii.gz|DICOM_DIR --weights W -o seg.nii.gz`: coarse head → PCSW prompts → SAM-2
-//! propagation over the slices → a label map in the input's own header, so in its exact geometry
-//! (`data::label_export`; slices are
+//! `sss segment scan.nii.gz|DICOM_DIR|image.png --weights W -o seg.nii.gz`: coarse head → PCSW
+//! prompts → SAM-2 propagation over the slices → a label map in the input's own header, so in its
+//! exact geometry (`data::label_export`; a DICOM series' geometry, and for a PNG or JPEG image
+//! (`data::raster`, one slice) 1 mm pixels with the affine diag(−1, −1, 1); slices are
 //! resized to the model's image size and the masks back). The prompts are written beside it
 //! as JSON (`seg.prompts.json` unless `--prompts` says otherwise); `--use-prompts` propagates
 //! a corrected prompts file instead of PCSW's.
@@ -17,6 +18,7 @@ use super::train::DeviceArg;
 use crate::data::dicom_series::read_dicom_dir;
 use crate::data::label_export::{gzip, header_for_volume, header_of, labels_like_input};
 use crate::data::nifti_io::read_nifti;
+use crate::data::raster::{is_raster, read_raster_bytes};
 use crate::predictor::fit::{FitReport, check_fit};
 use crate::predictor::pipeline::SegmentMode;
 use crate::prompt::pcsw::ClassPrompt;
@@ -24,7 +26,8 @@ use crate::prompt::pcsw::ClassPrompt;
 /// Arguments of `sss segment`.
 #[derive(Args, Debug)]
 pub struct SegmentArgs {
-    /// The scan: a NIfTI file, or a directory holding a DICOM series.
+    /// The scan: a NIfTI file, a directory holding a DICOM series, or a PNG or JPEG image (one
+    /// slice).
     pub scan: PathBuf,
     /// A run directory or an export's manifest (.json).
     #[arg(long)]
@@ -97,11 +100,19 @@ pub fn run(args: &SegmentArgs) -> anyhow::Result<()> {
         let header = header_for_volume(&series.volume);
         (series.volume, header)
     } else {
-        let scan =
-            read_nifti(&args.scan).with_context(|| format!("reading {}", args.scan.display()))?;
         let input = std::fs::read(&args.scan)
             .with_context(|| format!("reading {}", args.scan.display()))?;
-        (scan, header_of(&input)?)
+        if is_raster(&args.scan.to_string_lossy(), &input) {
+            // An image has no header: its label map gets one made for its grid.
+            let scan = read_raster_bytes(&input)
+                .with_context(|| format!("reading {}", args.scan.display()))?;
+            let header = header_for_volume(&scan);
+            (scan, header)
+        } else {
+            let scan = read_nifti(&args.scan)
+                .with_context(|| format!("reading {}", args.scan.display()))?;
+            (scan, header_of(&input)?)
+        }
     };
     let start = Instant::now();
     let mode = if args.coarse_only {

@@ -284,10 +284,21 @@ pub fn read_dicom_series(files: &[(String, &[u8])]) -> Result<DicomSeries> {
     }
     if slices.is_empty() {
         let nifti = files.iter().filter(|(n, b)| looks_like_nifti(n, b)).count();
+        let images = files
+            .iter()
+            .filter(|(n, b)| super::raster::is_raster(n, b))
+            .count();
         return Err(first_error.unwrap_or_else(|| {
             SssError::Scan(if nifti > 0 && files.len() > 1 {
                 format!(
-                    "{nifti} of these {} files are NIfTI scans, and several files are read as                      the slices of one DICOM series; open one NIfTI file at a time",
+                    "{nifti} of these {} files are NIfTI scans, and several files are read as \
+                     the slices of one DICOM series; open one NIfTI file at a time",
+                    files.len()
+                )
+            } else if images > 0 && files.len() > 1 {
+                format!(
+                    "{images} of these {} files are PNG or JPEG images, and several files are \
+                     read as the slices of one DICOM series; open one image at a time",
                     files.len()
                 )
             } else {
@@ -700,7 +711,18 @@ mod tests {
             ("b.nii.gz".into(), vec![0x1f, 0x8b, 8, 0]),
         ]);
         assert!(
-            text.contains("2 of these 2 files are NIfTI scans") && text.contains("one NIfTI file"),
+            text.contains("2 of these 2 files are NIfTI scans, and several files are read as the")
+                && text.contains("one NIfTI file"),
+            "{text}"
+        );
+        // Several images at once: the same.
+        let text = refusal(&[
+            ("a.png".into(), b"\x89PNG\r\n\x1a\n".to_vec()),
+            ("b.jpg".into(), vec![0xff, 0xd8, 0xff, 0xe0]),
+        ]);
+        assert!(
+            text.contains("2 of these 2 files are PNG or JPEG images")
+                && text.contains("one image"),
             "{text}"
         );
 

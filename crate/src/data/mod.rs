@@ -12,3 +12,4 @@ pub mod nifti2;
 mod nifti_header;
 pub mod nifti_io;
 pub mod phantom;
+pub mod raster;

@@ -16,6 +16,7 @@ use crate::backend::ComputeDevice;
 use crate::data::dicom_series::read_dicom_series;
 use crate::data::label_export::{gzip, header_for_volume, header_of, labels_like_input};
 use crate::data::nifti_io::read_nifti_bytes;
+use crate::data::raster::read_raster_bytes;
 use crate::predictor::correction::SlicePreview;
 use crate::predictor::fit::check_fit;
 use crate::predictor::pipeline::{CoarseOutput, LabelFusion, PreparedVolume, SssSegmenter};
@@ -33,7 +34,7 @@ fn js_error(e: SssError) -> JsError {
     JsError::new(&e.to_string())
 }
 
-/// A scan parsed by the crate's NIfTI reader, kept in wasm memory.
+/// A scan parsed by the crate's readers (NIfTI, DICOM series, PNG / JPEG), kept in wasm memory.
 #[wasm_bindgen]
 pub struct Scan {
     volume: Rc<Volume<f32>>,
@@ -44,6 +45,8 @@ pub struct Scan {
     id: u64,
     /// What reading left out or assumed (a DICOM series' other files), in words.
     notes: Vec<String>,
+    /// Whether the affine places the voxels in the patient (false for PNG and JPEG images).
+    oriented: bool,
 }
 
 /// A fresh scan id.
@@ -69,6 +72,22 @@ impl Scan {
             header: Rc::new(header_of(bytes).map_err(js_error)?),
             id: next_scan_id(),
             notes: Vec::new(),
+            oriented: true,
+        })
+    }
+
+    /// Parses a PNG or JPEG image's bytes as a one-slice volume (`data::raster`: grey levels,
+    /// 1 mm pixels, no patient orientation). Its label maps are written as a NIfTI-1 file
+    /// with the affine diag(−1, −1, 1).
+    #[wasm_bindgen(js_name = fromImage)]
+    pub fn from_image(bytes: &[u8]) -> Result<Scan, JsError> {
+        let volume = read_raster_bytes(bytes).map_err(js_error)?;
+        Ok(Scan {
+            header: Rc::new(header_for_volume(&volume)),
+            volume: Rc::new(volume),
+            id: next_scan_id(),
+            notes: Vec::new(),
+            oriented: false,
         })
     }
 
@@ -98,6 +117,7 @@ impl Scan {
             volume: Rc::new(series.volume),
             id: next_scan_id(),
             notes: series.notes,
+            oriented: true,
         })
     }
 
@@ -118,6 +138,13 @@ impl Scan {
     /// `[nx, ny, nz]`.
     pub fn dims(&self) -> Vec<u32> {
         self.volume.dims.iter().map(|&d| d as u32).collect()
+    }
+
+    /// The voxel-to-world affine (RAS+, mm), row-major 4×4, or `undefined` for an image that
+    /// has no patient orientation (PNG, JPEG): the page orients its display by it.
+    pub fn affine(&self) -> Option<Vec<f32>> {
+        self.oriented
+            .then(|| self.volume.affine.iter().flatten().copied().collect())
     }
 
     /// Voxel size in mm, `[x, y, z]`.
