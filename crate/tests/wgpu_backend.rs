@@ -28,7 +28,10 @@ fn slice_net_on_wgpu_matches_flex() {
         return;
     };
     let cpu = Device::flex();
-    let config = SliceNetConfig::new().with_width(8);
+    let config = SliceNetConfig {
+        width: 8,
+        ..Default::default()
+    };
     let net_cpu = config.init(&cpu);
     let bytes = encode_module(net_cpu.clone(), burn::tensor::DType::F32).unwrap();
     let net_gpu = decode_into(config.init(&gpu.device), bytes).unwrap();

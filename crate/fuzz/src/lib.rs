@@ -129,11 +129,13 @@ const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495
 /// The small module burnpack inputs are loaded into: a coarse head (convolutions, a group
 /// norm), so that nested records, shapes and dtypes are all checked.
 pub fn burnpack_module(device: &Device) -> CoarseHead {
-    CoarseHeadConfig::new(4, 3)
-        .with_hidden(8)
-        .with_groups(2)
-        .init(device)
-        .expect("a valid coarse head")
+    CoarseHeadConfig {
+        hidden: 8,
+        groups: 2,
+        ..CoarseHeadConfig::new(4, 3)
+    }
+    .init(device)
+    .expect("a valid coarse head")
 }
 
 /// A burnpack weights file loaded into a module (the loader the page and the CLI share, after

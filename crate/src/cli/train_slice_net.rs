@@ -66,9 +66,11 @@ pub fn run(args: &TrainSliceNetArgs) -> anyhow::Result<()> {
     };
     let train = cases(0..args.cases);
     let held_out = cases(args.cases..args.cases + args.eval_cases);
-    let config = SliceNetConfig::new()
-        .with_num_classes(CARDIAC_CLASS_NAMES.len())
-        .with_width(args.width);
+    let config = SliceNetConfig {
+        num_classes: CARDIAC_CLASS_NAMES.len(),
+        width: args.width,
+        ..Default::default()
+    };
     let options = SliceTrainOptions {
         steps: args.steps,
         batch_size: args.batch_size,

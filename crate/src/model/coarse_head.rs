@@ -16,7 +16,6 @@
 //! size by nearest upsampling, the sum the neck's own top-down path would make if it reached
 //! level 0. SAM-2's features are unchanged; no parameter is added.
 
-use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
@@ -24,22 +23,25 @@ use burn::tensor::activation::relu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
-/// Sizes of the coarse head.
-#[derive(Config, Debug, PartialEq)]
+/// Sizes of the coarse head (a plain serde struct, as every configuration in the crate:
+/// `docs/DESIGN.md`, "Configuration"). It is written into the weights' manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CoarseHeadConfig {
     /// Channels of FPN level 0 (the SAM-2 neck's `d_model`).
     pub in_channels: usize,
     /// Output classes, background included.
     pub num_classes: usize,
     /// Hidden channels (64 as released).
-    #[config(default = 64)]
+    #[serde(default = "CoarseHeadConfig::default_hidden")]
     pub hidden: usize,
     /// GroupNorm groups (must divide `hidden`).
-    #[config(default = 8)]
+    #[serde(default = "CoarseHeadConfig::default_groups")]
     pub groups: usize,
     /// `Some(true)`: add FPN level 2, upsampled, to level 0 before the head (see the module
     /// docs). Optional so that manifests written before the switch (without it) still read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_down: Option<bool>,
 }
 
@@ -55,6 +57,25 @@ pub struct CoarseHead {
 }
 
 impl CoarseHeadConfig {
+    /// The released head's sizes on `in_channels` features, for `num_classes` classes.
+    pub fn new(in_channels: usize, num_classes: usize) -> Self {
+        Self {
+            in_channels,
+            num_classes,
+            hidden: Self::default_hidden(),
+            groups: Self::default_groups(),
+            top_down: None,
+        }
+    }
+
+    fn default_hidden() -> usize {
+        64
+    }
+
+    fn default_groups() -> usize {
+        8
+    }
+
     /// Builds the head; fails on zero sizes or groups that do not divide the hidden width.
     pub fn init(&self, device: &Device) -> crate::Result<CoarseHead> {
         if self.in_channels == 0
@@ -112,27 +133,71 @@ mod tests {
     #[test]
     fn keeps_the_resolution_and_gives_one_logit_per_class() {
         let device = Device::flex();
-        let head = CoarseHeadConfig::new(8, 4)
-            .with_hidden(16)
-            .with_groups(4)
-            .init(&device)
-            .unwrap();
+        let head = CoarseHeadConfig {
+            hidden: 16,
+            groups: 4,
+            ..CoarseHeadConfig::new(8, 4)
+        }
+        .init(&device)
+        .unwrap();
         let x = Tensor::<4>::random([2, 8, 12, 10], Distribution::Normal(0.0, 1.0), &device);
         assert_eq!(head.forward(x).dims(), [2, 4, 12, 10]);
         assert!(
-            CoarseHeadConfig::new(8, 4)
-                .with_groups(5)
-                .init(&device)
-                .is_err()
+            CoarseHeadConfig {
+                groups: 5,
+                ..CoarseHeadConfig::new(8, 4)
+            }
+            .init(&device)
+            .is_err()
         );
+    }
+
+    /// Manifests carry this configuration: the ones written before `top_down` (or with the
+    /// sizes left out) must still read, and a head without the switch writes no `top_down`.
+    #[test]
+    fn manifests_old_and_new_read_back() {
+        let old: CoarseHeadConfig =
+            serde_json::from_str(r#"{"in_channels":128,"num_classes":4,"hidden":64,"groups":8}"#)
+                .unwrap();
+        assert_eq!(old, CoarseHeadConfig::new(128, 4));
+        let bare: CoarseHeadConfig =
+            serde_json::from_str(r#"{"in_channels":32,"num_classes":6}"#).unwrap();
+        assert_eq!((bare.hidden, bare.groups, bare.top_down), (64, 8, None));
+        let null: CoarseHeadConfig = serde_json::from_str(
+            r#"{"in_channels":32,"num_classes":6,"hidden":16,"groups":4,"top_down":null}"#,
+        )
+        .unwrap();
+        assert_eq!(null.top_down, None);
+        let written = serde_json::to_string(&CoarseHeadConfig::new(128, 4)).unwrap();
+        assert_eq!(
+            written,
+            r#"{"in_channels":128,"num_classes":4,"hidden":64,"groups":8}"#
+        );
+        let on = CoarseHeadConfig {
+            top_down: Some(true),
+            ..CoarseHeadConfig::new(128, 4)
+        };
+        let back: CoarseHeadConfig =
+            serde_json::from_str(&serde_json::to_string(&on).unwrap()).unwrap();
+        assert_eq!(back, on);
+        assert!(serde_json::from_str::<CoarseHeadConfig>(r#"{"num_classes":4}"#).is_err());
     }
 
     #[test]
     fn top_down_adds_the_upsampled_level_2_and_only_then() {
         let device = Device::flex();
-        let cfg = CoarseHeadConfig::new(8, 3).with_hidden(16).with_groups(4);
+        let cfg = CoarseHeadConfig {
+            hidden: 16,
+            groups: 4,
+            ..CoarseHeadConfig::new(8, 3)
+        };
         let plain = cfg.init(&device).unwrap();
-        let mut with = cfg.with_top_down(Some(true)).init(&device).unwrap();
+        let mut with = CoarseHeadConfig {
+            top_down: Some(true),
+            ..cfg
+        }
+        .init(&device)
+        .unwrap();
         with.conv = plain.conv.clone();
         with.norm = plain.norm.clone();
         with.classifier = plain.classifier.clone();

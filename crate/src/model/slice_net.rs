@@ -5,26 +5,35 @@
 //! a normalised slice `[batch, in_channels, H, W]` (H and W multiples of 4), output is class
 //! logits `[batch, num_classes, H, W]`.
 
-use burn::config::Config;
 use burn::module::Module;
 use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
 
-/// Sizes of a [`SliceNet`].
-#[derive(Config, Debug, PartialEq)]
+/// Sizes of a [`SliceNet`] (a plain serde struct, as every configuration in the crate:
+/// `docs/DESIGN.md`, "Configuration"); a missing field reads as its default.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SliceNetConfig {
     /// Input channels (1 for a grey slice).
-    #[config(default = 1)]
     pub in_channels: usize,
     /// Output classes, background included.
-    #[config(default = 4)]
     pub num_classes: usize,
     /// Channels of the first level; each deeper level doubles them.
-    #[config(default = 16)]
     pub width: usize,
+}
+
+impl Default for SliceNetConfig {
+    fn default() -> Self {
+        Self {
+            in_channels: 1,
+            num_classes: 4,
+            width: 16,
+        }
+    }
 }
 
 /// Two 3×3 convolutions with ReLU.
@@ -117,7 +126,11 @@ mod tests {
     #[test]
     fn slice_net_keeps_the_slice_size_and_gives_one_logit_per_class() {
         let device = Device::flex();
-        let net = SliceNetConfig::new().with_width(4).init(&device);
+        let net = SliceNetConfig {
+            width: 4,
+            ..Default::default()
+        }
+        .init(&device);
         let x = Tensor::<4>::random(
             [2, 1, 32, 24],
             burn::tensor::Distribution::Normal(0.0, 1.0),

@@ -22,31 +22,41 @@
 //! which no decoder consumes). Levels can be switched off: their strong features pass
 //! through unchanged.
 
-use burn::config::Config;
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor, activation};
+use serde::{Deserialize, Serialize};
 
 use crate::SssError;
 
-/// DFE settings: channels, MLP widths and which FPN levels are enhanced.
-#[derive(Config, Debug)]
+/// DFE settings: channels, MLP widths and which FPN levels are enhanced (a plain serde struct,
+/// as every configuration in the crate: `docs/DESIGN.md`, "Configuration"). The defaults are
+/// the released code's (SAM-2 base+: 256 channels on three levels).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DfeConfig {
     /// Working channels `C` (the SAM-2 neck's `d_model`).
-    #[config(default = 256)]
     pub channels: usize,
     /// Hidden widths of the pixel MLP (`C→h0→…→C`).
-    #[config(default = "vec![512, 512, 256]")]
     pub hidden: Vec<usize>,
     /// Input channels of each FPN level.
-    #[config(default = "vec![256, 256, 256]")]
     pub in_channels: Vec<usize>,
     /// Which levels are enhanced (same length as `in_channels`).
-    #[config(default = "vec![true, true, true]")]
     pub levels_enabled: Vec<bool>,
-    #[config(default = 1e-5)]
     pub layer_norm_eps: f64,
+}
+
+impl Default for DfeConfig {
+    fn default() -> Self {
+        Self {
+            channels: 256,
+            hidden: vec![512, 512, 256],
+            in_channels: vec![256, 256, 256],
+            levels_enabled: vec![true, true, true],
+            layer_norm_eps: 1e-5,
+        }
+    }
 }
 
 /// PyTorch's `F.cosine_similarity` eps.
@@ -245,13 +255,15 @@ mod tests {
     }
 
     fn micro(dev: &Device) -> Dfe {
-        DfeConfig::new()
-            .with_channels(4)
-            .with_hidden(vec![6, 5, 3])
-            .with_in_channels(vec![4, 2, 4])
-            .with_levels_enabled(vec![true, true, false])
-            .init(dev)
-            .unwrap()
+        DfeConfig {
+            channels: 4,
+            hidden: vec![6, 5, 3],
+            in_channels: vec![4, 2, 4],
+            levels_enabled: vec![true, true, false],
+            ..Default::default()
+        }
+        .init(dev)
+        .unwrap()
     }
 
     #[test]
@@ -271,7 +283,11 @@ mod tests {
         assert_eq!(out[1].dims(), [2, 2, 3, 3]);
         assert_eq!(values(out[2].clone()), values(strong[2].clone()));
         assert!(dfe.forward(weak[..2].to_vec(), strong).is_err());
-        let bad = DfeConfig::new().with_levels_enabled(vec![true]).init(&dev);
+        let bad = DfeConfig {
+            levels_enabled: vec![true],
+            ..Default::default()
+        }
+        .init(&dev);
         assert!(bad.is_err());
     }
 

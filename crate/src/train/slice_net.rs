@@ -161,7 +161,11 @@ mod tests {
             image: Volume::new(image, [w, h, d], [1.0; 3]).unwrap(),
             label: Volume::new(label, [w, h, d], [1.0; 3]).unwrap(),
         }];
-        let config = SliceNetConfig::new().with_num_classes(2).with_width(4);
+        let config = SliceNetConfig {
+            num_classes: 2,
+            width: 4,
+            ..Default::default()
+        };
         let options = SliceTrainOptions {
             steps: 30,
             batch_size: 2,

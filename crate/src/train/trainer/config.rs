@@ -386,8 +386,10 @@ impl SssTrainConfig {
 
     /// The coarse head this run trains.
     pub fn coarse_head(&self) -> CoarseHeadConfig {
-        SssNet::coarse_head_config(&self.sam2, self.num_classes)
-            .with_top_down(self.coarse_top_down.then_some(true))
+        CoarseHeadConfig {
+            top_down: self.coarse_top_down.then_some(true),
+            ..SssNet::coarse_head_config(&self.sam2, self.num_classes)
+        }
     }
 
     /// Side of the masks and coarse logits (a quarter of the image size).

@@ -94,12 +94,14 @@ impl SssStudent {
         let dfe = if cfg.dfe {
             let levels = net_level_channels(&cfg.sam2);
             Some(
-                DfeConfig::new()
-                    .with_channels(cfg.sam2.hidden_dim())
-                    .with_hidden(cfg.dfe_hidden.clone())
-                    .with_levels_enabled(vec![true; levels.len()])
-                    .with_in_channels(levels)
-                    .init(device)?,
+                DfeConfig {
+                    channels: cfg.sam2.hidden_dim(),
+                    hidden: cfg.dfe_hidden.clone(),
+                    levels_enabled: vec![true; levels.len()],
+                    in_channels: levels,
+                    ..Default::default()
+                }
+                .init(device)?,
             )
         } else {
             None
