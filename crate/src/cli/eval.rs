@@ -17,13 +17,15 @@ use super::sss_data::{DatasetKind, read_case};
 use super::sss_weights::load_segmenter;
 use super::train::DeviceArg;
 use crate::Volume;
+use crate::data::dataset::Case;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};
 use crate::predictor::fit::{FitReport, check_fit};
 use crate::predictor::label_fusion::largest_components;
-use crate::predictor::pipeline::{LabelFusion, PostProcess, SegmentMode};
+use crate::predictor::pipeline::{LabelFusion, PostProcess, SegmentMode, SssSegmenter};
 use crate::prompt::pcsw::{
     ClassPrompt, PointRule, SliceRule, pcsw_prompts_from_labels, slice_prompts_from_labels,
 };
+use crate::weights::Manifest;
 
 /// Which part of the split to evaluate.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -230,28 +232,99 @@ fn foreground_metrics(
 
 /// Runs the command.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
+    // Step 1: the weights, with the command line's overrides of their recorded settings.
     let device = args.device.open()?;
     let (manifest, mut segmenter) = load_segmenter(&args.weights, &device.device)?;
+    apply_overrides(&mut segmenter, args)?;
+    // Step 2: the volumes of the chosen part of the split.
+    let cases = cases_to_evaluate(args)?;
+    let mode = if args.coarse_only {
+        SegmentMode::CoarseOnly
+    } else {
+        SegmentMode::Full
+    };
+    let classes: Vec<u8> = manifest.classes.iter().skip(1).map(|c| c.label).collect();
+    // Step 3: segment and score each volume.
+    let mut volumes = Vec::new();
+    for case in &cases {
+        let result = evaluate_case(&mut segmenter, &manifest, case, &classes, mode, args)?;
+        let dice: Vec<String> = result
+            .classes
+            .iter()
+            .map(|m| format!("{:.3}", m.dice))
+            .collect();
+        println!(
+            "{:<24} Dice {} ({:.1} s)",
+            case.id,
+            dice.join(" "),
+            result.seconds
+        );
+        volumes.push(result);
+    }
+    // Step 4: means over volumes, on screen, then the files asked for.
+    let config = MetricsConfig {
+        skip_both_empty: args.skip_both_empty,
+        ..MetricsConfig::default()
+    };
+    let summarise = |part: fn(&VolumeResult) -> &Vec<ClassMetrics>| {
+        let per_volume: Vec<Vec<ClassMetrics>> = volumes.iter().map(|v| part(v).clone()).collect();
+        aggregate(&per_volume, &config)
+    };
+    let summary = summarise(|v| &v.classes);
+    let coarse_summary = summarise(|v| &v.coarse_classes);
+    let coarse_component_summary = summarise(|v| &v.coarse_component_classes);
+    let foreground_summary = summarise(|v| &v.foreground);
+    let units = if args.spacing { "mm" } else { "voxels" };
+    let names: Vec<String> = manifest.classes.iter().map(|c| c.name.clone()).collect();
+    let not_fitting = volumes.iter().filter(|v| !v.fit.fits).count();
+    let with_classes_named = volumes.iter().filter(|v| !v.fit.message.is_empty()).count();
+    let report = EvalReport {
+        weights: args.weights.display().to_string(),
+        mode,
+        gt_prompts: args.gt_prompts,
+        gt_prompts_every_slice: args.gt_prompts_every_slice,
+        split: args.split,
+        units,
+        class_names: names,
+        volumes,
+        summary,
+        coarse_summary,
+        coarse_component_summary,
+        foreground_summary,
+        not_fitting,
+        with_classes_named,
+    };
+    print_summary(&report);
+    if let Some(path) = &args.csv {
+        std::fs::write(path, report_csv(&report))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The command line's overrides of the settings the weights recorded (PCSW's rules, tracked
+/// memories, post-processing, label fusion).
+fn apply_overrides(segmenter: &mut SssSegmenter, args: &EvalArgs) -> anyhow::Result<()> {
+    let mut pcsw = *segmenter.pcsw_config();
     if let Some(point) = args.pcsw_point {
-        let mut pcsw = *segmenter.pcsw_config();
         pcsw.point = match point {
             PointArg::Interior => PointRule::Interior,
             PointArg::Released => PointRule::Released,
         };
-        segmenter.set_pcsw_config(pcsw);
-    }
-    if let Some(TrackedMemories(n)) = args.tracked_memories {
-        segmenter.set_tracked_memories(n);
     }
     if let Some(slice) = args.pcsw_slice {
-        let mut pcsw = *segmenter.pcsw_config();
         pcsw.slice = slice.rule();
-        segmenter.set_pcsw_config(pcsw);
     }
     if let Some(min) = args.pcsw_min_object {
-        let mut pcsw = *segmenter.pcsw_config();
         pcsw.min_object_voxels = min;
-        segmenter.set_pcsw_config(pcsw);
+    }
+    segmenter.set_pcsw_config(pcsw);
+    if let Some(TrackedMemories(n)) = args.tracked_memories {
+        segmenter.set_tracked_memories(n);
     }
     if let Some(post) = args.post_process {
         segmenter.set_post_process(post.into());
@@ -259,6 +332,11 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some(w) = args.sam2_weight {
         segmenter.set_fusion(LabelFusion::from_sam2_weight(w))?;
     }
+    Ok(())
+}
+
+/// The volumes of `--split` (at most `--limit`), refusing an empty list.
+fn cases_to_evaluate(args: &EvalArgs) -> anyhow::Result<Vec<Case>> {
     anyhow::ensure!(
         args.split != SplitPart::Labeled || args.labeled > 0,
         "--split labeled needs --labeled N (the training run's)"
@@ -269,193 +347,153 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         SplitPart::Val => split.val,
         SplitPart::Labeled => split.labeled,
     };
-    let cases: Vec<_> = cases
+    let cases: Vec<Case> = cases
         .into_iter()
         .take(args.limit.unwrap_or(usize::MAX))
         .collect();
     anyhow::ensure!(!cases.is_empty(), "the {:?} split is empty", args.split);
-    let mode = if args.coarse_only {
-        SegmentMode::CoarseOnly
+    Ok(cases)
+}
+
+/// Segments one volume as `mode` and the prompt flags say, and scores the segmentation, the
+/// coarse head alone (also cut to its largest components) and every class merged against the
+/// volume's labels.
+fn evaluate_case(
+    segmenter: &mut SssSegmenter,
+    manifest: &Manifest,
+    case: &Case,
+    classes: &[u8],
+    mode: SegmentMode,
+    args: &EvalArgs,
+) -> anyhow::Result<VolumeResult> {
+    let (image, labels) = read_case(case)?;
+    let labels = labels.with_context(|| format!("{} has no labels", case.id))?;
+    let start = Instant::now();
+    // Step 1: the coarse head, and the prompts (PCSW's from it, or a diagnostic's).
+    let prepared = segmenter.prepare(&image)?;
+    let coarse = segmenter.coarse(&prepared)?;
+    let every_slice = args.gt_prompts_every_slice || args.coarse_prompts_every_slice;
+    let prompts = if args.coarse_prompts_every_slice {
+        let kept = largest_components(&coarse.labels, image.dims, classes)?;
+        slice_prompts_from_labels(&image.with_data(kept)?, classes, segmenter.pcsw_config())
+    } else if args.gt_prompts_every_slice {
+        slice_prompts_from_labels(&labels, classes, segmenter.pcsw_config())
+    } else if args.gt_prompts {
+        pcsw_prompts_from_labels(&labels, classes, segmenter.pcsw_config())?
     } else {
-        SegmentMode::Full
+        segmenter.auto_prompts(&coarse, image.dims)?
     };
-    let classes: Vec<u8> = manifest.classes.iter().skip(1).map(|c| c.label).collect();
-    let mut volumes = Vec::new();
-    for case in &cases {
-        let (image, labels) = read_case(case)?;
-        let labels = labels.with_context(|| format!("{} has no labels", case.id))?;
-        let start = Instant::now();
-        let prepared = segmenter.prepare(&image)?;
-        let coarse = segmenter.coarse(&prepared)?;
-        let prompts = if args.coarse_prompts_every_slice {
-            let kept = largest_components(&coarse.labels, image.dims, &classes)?;
-            slice_prompts_from_labels(&image.with_data(kept)?, &classes, segmenter.pcsw_config())
-        } else if args.gt_prompts_every_slice {
-            slice_prompts_from_labels(&labels, &classes, segmenter.pcsw_config())
-        } else if args.gt_prompts {
-            pcsw_prompts_from_labels(&labels, &classes, segmenter.pcsw_config())?
-        } else {
-            segmenter.auto_prompts(&coarse, image.dims)?
-        };
-        let coarse_labels = image.with_data(coarse.labels.clone())?;
-        let spacing = args.spacing.then_some(image.spacing);
-        let coarse_metrics = evaluate_volume(&coarse_labels, &labels, &classes, spacing)?;
-        let coarse_component =
-            image.with_data(largest_components(&coarse.labels, image.dims, &classes)?)?;
-        let coarse_component_metrics =
-            evaluate_volume(&coarse_component, &labels, &classes, spacing)?;
-        let (metrics, foreground, fit) = match mode {
-            SegmentMode::CoarseOnly => (
-                coarse_metrics.clone(),
-                foreground_metrics(&coarse_labels, &labels, spacing)?,
-                check_fit(&manifest.classes, &coarse_labels.data, image.spacing),
-            ),
-            SegmentMode::Full => {
-                let full = if args.gt_prompts_every_slice || args.coarse_prompts_every_slice {
-                    segmenter.prompted_slices(&prepared, &prompts)?
-                } else {
-                    segmenter.propagate(&prepared, &prompts, Some(&coarse))?
-                };
-                // `propagate` post-processes; the every-slice diagnostics do it here.
-                let full = if args.gt_prompts_every_slice || args.coarse_prompts_every_slice {
-                    segmenter.post_processed(full, image.dims)?
-                } else {
-                    full
-                };
-                let full = image.with_data(full)?;
-                (
-                    evaluate_volume(&full, &labels, &classes, spacing)?,
-                    foreground_metrics(&full, &labels, spacing)?,
-                    check_fit(&manifest.classes, &full.data, image.spacing),
-                )
-            }
-        };
-        let seconds = start.elapsed().as_secs_f64();
-        let dice: Vec<String> = metrics.iter().map(|m| format!("{:.3}", m.dice)).collect();
-        println!("{:<24} Dice {} ({seconds:.1} s)", case.id, dice.join(" "));
-        volumes.push(VolumeResult {
-            id: case.id.clone(),
-            classes: metrics,
-            coarse_classes: coarse_metrics,
-            coarse_component_classes: coarse_component_metrics,
-            foreground,
-            fit,
-            prompts,
-            seconds,
-        });
-    }
-    let per_volume: Vec<Vec<ClassMetrics>> = volumes.iter().map(|v| v.classes.clone()).collect();
-    let config = MetricsConfig {
-        skip_both_empty: args.skip_both_empty,
-        ..MetricsConfig::default()
+    // Step 2: the coarse head's own scores.
+    let coarse_labels = image.with_data(coarse.labels.clone())?;
+    let spacing = args.spacing.then_some(image.spacing);
+    let coarse_metrics = evaluate_volume(&coarse_labels, &labels, classes, spacing)?;
+    let coarse_component =
+        image.with_data(largest_components(&coarse.labels, image.dims, classes)?)?;
+    let coarse_component_metrics = evaluate_volume(&coarse_component, &labels, classes, spacing)?;
+    // Step 3: the segmentation scored (the coarse head's again with --coarse-only).
+    let (metrics, foreground, fit) = match mode {
+        SegmentMode::CoarseOnly => (
+            coarse_metrics.clone(),
+            foreground_metrics(&coarse_labels, &labels, spacing)?,
+            check_fit(&manifest.classes, &coarse_labels.data, image.spacing),
+        ),
+        SegmentMode::Full => {
+            // `propagate` post-processes; the every-slice diagnostics do it here.
+            let full = if every_slice {
+                let full = segmenter.prompted_slices(&prepared, &prompts)?;
+                segmenter.post_processed(full, image.dims)?
+            } else {
+                segmenter.propagate(&prepared, &prompts, Some(&coarse))?
+            };
+            let full = image.with_data(full)?;
+            (
+                evaluate_volume(&full, &labels, classes, spacing)?,
+                foreground_metrics(&full, &labels, spacing)?,
+                check_fit(&manifest.classes, &full.data, image.spacing),
+            )
+        }
     };
-    let summary = aggregate(&per_volume, &config);
-    let per_volume_coarse: Vec<Vec<ClassMetrics>> =
-        volumes.iter().map(|v| v.coarse_classes.clone()).collect();
-    let coarse_summary = aggregate(&per_volume_coarse, &config);
-    let per_volume_component: Vec<Vec<ClassMetrics>> = volumes
-        .iter()
-        .map(|v| v.coarse_component_classes.clone())
-        .collect();
-    let coarse_component_summary = aggregate(&per_volume_component, &config);
-    let per_volume_foreground: Vec<Vec<ClassMetrics>> =
-        volumes.iter().map(|v| v.foreground.clone()).collect();
-    let foreground_summary = aggregate(&per_volume_foreground, &config);
-    let units = if args.spacing { "mm" } else { "voxels" };
-    let names: Vec<String> = manifest.classes.iter().map(|c| c.name.clone()).collect();
+    Ok(VolumeResult {
+        id: case.id.clone(),
+        classes: metrics,
+        coarse_classes: coarse_metrics,
+        coarse_component_classes: coarse_component_metrics,
+        foreground,
+        fit,
+        prompts,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The means over volumes as a table on screen.
+fn print_summary(report: &EvalReport) {
+    let name = |class: u8| {
+        report
+            .class_names
+            .get(class as usize)
+            .map_or("?", String::as_str)
+    };
+    let row = |label: &str, s: &MetricsSummary| {
+        println!(
+            "{label:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
+            s.dice, s.jaccard, s.hd95, s.asd
+        );
+    };
     println!(
-        "\n{} volumes ({:?}, {mode:?}), HD95/ASD in {units}",
-        volumes.len(),
-        args.split
+        "\n{} volumes ({:?}, {:?}), HD95/ASD in {}",
+        report.volumes.len(),
+        report.split,
+        report.mode,
+        report.units
     );
     println!(
         "{:<18} {:>7} {:>8} {:>8} {:>8}",
         "class", "Dice", "Jaccard", "HD95", "ASD"
     );
-    for c in &summary.per_class {
+    for c in &report.summary.per_class {
         println!(
             "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
-            names.get(c.class as usize).map_or("?", String::as_str),
+            name(c.class),
             c.dice,
             c.jaccard,
             c.hd95,
             c.asd
         );
     }
-    println!(
-        "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
-        "mean", summary.dice, summary.jaccard, summary.hd95, summary.asd
-    );
-    if mode == SegmentMode::Full {
-        println!(
-            "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
-            "mean, coarse head",
-            coarse_summary.dice,
-            coarse_summary.jaccard,
-            coarse_summary.hd95,
-            coarse_summary.asd
-        );
+    row("mean", &report.summary);
+    if report.mode == SegmentMode::Full {
+        row("mean, coarse head", &report.coarse_summary);
     }
+    row("any foreground", &report.foreground_summary);
+    row("mean, coarse, LCC", &report.coarse_component_summary);
     println!(
-        "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
-        "any foreground",
-        foreground_summary.dice,
-        foreground_summary.jaccard,
-        foreground_summary.hd95,
-        foreground_summary.asd
+        "fit check: {} of {} volumes do not fit the weights; {} have a class drawn far outside \
+         its training range",
+        report.not_fitting,
+        report.volumes.len(),
+        report.with_classes_named
     );
-    println!(
-        "{:<18} {:>7.4} {:>8.4} {:>8.2} {:>8.2}",
-        "mean, coarse, LCC",
-        coarse_component_summary.dice,
-        coarse_component_summary.jaccard,
-        coarse_component_summary.hd95,
-        coarse_component_summary.asd
-    );
-    let not_fitting = volumes.iter().filter(|v| !v.fit.fits).count();
-    let with_classes_named = volumes.iter().filter(|v| !v.fit.message.is_empty()).count();
-    println!(
-        "fit check: {not_fitting} of {} volumes do not fit the weights; {with_classes_named} \
-         have a class drawn far outside its training range",
-        volumes.len()
-    );
-    if let Some(path) = &args.csv {
-        let mut csv = String::from("volume,class,name,dice,jaccard,hd95,asd\n");
-        for v in &volumes {
-            for m in &v.classes {
-                csv.push_str(&format!(
-                    "{},{},{},{},{},{},{}\n",
-                    v.id,
-                    m.class,
-                    names.get(m.class as usize).map_or("?", String::as_str),
-                    m.dice,
-                    m.jaccard,
-                    m.hd95,
-                    m.asd
-                ));
-            }
+}
+
+/// Per volume, per class metrics as CSV (`volume,class,name,dice,jaccard,hd95,asd`).
+fn report_csv(report: &EvalReport) -> String {
+    let mut csv = String::from("volume,class,name,dice,jaccard,hd95,asd\n");
+    for v in &report.volumes {
+        for m in &v.classes {
+            csv.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                v.id,
+                m.class,
+                report
+                    .class_names
+                    .get(m.class as usize)
+                    .map_or("?", String::as_str),
+                m.dice,
+                m.jaccard,
+                m.hd95,
+                m.asd
+            ));
         }
-        std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))?;
     }
-    if let Some(path) = &args.json {
-        let report = EvalReport {
-            weights: args.weights.display().to_string(),
-            mode,
-            gt_prompts: args.gt_prompts,
-            gt_prompts_every_slice: args.gt_prompts_every_slice,
-            split: args.split,
-            units,
-            class_names: names,
-            volumes,
-            summary,
-            coarse_summary,
-            coarse_component_summary,
-            foreground_summary,
-            not_fitting,
-            with_classes_named,
-        };
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
+    csv
 }
