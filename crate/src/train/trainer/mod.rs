@@ -62,6 +62,7 @@ pub use config::{
     SssTrainConfig, TrainPoint, defaults,
 };
 pub use prompts::{ObjectPrompts, box_and_centre, coarse_component_prompt, ground_truth_prompts};
+use unlabeled::UnlabeledStats;
 pub use unlabeled::{CachedPrompts, PromptCache};
 
 use super::dfe::{Dfe, DfeConfig};
@@ -174,17 +175,24 @@ struct StepLosses {
     extra: Vec<Tensor<1>>,
     /// How many of `extra` are per-frame losses.
     n_frames: usize,
+    /// The unlabeled term's statistics, read back with the losses.
+    unlabeled_stats: Option<UnlabeledStats>,
 }
 
 impl StepLosses {
-    /// Reads every loss back (one read, detached) into `report`.
+    /// Reads every loss and statistic back (one read, detached) into `report`.
     fn read_into(&self, report: &mut StepReport) -> Result<()> {
         let n_parts = self.parts.len();
-        // [1] each -> [parts + extra]
+        let counts: &[Tensor<1>] = self
+            .unlabeled_stats
+            .as_ref()
+            .map_or(&[], |u| u.counts.as_slice());
+        // [1] each (counts: [1] or [K']) -> [parts + extra + counts]
         let values = Tensor::cat(
             self.parts
                 .iter()
                 .chain(&self.extra)
+                .chain(counts)
                 .map(|p| p.clone().detach())
                 .collect(),
             0,
@@ -198,6 +206,15 @@ impl StepLosses {
         if n_parts > 3 {
             report.unlabeled_coarse = values[3];
             report.unlabeled_mask = values[4];
+        }
+        let (values, counts) =
+            values.split_at(values.len() - counts.iter().map(|t| t.dims()[0]).sum::<usize>());
+        if let Some(stats) = &self.unlabeled_stats {
+            let u = stats.report(counts);
+            report.kept = u.kept;
+            report.mask_kept = u.mask_kept;
+            report.mask_kept_foreground = u.mask_kept_foreground;
+            report.kept_by_class = u.kept_by_class;
         }
         let extra = &values[n_parts..];
         let (terms, frames) = extra.split_at(extra.len() - self.n_frames);
@@ -371,13 +388,11 @@ impl SssTrainer {
         };
         let n_frames = l.per_frame.len();
         let extra: Vec<Tensor<1>> = sam2_terms.into_iter().chain(l.per_frame).collect();
+        let mut unlabeled_stats = None;
         let total = if lambda > 0.0 && !self.data.unlabeled.is_empty() {
             let u = self.unlabeled_loss(step)?;
             report.objects[1] = u.objects;
-            report.kept = u.kept;
-            report.mask_kept = u.mask_kept;
-            report.mask_kept_foreground = u.mask_kept_foreground;
-            report.kept_by_class = u.kept_by_class;
+            unlabeled_stats = Some(u.stats);
             let unlabeled = u.coarse.clone() + u.mask.clone() * self.cfg.unlabeled_mask_weight;
             parts.push(u.coarse);
             parts.push(u.mask);
@@ -397,6 +412,7 @@ impl SssTrainer {
             parts,
             extra,
             n_frames,
+            unlabeled_stats,
         })
     }
 
@@ -426,10 +442,6 @@ pub(super) fn read<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data()
         .try_to_vec::<f32>()
         .map_err(|e| SssError::Device(format!("reading back ({e:?})")))
-}
-
-pub(super) fn read1(t: Tensor<1>) -> Result<f32> {
-    Ok(read(t)?[0])
 }
 
 /// A tiny synthetic run for tests: `labeled` + `unlabeled` 32×32×3 volumes with two

@@ -15,7 +15,7 @@ use super::clip::{
 };
 use super::config::SssTrainConfig;
 use super::prompts::{ObjectPrompts, coarse_component_prompt};
-use super::{SssTrainer, read, read1};
+use super::{SssTrainer, read};
 use crate::Result;
 use crate::data::intensity::IntensityRule;
 use crate::model::image_encoder::normalise_input;
@@ -104,18 +104,22 @@ struct StrongView {
 /// The student's coarse term on one strong view.
 struct CoarseViewTerms {
     loss: Tensor<1>,
-    /// Fraction of the valid pixels whose pseudo-label passed the confidence rule.
-    kept: f32,
-    /// Per taught class, the fraction of its pixels kept.
-    kept_by_class: Vec<f32>,
+    /// The counts behind the logged statistics, read back with the losses: pixels whose
+    /// pseudo-label passed the confidence rule `[1]`, valid pixels `[1]`, and per taught class
+    /// the fraction of its pixels kept `[K']`.
+    kept: Tensor<1>,
+    valid: Tensor<1>,
+    kept_by_class: Tensor<1>,
 }
 
 /// The student's SAM-2 term on one strong view.
 struct MaskViewTerms {
     loss: Tensor<1>,
-    /// Fraction of the valid mask elements kept, and the foreground share of those.
-    kept: f32,
-    kept_foreground: f32,
+    /// Mask elements kept `[1]`, valid `[1]`, and kept foreground `[1]`, read back with the
+    /// losses.
+    kept: Tensor<1>,
+    valid: Tensor<1>,
+    kept_foreground: Tensor<1>,
 }
 
 impl SssTrainer {
@@ -182,13 +186,11 @@ impl SssTrainer {
         let first_strong = if cfg.dfe { 2 } else { 0 };
         let mut coarse_terms = Vec::new();
         let mut mask_terms = Vec::new();
-        let mut kept = 0.0f32;
         let taught_classes = match cfg.pseudo_labels.coarse {
             UnlabeledCoarse::Classes => cfg.num_classes,
             UnlabeledCoarse::Foreground => 2,
         };
-        let mut kept_by_class = vec![0.0f32; taught_classes];
-        let (mut mask_kept, mut mask_kept_fg) = (0.0f32, 0.0f32);
+        let mut counts = Vec::new();
         for (view, strong) in views.into_iter().enumerate() {
             let start = first_strong + 2 * view;
             // [slices, K, low, low] -> [2, K, low, low]
@@ -196,16 +198,12 @@ impl SssTrainer {
             let valid_t: Tensor<3> =
                 Tensor::from_data(TensorData::new(strong.valid, [2, low, low]), &self.device);
             let coarse = self.coarse_view_terms(logits, strong.probs, &valid_t)?;
-            kept += coarse.kept;
-            for (sum, v) in kept_by_class.iter_mut().zip(coarse.kept_by_class) {
-                *sum += v / 2.0;
-            }
+            counts.extend([coarse.kept, coarse.valid, coarse.kept_by_class]);
             coarse_terms.push(coarse.loss);
             if n > 0 {
                 let features = self.student_view_features(&enc.features, start)?;
                 let mask = self.mask_view_terms(&features, teacher, strong.masks, valid_t)?;
-                mask_kept += mask.kept;
-                mask_kept_fg += mask.kept_foreground;
+                counts.extend([mask.kept, mask.valid, mask.kept_foreground]);
                 mask_terms.push(mask.loss);
             }
         }
@@ -226,10 +224,11 @@ impl SssTrainer {
             coarse,
             mask,
             objects: n,
-            kept: kept / 2.0,
-            mask_kept: mask_kept / 2.0,
-            mask_kept_foreground: mask_kept_fg / 2.0,
-            kept_by_class,
+            stats: UnlabeledStats {
+                counts,
+                taught_classes,
+                with_masks: n > 0,
+            },
         })
     }
 
@@ -338,12 +337,11 @@ impl SssTrainer {
         };
         let labels =
             multiclass_pseudo_labels(teacher, cfg.tau, Some(valid.clone()), cfg.pseudo_labels);
-        let kept = read1(labels.keep.clone().sum())? / read1(labels.valid_count.clone())?.max(1.0);
-        let kept_by_class = read(labels.kept_by_class(valid.clone()))?;
         Ok(CoarseViewTerms {
+            kept: labels.keep.clone().sum(),
+            valid: labels.valid_count.clone(),
+            kept_by_class: labels.kept_by_class(valid.clone()),
             loss: masked_ce_dice_loss(logits, &labels),
-            kept,
-            kept_by_class,
         })
     }
 
@@ -394,11 +392,9 @@ impl SssTrainer {
             Some(valid),
             cfg.pseudo_labels,
         );
-        let kept_count = read1(pseudo_masks.keep.clone().sum())?;
-        let kept = kept_count / read1(pseudo_masks.valid_count.clone())?.max(1.0);
-        let kept_foreground =
-            read1((pseudo_masks.keep.clone() * pseudo_masks.targets.clone()).sum())?
-                / kept_count.max(1.0);
+        let kept = pseudo_masks.keep.clone().sum();
+        let kept_foreground = (pseudo_masks.keep.clone() * pseudo_masks.targets.clone()).sum();
+        let valid = pseudo_masks.valid_count.clone();
         // [2·n] -> [2, n, 1, 1]
         let present = self.tensor4(teacher.present.clone(), [2, n, 1, 1]);
         let logits = out.mask_logits.clamp(-LOGIT_CLAMP, LOGIT_CLAMP);
@@ -407,6 +403,7 @@ impl SssTrainer {
         Ok(MaskViewTerms {
             loss: masked_bce_dice_loss(logits, &pseudo_masks) + bce_mean(scores, present),
             kept,
+            valid,
             kept_foreground,
         })
     }
@@ -416,6 +413,22 @@ pub(super) struct UnlabeledTerms {
     pub coarse: Tensor<1>,
     pub mask: Tensor<1>,
     pub objects: usize,
+    pub stats: UnlabeledStats,
+}
+
+/// The counts behind the unlabeled term's logged statistics, still on the device: they are read
+/// back with the step's losses, in one read, not one read per statistic.
+pub(super) struct UnlabeledStats {
+    /// Per strong view: coarse kept `[1]`, coarse valid `[1]`, kept by class `[K']`, then with
+    /// SAM-2 objects mask kept `[1]`, mask valid `[1]`, mask kept foreground `[1]`.
+    pub counts: Vec<Tensor<1>>,
+    pub taught_classes: usize,
+    pub with_masks: bool,
+}
+
+/// The unlabeled statistics of a step, as logged.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct UnlabeledReport {
     pub kept: f32,
     pub mask_kept: f32,
     pub mask_kept_foreground: f32,
@@ -423,6 +436,34 @@ pub(super) struct UnlabeledTerms {
     /// pass the confidence rule (mean of the two strong views); background and foreground
     /// only with [`UnlabeledCoarse::Foreground`].
     pub kept_by_class: Vec<f32>,
+}
+
+impl UnlabeledStats {
+    /// Values read back from `counts` (concatenated) into the logged means over the two views.
+    pub fn report(&self, values: &[f32]) -> UnlabeledReport {
+        let k = self.taught_classes;
+        let per_view = 2 + k + if self.with_masks { 3 } else { 0 };
+        debug_assert_eq!(values.len(), 2 * per_view);
+        let mut r = UnlabeledReport {
+            kept_by_class: vec![0.0; k],
+            ..Default::default()
+        };
+        let (mut kept, mut mask_kept, mut mask_kept_fg) = (0.0f32, 0.0f32, 0.0f32);
+        for view in values.chunks_exact(per_view) {
+            kept += view[0] / view[1].max(1.0);
+            for (sum, v) in r.kept_by_class.iter_mut().zip(&view[2..2 + k]) {
+                *sum += v / 2.0;
+            }
+            if let [kept_count, valid, foreground] = view[2 + k..] {
+                mask_kept += kept_count / valid.max(1.0);
+                mask_kept_fg += foreground / kept_count.max(1.0);
+            }
+        }
+        r.kept = kept / 2.0;
+        r.mask_kept = mask_kept / 2.0;
+        r.mask_kept_foreground = mask_kept_fg / 2.0;
+        r
+    }
 }
 
 /// Mean BCE-with-logits.
