@@ -76,7 +76,7 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     // class was prompted; the strip shows them and a click on it goes to that slice.
     const scores = await page.evaluate(() => {
       const o = /** @type {any} */ (window).sss.objectScores;
-      return o && { classes: o.classes, scores: Array.from(o.scores) };
+      return o && { classes: o.classes, scores: Array.from(o.scores), ious: o.ious ? Array.from(o.ious) : null };
     });
     assert.deepEqual(scores?.classes, first.prompts.map((/** @type {any} */ p) => p.class));
     assert.equal(scores.scores.length, dims[2] * scores.classes.length);
@@ -94,7 +94,45 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     });
     assert.equal(strip.hidden, false);
     assert.ok(strip.coloured > 50, `the strip is drawn (${strip.coloured} coloured pixels)`);
+    // The mask decoder's predicted IoU of each class's chosen mask, beside the scores: one in
+    // [0, 1] per class and propagated slice, not a constant filled in; the strip draws it as
+    // a grey band under each score (the whiter, the higher) and its tooltip names both.
+    const ious = /** @type {number[]} */ (scores.ious);
+    assert.equal(ious?.length, dims[2] * scores.classes.length, 'an IoU per slice and class');
+    assert.ok(ious.every((v) => Number.isFinite(v) && v >= 0 && v <= 1), `IoUs in [0, 1]: ${ious.map((v) => v.toFixed(3))}`);
+    assert.ok(ious.some((v) => v > 0 && v < 1), `IoUs predicted, not filled in: ${ious}`);
+    const bands = await page.evaluate((nz) => {
+      const c = /** @type {HTMLCanvasElement} */ (document.getElementById('score-strip'));
+      const o = /** @type {any} */ (window).sss.objectScores;
+      const k = o.classes.length;
+      const dpr = window.devicePixelRatio || 1;
+      const [row, scoreBand, column] = [Math.round(7 * dpr), Math.round(4 * dpr), c.width / nz];
+      const d = /** @type {CanvasRenderingContext2D} */ (c.getContext('2d')).getImageData(0, 0, c.width, c.height).data;
+      /** @type {{z: number, i: number, iou: number, rgb: number[]}[]} */
+      const out = [];
+      for (let z = 0; z < nz; z++) {
+        for (let i = 0; i < k; i++) {
+          const [x, y] = [Math.floor(z * column) + 1, i * row + scoreBand];
+          const at = (y * c.width + x) * 4;
+          out.push({ z, i, iou: o.ious[z * k + i], rgb: [d[at], d[at + 1], d[at + 2]] });
+        }
+      }
+      return out;
+    }, dims[2]);
+    for (const { z: bz, i, iou, rgb } of bands) {
+      const grey = Math.round(40 + 215 * iou);
+      assert.ok(rgb.every((v) => Math.abs(v - grey) <= 2), `slice ${bz}, row ${i}: IoU ${iou.toFixed(3)} drawn as grey ${grey}, got ${rgb}`);
+    }
     const target = dims[2] - 2;
+    await page.locator('#score-strip').hover({ position: { x: ((target + 0.5) / dims[2]) * strip.rect.w, y: strip.rect.h / 2 } });
+    const tip = await page.evaluate(() => document.getElementById('score-strip')?.title ?? '');
+    const names = await page.evaluate(() => /** @type {any} */ (window).sss.manifest.classes.map((/** @type {any} */ c) => [c.label, c.name]));
+    const k = scores.classes.length;
+    const expectedTip = `slice ${target}: ` + scores.classes.map((/** @type {number} */ c, /** @type {number} */ i) => {
+      const name = names.find((/** @type {any[]} */ n) => n[0] === c)[1];
+      return `${name} score ${scores.scores[target * k + i].toFixed(1)}, IoU ${ious[target * k + i].toFixed(2)}`;
+    }).join('; ');
+    assert.equal(tip.split('\n')[0], expectedTip, 'the tooltip gives the slice\'s scores and IoUs');
     await page.locator('#score-strip').click({ position: { x: ((target + 0.5) / dims[2]) * strip.rect.w, y: strip.rect.h / 2 } });
     assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.z), target, 'a click on the strip goes to that slice');
 

@@ -103,7 +103,7 @@ test('progress notes go to the page; slice updates to their request without sett
   let settled = false;
   volume.then(() => { settled = true; });
   worker.send({ type: 'progress', message: 'weights: 50 %' });
-  const update = { type: /** @type {const} */ ('update'), id: 1, done: 1, total: 2, labels: new Uint8Array(1), classes: [1], scores: [0.5] };
+  const update = { type: /** @type {const} */ ('update'), id: 1, done: 1, total: 2, labels: new Uint8Array(1), classes: [1], scores: [0.5], ious: [0.9] };
   worker.send({ ...update, z: 4 });
   worker.send({ ...update, id: 7, z: 9 }); // another request's: not this one's
   worker.send({ ...update, z: 5 });

@@ -159,10 +159,10 @@ const state = {
    */
   lastPaint: null,
   /**
-   * SSS: SAM-2's object score logit per tracked class and slice from the last propagation
-   * (`scores[z * classes.length + i]`; NaN where none came), drawn as the strip under the
-   * slice slider.
-   * @type {{classes: number[], scores: Float32Array}|null}
+   * SSS: SAM-2's object score logit and the mask decoder's predicted IoU of the mask chosen,
+   * per tracked class and slice, from the last propagation (`scores[z * classes.length + i]`,
+   * `ious` likewise; NaN where none came), drawn as the strip under the slice slider.
+   * @type {{classes: number[], scores: Float32Array, ious: Float32Array}|null}
    */
   objectScores: null,
   /** SSS: the class whose box a drag on the image draws (null: a drag pans). */

@@ -140,9 +140,11 @@
 
 /**
  * One slice SAM-2 propagated (`segmentVolume`, before its answer): the slice's label map (x
- * fastest), slices done and in all, and SAM-2's object score logit per tracked class there.
+ * fastest), slices done and in all, and per tracked class there (`classes`) SAM-2's object
+ * score logit (`scores`; above 0: the object is there) and the mask decoder's predicted IoU of
+ * the mask it chose (`ious`, in [0, 1]; 1 for a mask prompt).
  * @typedef {{type: 'update', id: number, z: number, done: number, total: number,
- *   labels: Uint8Array, classes: number[], scores: number[]}} VolumeUpdate
+ *   labels: Uint8Array, classes: number[], scores: number[], ious: number[]}} VolumeUpdate
  */
 
 /** Every message the worker posts. @typedef {ProgressNote|VolumeUpdate|WorkerAnswer|Failure} WorkerMessage */

@@ -188,12 +188,23 @@ export class SssPanel extends Emitter {
       brushSizeOut: $('brush-size-out'),
       strip: /** @type {HTMLCanvasElement} */ ($('score-strip')),
     };
+    /** The strip's own title (what it shows), kept for the tooltip's last lines. */
+    this.stripHelp = this.ui.strip.title;
+    /** The slice the strip's tooltip describes (-1: none). */
+    this.stripTipSlice = -1;
     this.ui.strip.addEventListener('click', (e) => {
-      const { state } = this.host;
-      if (!state.scan || !state.objectScores) return;
-      const rect = this.ui.strip.getBoundingClientRect();
-      const nz = state.scan.dims[2];
-      this.emit('goToSlice', Math.min(nz - 1, Math.max(0, Math.floor(((e.clientX - rect.left) / rect.width) * nz))));
+      const z = this.stripSlice(e);
+      if (z !== null) this.emit('goToSlice', z);
+    });
+    this.ui.strip.addEventListener('mousemove', (e) => {
+      const z = this.stripSlice(e);
+      if (z === null || z === this.stripTipSlice) return;
+      this.stripTipSlice = z;
+      this.ui.strip.title = `${this.stripTip(z)}\n${this.stripHelp}`;
+    });
+    this.ui.strip.addEventListener('mouseleave', () => {
+      this.stripTipSlice = -1;
+      this.ui.strip.title = this.stripHelp;
     });
     /** What a drag does with a class picked. */
     this.tool = /** @type {Tool} */ ('prompt');
@@ -243,6 +254,7 @@ export class SssPanel extends Emitter {
     state.selectedClass = null;
     state.lastPreview = null;
     state.objectScores = null;
+    this.stripTipSlice = -1;
     this.preview = null;
     this.history = { done: [], undone: [] };
     this.showFit(null);
@@ -285,12 +297,12 @@ export class SssPanel extends Emitter {
     let promptsMs = 0;
     /**
      * This run's label map (made when its first slice comes), the slices it holds and
-     * SAM-2's object scores (`state.objectScores`, made with the label map).
+     * SAM-2's object scores and predicted IoUs (`state.objectScores`, made with the label map).
      */
     const run = {
       labels: /** @type {Uint8Array|null} */ (null),
       slices: /** @type {Set<number>} */ (new Set()),
-      scores: /** @type {{classes: number[], scores: Float32Array}|null} */ (null),
+      scores: /** @type {{classes: number[], scores: Float32Array, ious: Float32Array}|null} */ (null),
     };
     const before = { labels: state.labels, propagated: state.propagated };
     /** @param {VolumeUpdate} update */
@@ -300,11 +312,18 @@ export class SssPanel extends Emitter {
       const first = !run.labels;
       if (!run.labels) run.labels = new Uint8Array(plane * nz);
       if (!run.scores) {
-        run.scores = { classes: update.classes, scores: new Float32Array(nz * update.classes.length).fill(NaN) };
+        const cells = nz * update.classes.length;
+        run.scores = {
+          classes: update.classes,
+          scores: new Float32Array(cells).fill(NaN),
+          ious: new Float32Array(cells).fill(NaN),
+        };
         state.objectScores = run.scores;
       }
-      const { scores } = run.scores;
+      const { scores, ious } = run.scores;
       update.scores.forEach((s, i) => { scores[z * update.classes.length + i] = s; });
+      update.ious.forEach((v, i) => { ious[z * update.classes.length + i] = v; });
+      this.stripTipSlice = -1; // the tooltip's numbers changed
       this.emit('draw'); // the score strip
       run.labels.set(update.labels, z * plane);
       run.slices.add(z);
@@ -928,10 +947,46 @@ export class SssPanel extends Emitter {
   }
 
   /**
-   * The strip under the slice slider: one row per tracked class, one column per slice, SAM-2's
-   * object score of the last propagation (the class colour, the brighter the surer the object
-   * is there; dark red where SAM-2 found none; dark where no score came), the shown slice
-   * outlined. Drift in propagation shows as a row going dark; a click goes to that slice.
+   * The slice under a pointer on the score strip, or null (no scan or no scores).
+   * @param {MouseEvent} e
+   * @returns {number|null}
+   */
+  stripSlice(e) {
+    const { state } = this.host;
+    if (!state.scan || !state.objectScores) return null;
+    const rect = this.ui.strip.getBoundingClientRect();
+    const nz = state.scan.dims[2];
+    return Math.min(nz - 1, Math.max(0, Math.floor(((e.clientX - rect.left) / rect.width) * nz)));
+  }
+
+  /**
+   * The strip's tooltip for slice `z`: each tracked class's object score and predicted IoU
+   * there, e.g. "slice 5: LV score 3.2, IoU 0.91; RV score -1.4, IoU 0.35" ("not propagated"
+   * where none came).
+   * @param {number} z
+   * @returns {string}
+   */
+  stripTip(z) {
+    const { state } = this.host;
+    const o = state.objectScores;
+    if (!o) return '';
+    const k = o.classes.length;
+    const parts = o.classes.map((c, i) => {
+      const name = state.manifest?.classes.find((m) => m.label === c)?.name ?? `class ${c}`;
+      const [s, iou] = [o.scores[z * k + i], o.ious[z * k + i]];
+      return Number.isNaN(s) ? `${name} not propagated` : `${name} score ${s.toFixed(1)}, IoU ${iou.toFixed(2)}`;
+    });
+    return `slice ${z}: ${parts.join('; ')}`;
+  }
+
+  /**
+   * The strip under the slice slider: one row per tracked class (7 CSS px), one column per
+   * slice, from the last propagation. Each cell's top 4 px show SAM-2's object score (the
+   * class colour, the brighter the surer the object is there; dark red where SAM-2 found none);
+   * the 2 px band under it shows the mask decoder's predicted IoU of the mask chosen as a grey
+   * level, from dark grey (IoU 0) to white (IoU 1). Dark where nothing came; the shown slice
+   * outlined. Drift in propagation shows as a row going dark or its band going grey; a click
+   * goes to that slice; the tooltip gives the numbers of the slice under the pointer.
    * @param {number[][]} colors
    */
   drawStrip(colors) {
@@ -945,6 +1000,9 @@ export class SssPanel extends Emitter {
     const dpr = window.devicePixelRatio || 1;
     const width = Math.max(1, Math.round(strip.clientWidth * dpr));
     const row = Math.round(7 * dpr);
+    // Per row: the score band, the IoU band, a 1 px gap.
+    const scoreBand = Math.round(4 * dpr);
+    const iouBand = row - 1 - scoreBand;
     if (strip.width !== width || strip.height !== row * k) {
       strip.width = width;
       strip.height = row * k;
@@ -954,15 +1012,22 @@ export class SssPanel extends Emitter {
     ctx.fillStyle = '#111';
     ctx.fillRect(0, 0, strip.width, strip.height);
     const column = strip.width / nz;
+    const cellWidth = Math.max(1, Math.ceil(column) - 1);
     for (let z = 0; z < nz; z++) {
       for (let i = 0; i < k; i++) {
         const s = scores.scores[z * k + i];
         if (Number.isNaN(s)) continue;
+        const x = Math.floor(z * column);
         const rgb = colors[scores.classes[i]] ?? [255, 255, 0];
         ctx.fillStyle = s > 0
           ? `rgba(${rgb.join(',')}, ${(0.25 + 0.75 / (1 + Math.exp(-s))).toFixed(3)})`
           : 'rgb(110, 20, 20)';
-        ctx.fillRect(Math.floor(z * column), i * row, Math.max(1, Math.ceil(column) - 1), row - 1);
+        ctx.fillRect(x, i * row, cellWidth, scoreBand);
+        const iou = scores.ious[z * k + i];
+        if (Number.isNaN(iou)) continue;
+        const grey = Math.round(40 + 215 * Math.min(1, Math.max(0, iou)));
+        ctx.fillStyle = `rgb(${grey}, ${grey}, ${grey})`;
+        ctx.fillRect(x, i * row + scoreBand, cellWidth, iouBand);
       }
     }
     ctx.strokeStyle = '#fff';

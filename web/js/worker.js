@@ -190,9 +190,10 @@ const handlers = {
 
   /**
    * SSS: SAM-2 propagation of `prompts` (an array of {class, prompt}) through the open scan.
-   * After each slice an update {id, type: 'update', z, done, total, labels, classes, scores}
-   * (that slice's label map, x fastest, and SAM-2's object score logit per tracked class) goes
-   * out; the answer is the whole label map and the fit check of it
+   * After each slice an update {id, type: 'update', z, done, total, labels, classes, scores,
+   * ious} (that slice's label map, x fastest, and per tracked class SAM-2's object score logit
+   * and predicted IoU of the mask chosen) goes out; the answer is the whole label map and the
+   * fit check of it
    * (`fit`: {classes, fits, message}, see the wasm `fitReport`).
    */
   async segmentVolume(msg) {
@@ -201,10 +202,11 @@ const handlers = {
     const started = performance.now();
     const labels = /** @type {Uint8Array} */ (await segmenter.segmentVolume(scan, JSON.stringify(msg.prompts),
       (/** @type {number} */ done, /** @type {number} */ total, /** @type {number} */ z,
-        /** @type {Uint8Array} */ slice, /** @type {Uint8Array} */ classes, /** @type {Float32Array} */ scores) => {
+        /** @type {Uint8Array} */ slice, /** @type {Uint8Array} */ classes, /** @type {Float32Array} */ scores,
+        /** @type {Float32Array} */ ious) => {
         post({
           type: 'update', id: msg.id, z, done, total, labels: slice,
-          classes: Array.from(classes), scores: Array.from(scores),
+          classes: Array.from(classes), scores: Array.from(scores), ious: Array.from(ious),
         }, [slice.buffer]);
       }));
     const ms = performance.now() - started;

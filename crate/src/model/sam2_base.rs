@@ -83,6 +83,15 @@ pub struct SamHeadsOutput {
     pub object_score_logits: Tensor<2>,
 }
 
+impl SamHeadsOutput {
+    /// The predicted IoU of the mask chosen (`low_res_masks`) `[B, 1]`: with several outputs
+    /// the highest (the chosen mask is their argmax), with one its own, and 1 for a mask input
+    /// taken as the output (`ious` are ones there).
+    pub fn chosen_iou(&self) -> Tensor<2> {
+        self.ious.clone().max_dim(1)
+    }
+}
+
 /// One frame's entry in the memory bank (`current_out`).
 #[derive(Clone, Debug)]
 pub struct FrameOutput {
@@ -92,6 +101,10 @@ pub struct FrameOutput {
     pub pred_masks_high_res: Tensor<4>,
     pub obj_ptr: Tensor<2>,
     pub object_score_logits: Tensor<2>,
+    /// The mask decoder's predicted IoU of the mask chosen `[B, 1]`
+    /// ([`SamHeadsOutput::chosen_iou`]; official `current_out` drops it, the page's strip shows
+    /// it).
+    pub iou: Tensor<2>,
     pub maskmem_features: Option<Tensor<4>>,
     pub maskmem_pos_enc: Option<Tensor<4>>,
 }
@@ -826,6 +839,7 @@ impl Sam2Base {
                 (None, None)
             };
         Ok(FrameOutput {
+            iou: sam.chosen_iou(),
             pred_masks: sam.low_res_masks,
             pred_masks_high_res: sam.high_res_masks,
             obj_ptr: sam.obj_ptr,
@@ -914,6 +928,70 @@ mod tests {
             )
             .unwrap();
         assert_eq!(out.maskmem_features.unwrap().dims(), [1, 16, 16, 16]);
+    }
+
+    /// The predicted IoU kept for a mask is that of the mask chosen: with multimask output
+    /// the mask of the highest IoU is the one taken; a mask input taken as the output has 1.
+    #[test]
+    fn the_chosen_iou_is_the_chosen_masks() {
+        let device = Device::flex();
+        let mut cfg = Sam2Config::micro();
+        cfg.image_size = 128;
+        let (model, img) = crate::backend::seeded(&device, 3, || {
+            let model = crate::backend::materialised(Sam2Base::new(&cfg, &device).unwrap());
+            let img =
+                Tensor::<4>::random([1, 3, 128, 128], Distribution::Normal(0.0, 1.0), &device);
+            (model, img)
+        });
+        let feats = model.forward_image(img);
+        let top = model.image_embedding_without_memory(&feats);
+        // One object per batch row, each prompted with one point (multimask output).
+        let n = 4;
+        let coords: Vec<f32> = (0..n)
+            .flat_map(|i| [8.0 + 30.0 * i as f32, 120.0 - 25.0 * i as f32])
+            .collect();
+        let points = PointPrompt {
+            coords: Tensor::from_data(TensorData::new(coords, [n, 1, 2]), &device),
+            labels: Tensor::<2, Int>::ones([n, 1], &device),
+        };
+        let high_res = feats.expand_batch(n).high_res();
+        let sam =
+            model.forward_sam_heads(top.repeat_dim(0, n), Some(&points), None, high_res, true);
+        let read = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
+        let ious = sam.ious.clone().into_data().try_to_vec::<f32>().unwrap();
+        let m = ious.len() / n;
+        assert_eq!(m, 3, "three masks per object");
+        let chosen = sam.chosen_iou();
+        assert_eq!(chosen.dims(), [n, 1]);
+        let chosen = chosen.into_data().try_to_vec::<f32>().unwrap();
+        for (o, row) in ious.chunks(m).enumerate() {
+            let best = (0..m).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            let mask = |t: &Tensor<4>| t.clone().narrow(0, o, 1);
+            assert_eq!(
+                read(mask(&sam.low_res_masks)),
+                read(mask(&sam.low_res_multimasks).narrow(1, best, 1)),
+                "object {o}: the mask of the highest IoU is chosen"
+            );
+            assert_eq!(chosen[o], row[best], "object {o}: IoUs {row:?}");
+        }
+        // These random weights rank the first mask highest for every object (a choice of
+        // the first would pass above): the IoUs set by hand, the best elsewhere than first.
+        let ranked = SamHeadsOutput {
+            ious: Tensor::from_data([[0.2f32, 0.9, 0.5], [0.7, 0.1, 0.3]], &device),
+            ..sam
+        };
+        let chosen = ranked.chosen_iou().into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(chosen, [0.9, 0.7]);
+        let mask = Tensor::<4>::ones([1, 1, 128, 128], &device);
+        let as_output = model.use_mask_as_output(feats.top().clone(), feats.high_res(), mask);
+        assert_eq!(
+            as_output
+                .chosen_iou()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap(),
+            [1.0]
+        );
     }
 
     #[test]

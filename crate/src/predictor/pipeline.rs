@@ -115,11 +115,14 @@ pub fn check_volume_size(dims: [usize; 3], classes: usize, limit: u64) -> Result
 }
 
 /// SAM-2's object score logit for one class's object on one slice: above 0 it takes the object
-/// to be there (its mask is drawn), at or below 0 absent (no mask).
+/// to be there (its mask is drawn), at or below 0 absent (no mask); and the mask decoder's
+/// predicted IoU of the mask it chose there (in [0, 1] with `iou_prediction_use_sigmoid`, as
+/// SAM-2's configs have it; 1 on a slice prompted with a mask taken as the output).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ObjectScore {
     pub class: u8,
     pub score: f32,
+    pub iou: f32,
 }
 
 /// One slice as [`SssSegmenter::propagate_async`] delivers it.
@@ -132,7 +135,7 @@ pub struct SliceUpdate<'a> {
     pub z: usize,
     /// Its label map `[y][x]`.
     pub labels: &'a [u8],
-    /// SAM-2's object score of each tracked class there.
+    /// SAM-2's object score and predicted IoU of each tracked class there.
     pub scores: &'a [ObjectScore],
 }
 
@@ -484,11 +487,12 @@ impl SssSegmenter {
     }
 
     /// [`Self::propagate`] with asynchronous read-back, one slice at a time. After each slice,
-    /// `on_slice` gets a [`SliceUpdate`] (progress, the slice's labels, SAM-2's object scores),
+    /// `on_slice` gets a [`SliceUpdate`] (progress, the slice's labels, SAM-2's object scores
+    /// and predicted IoUs),
     /// then `pause()` is awaited (the page yields to its event loop there, so that a stop
     /// request can arrive even when the read-back is synchronous, as on the CPU), then
     /// `stop()` is asked whether to go on; when it says stop, the result is
-    /// [`SssError::Stopped`]. One read-back per slice: masks and scores together.
+    /// [`SssError::Stopped`]. One read-back per slice: masks, scores and IoUs together.
     pub async fn propagate_async<P: std::future::Future<Output = ()>>(
         &self,
         prepared: &PreparedVolume,
@@ -529,20 +533,24 @@ impl SssSegmenter {
                     .iter()
                     .map(|o| o.object_score_logits.clone())
                     .collect();
+                let ious: Vec<Tensor<2>> = out.objects.iter().map(|o| o.iou.clone()).collect();
+                // [n·h·w] logits, then [n] scores, then [n] IoUs: one read-back.
                 let packed = Tensor::cat(
                     vec![
                         out.masks_at(prepared.hw()).reshape([n * plane]),
                         Tensor::cat(scores, 0).reshape([n]),
+                        Tensor::cat(ious, 0).reshape([n]),
                     ],
                     0,
                 );
                 let values = read_back_async(packed).await?;
-                let (logits, scores) = values.split_at(n * plane);
+                let (logits, rest) = values.split_at(n * plane);
+                let (scores, ious) = rest.split_at(n);
                 labeler.write(&mut labels, z, logits);
                 let scores: Vec<ObjectScore> = classes
                     .iter()
-                    .zip(scores)
-                    .map(|(&class, &score)| ObjectScore { class, score })
+                    .zip(scores.iter().zip(ious))
+                    .map(|(&class, (&score, &iou))| ObjectScore { class, score, iou })
                     .collect();
                 on_slice(&SliceUpdate {
                     done: done.len(),
@@ -698,6 +706,57 @@ mod tests {
         ));
         assert!(matches!(stopped, Err(SssError::Stopped(_))), "{stopped:?}");
         assert_eq!(calls.get(), 1, "stops after the first slice");
+    }
+
+    /// Each slice update carries the mask decoder's predicted IoU of each class's chosen mask,
+    /// read back with the masks: the volume predictor's own value on that slice (the prompted
+    /// slice's single mask; on tracked slices the best of the multimask outputs), in [0, 1]
+    /// under the sigmoid the config asks for.
+    #[test]
+    fn slice_updates_carry_the_predicted_iou_of_each_chosen_mask() {
+        let (s, prepared) = segmenter();
+        let prompts = [prompt(1, 1), prompt(2, 2)];
+        let mut predictor = s.prompted_predictor(&prepared, &prompts).unwrap().unwrap();
+        let read = |t: &Tensor<2>| read_back(t.clone()).unwrap();
+        let expected: Vec<(usize, Vec<f32>)> = predictor
+            .propagate_both_ways()
+            .unwrap()
+            .iter()
+            .map(|out| {
+                let ious = out.objects.iter().map(|o| read(&o.iou)[0]).collect();
+                (out.slice, ious)
+            })
+            .collect();
+        let mut got: Vec<(usize, Vec<f32>)> = Vec::new();
+        block_on(s.propagate_async(
+            &prepared,
+            &prompts,
+            None,
+            |u| got.push((u.z, u.scores.iter().map(|s| s.iou).collect())),
+            || std::future::ready(()),
+            || false,
+        ))
+        .unwrap();
+        got.sort_by_key(|(z, _)| *z);
+        assert_eq!(got.len(), 4, "one update per slice");
+        for ((z, ious), (ez, expected)) in got.iter().zip(&expected) {
+            assert_eq!(z, ez);
+            assert_eq!(ious.len(), 2, "an IoU per tracked class on slice {z}");
+            for (iou, e) in ious.iter().zip(expected) {
+                assert!(
+                    (iou - e).abs() <= 1e-6,
+                    "slice {z}: IoU {iou}, predictor {e}"
+                );
+            }
+        }
+        assert!(s.net.sam.config().iou_prediction_use_sigmoid);
+        let all: Vec<f32> = got.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+        assert!(
+            all.iter().all(|v| (0.0..=1.0).contains(v)),
+            "sigmoid IoUs: {all:?}"
+        );
+        // Random weights still predict something: not a constant (0 or 1) filled in.
+        assert!(all.iter().any(|&v| v > 0.0 && v < 1.0), "{all:?}");
     }
 
     /// A 512 × 512 × 400 CT with six classes needs 2.3 GB of coarse probabilities: refused in

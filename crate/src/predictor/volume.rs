@@ -1,7 +1,8 @@
 //! The volume predictor: the official video predictor's semantics (`sam2_video_predictor.py`)
 //! over the slices of a volume. Prompts (points, a box, or a mask) for an object id can be
 //! added on any slice; propagation runs forward and backward from the prompted slices with
-//! the memory bank, giving a mask and an object score per slice per object.
+//! the memory bank, giving a mask, an object score and the mask decoder's predicted IoU per
+//! slice per object.
 //!
 //! As officially: prompted slices become conditioning memories (encoded from their low-res
 //! masks before propagation), other slices are tracked with `track_step` and stored as
@@ -83,6 +84,9 @@ pub struct ObjectMask {
     pub low_res_logits: Tensor<4>,
     /// Object score logit `[1, 1]`.
     pub object_score_logits: Tensor<2>,
+    /// The mask decoder's predicted IoU of this mask `[1, 1]` (of the mask chosen, the highest,
+    /// when it gave several; 1 for a mask prompt taken as the output without the decoder).
+    pub iou: Tensor<2>,
 }
 
 /// The result of a slice: every object's mask.
@@ -319,6 +323,7 @@ impl<S: SliceSource> VolumePredictor<S> {
             obj_id: state.obj_id,
             low_res_logits: out.pred_masks.clone(),
             object_score_logits: out.object_score_logits.clone(),
+            iou: out.iou.clone(),
         };
         let target = if is_cond {
             &mut state.temp.cond_frame_outputs
@@ -580,6 +585,7 @@ impl<S: SliceSource> VolumePredictor<S> {
                 obj_id: state.obj_id,
                 low_res_logits: out.pred_masks,
                 object_score_logits: out.object_score_logits,
+                iou: out.iou,
             });
         }
         Ok(SliceOutput { slice: z, objects })

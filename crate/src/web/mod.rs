@@ -421,10 +421,11 @@ impl Segmenter {
 
     /// SSS: SAM-2 propagation of `prompts_json` (the array `autoPrompts` gives, possibly
     /// corrected; a class left out or with source "empty" is not segmented) through `scan`.
-    /// `on_slice(done, total, z, labels, classes, scores)` is called after each slice with that
-    /// slice's label map (`Uint8Array`, row-major), so masks can be shown as they come, and
-    /// SAM-2's object score logit of each tracked class there (`Uint8Array` of classes,
-    /// `Float32Array` of scores; above 0: the object is there). Resolves to the
+    /// `on_slice(done, total, z, labels, classes, scores, ious)` is called after each slice with
+    /// that slice's label map (`Uint8Array`, row-major), so masks can be shown as they come, and
+    /// per tracked class there (`Uint8Array` of classes) SAM-2's object score logit
+    /// (`Float32Array`; above 0: the object is there) and the mask decoder's predicted IoU of
+    /// the mask it chose (`Float32Array`, in [0, 1]; 1 for a mask prompt). Resolves to the
     /// label map of the volume (`Uint8Array`, x fastest); rejects with "stopped before the
     /// end" after [`Segmenter::stop`].
     #[wasm_bindgen(js_name = segmentVolume)]
@@ -457,6 +458,7 @@ impl Segmenter {
                         if let Some(f) = &on_slice {
                             let classes: Vec<u8> = u.scores.iter().map(|s| s.class).collect();
                             let scores: Vec<f32> = u.scores.iter().map(|s| s.score).collect();
+                            let ious: Vec<f32> = u.scores.iter().map(|s| s.iou).collect();
                             let args = js_sys::Array::of4(
                                 &u.done.into(),
                                 &u.total.into(),
@@ -465,6 +467,7 @@ impl Segmenter {
                             );
                             args.push(&js_sys::Uint8Array::from(classes.as_slice()).into());
                             args.push(&js_sys::Float32Array::from(scores.as_slice()).into());
+                            args.push(&js_sys::Float32Array::from(ious.as_slice()).into());
                             // A failing callback must not stop the segmentation.
                             let _ = f.apply(&JsValue::NULL, &args);
                         }

@@ -253,6 +253,7 @@ pub fn clip_forward(
         steps.push(decoded.steps);
         // Step 5: into the memory bank, as a conditioning frame or a tracked one.
         let entry = FrameOutput {
+            iou: out.chosen_iou(),
             pred_masks: out.low_res_masks,
             pred_masks_high_res: out.high_res_masks,
             obj_ptr: out.obj_ptr,
