@@ -54,4 +54,6 @@ npx tsc -p jsconfig.worker.json
 npx tsc -p tests/jsconfig.json
 node --test tests/unit/
 say "browser tests"
+# The native binary the Rust tests built: the page's label maps are compared with its own.
+export SSS_BIN="$CARGO_TARGET_DIR/debug/sss"
 node --test --test-reporter=spec tests/browser/

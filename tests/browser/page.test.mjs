@@ -8,12 +8,16 @@
 // head's (control, key C, API) and slice keys work after a checkbox; SAM-2's masks are shown
 // slice by slice as they come, and Stop (button, Esc, API) ends a run early, keeping the slices
 // done; WebGPU and CPU volumes agree per class, and each scores the demo's ground truth as the
-// native test of the same weights measured (tests/demo-dice.json, less its margin).
+// native test of the same weights measured (tests/demo-dice.json, less its margin) and agrees
+// with native `sss segment`'s label map of the same scan on ≥ 99.5 % of voxels.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import {
   NO_WEBGPU_FLAGS, SLICE_NET, WEBGPU_FLAGS, classDice, colouredPixels, countLabels, launch,
@@ -813,6 +817,33 @@ test('SSS volumes on WebGPU and on the CPU agree, and score the ground truth as 
   const manifest = JSON.parse(readFileSync(new URL('web/assets/weights/sss-cardiac.json', root), 'utf8'));
   assert.equal(manifest.weights_sha256, expected.weights_sha256, 'tests/demo-dice.json measures these weights');
   assert.equal(truth.labels.length, n, 'the ground truth has the volume\'s voxels');
+
+  // Against native `sss segment` on the same scan and weights (SSS_BIN, set by scripts/test.sh
+  // to the binary the Rust tests built): the same label map, voxel for voxel, up to 0.5 %.
+  const bin = process.env.SSS_BIN;
+  assert.ok(bin, 'SSS_BIN names the native sss binary (scripts/test.sh sets it)');
+  const dir = mkdtempSync(join(tmpdir(), 'sss-native-'));
+  /** @type {Uint8Array} */
+  let native;
+  try {
+    const out = join(dir, 'demo_labels.nii.gz');
+    execFileSync(bin, ['segment', new URL('web/assets/demo/demo.nii.gz', root).pathname,
+      '--weights', new URL('web/assets/weights/sss-cardiac.json', root).pathname, '--out', out],
+    { stdio: ['ignore', 'ignore', 'inherit'] });
+    native = readNiftiLabels(out).labels;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(native.length, n, 'the native label map has the volume\'s voxels');
+  for (const [name, v] of [['WebGPU', a], ['CPU', b]]) {
+    let agree = 0;
+    for (let i = 0; i < n; i++) if (v.labels[i] === native[i]) agree++;
+    const dice = a.prompts.map((/** @type {any} */ p) => classDice(v.labels, native, p.class));
+    console.log(`SSS on ${name} vs native sss segment: ${(100 * agree / n).toFixed(3)} % of voxels agree; ` +
+      `Dice per class ${dice.map((d) => d.toFixed(4)).join(', ')}`);
+    assert.ok(agree / n >= 0.995, `${name} vs native: ${(100 * agree / n).toFixed(2)} % of voxels agree`);
+    dice.forEach((d, i) => assert.ok(d > 0.95, `${name} vs native, class ${a.prompts[i].class}: Dice ${d.toFixed(4)}`));
+  }
   for (const [name, v] of [['WebGPU', a], ['CPU', b]]) {
     const scores = expected.full.map((/** @type {number} */ _, /** @type {number} */ i) => classDice(v.labels, truth.labels, i + 1));
     console.log(`SSS on ${name} vs the demo's ground truth: Dice per class ${scores.map((d) => d.toFixed(4)).join(', ')} ` +
