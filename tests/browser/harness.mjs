@@ -57,12 +57,17 @@ export async function openPage(browser, url, options = {}) {
   await context.addInitScript(() => document.addEventListener('securitypolicyviolation', (e) => {
     console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI}`);
   }));
-  page.on('worker', (w) => w.on('console', (m) => {
-    if (m.type() === 'error') errors.push(`worker console: ${m.text()}`);
-  }));
+  /** The page's dedicated workers, as they start (a restarted model worker is one more). */
+  /** @type {import('playwright-core').Worker[]} */ const workers = [];
+  page.on('worker', (w) => {
+    workers.push(w);
+    w.on('console', (m) => {
+      if (m.type() === 'error') errors.push(`worker console: ${m.text()}`);
+    });
+  });
   await page.goto(url);
   await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 300_000 });
-  return { context, page, errors, requests };
+  return { context, page, errors, requests, workers };
 }
 
 /**
@@ -135,12 +140,24 @@ export async function volumeAfter(page, action, timeout = 300_000) {
 }
 
 /**
+ * Resolves once the page has run two animation frames from now: the page draws (slice, overlay,
+ * prompt layer) in the animation frame after a change, so what the last action changed is drawn
+ * by then. An event to wait on, not a fixed sleep.
+ * @param {import('playwright-core').Page} page
+ */
+export async function drawn(page) {
+  await page.evaluate(() => new Promise((done) => {
+    requestAnimationFrame(() => requestAnimationFrame(() => done(undefined)));
+  }));
+}
+
+/**
  * Pixels of the prompt layer (the canvas over the slice) within 12 of colour `rgb` and opaque.
  * @param {import('playwright-core').Page} page
  * @param {number[]} rgb
  */
 export async function promptLayerPixels(page, rgb) {
-  await page.waitForTimeout(200); // the layer is redrawn on the next animation frame
+  await drawn(page);
   return page.evaluate((rgb) => {
     const canvas = /** @type {HTMLCanvasElement} */ (document.getElementById('prompt-layer'));
     const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import {
-  NO_WEBGPU_FLAGS, SLICE_NET, WEBGPU_FLAGS, classDice, colouredPixels, countLabels, launch,
+  NO_WEBGPU_FLAGS, SLICE_NET, WEBGPU_FLAGS, classDice, colouredPixels, countLabels, drawn, launch,
   openPage, promptLayerPixels, readNiftiLabels, screenOf, segmentShownSlice, startServer, volumeAfter,
 } from './harness.mjs';
 
@@ -72,7 +72,7 @@ async function segmentDemo(flags, query, expectedBackend, expectedRenderer) {
     const foreground = mask.labels.filter((/** @type {number} */ l) => l > 0).length;
     assert.ok(foreground > 0, 'the mask has foreground');
     assert.ok(mask.labels.every((/** @type {number} */ l) => l < state.manifest.classes.length));
-    await page.waitForTimeout(300);
+    await drawn(page);
     const coloured = await colouredPixels(page);
     assert.ok(coloured > 50, `the overlay is drawn (${coloured} coloured pixels)`);
     console.log(`model on ${expectedBackend}, drawn with ${expectedRenderer}: slice ${mask.z} ` +
@@ -226,7 +226,7 @@ test('SSS on WebGPU: PCSW prompts, masks on every slice, prompts and masks drawn
 
     // The middle slice's mask is drawn by the WGSL renderer.
     await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), Math.floor(dims[2] / 2));
-    await page.waitForTimeout(300);
+    await drawn(page);
     const coloured = await colouredPixels(page);
     assert.ok(coloured > 50, `the overlay is drawn (${coloured} coloured pixels)`);
     await checkPromptsDrawn(page, result.prompts, classes);
@@ -316,7 +316,7 @@ test('SSS without WebGPU: auto-segments when ticked, draws on the 2-D canvas; a 
     const first = await volumeAfter(page, () => page.check('#auto'));
     assert.deepEqual(first.errors, [], 'no error');
     checkAutoPrompts(first.prompts, classes, dims);
-    await page.waitForTimeout(300);
+    await drawn(page);
     assert.ok(await colouredPixels(page) > 50, 'the overlay is drawn on the 2-D canvas');
     await checkPromptsDrawn(page, first.prompts, classes);
 
@@ -381,7 +381,7 @@ function shownMasks(page) {
  * @param {any[]} classes
  */
 async function overlayPixelsByClass(page, classes) {
-  await page.waitForTimeout(300); // drawn on the next animation frame
+  await drawn(page);
   return page.evaluate(async (classes) => {
     const w = /** @type {any} */ (window);
     const { rgba } = await w.sssRenderer.readPixels();
