@@ -930,19 +930,23 @@ mod tests {
         assert_eq!(out.maskmem_features.unwrap().dims(), [1, 16, 16, 16]);
     }
 
+    /// The micro model at 128² with every parameter drawn from seed 3, and a random image.
+    fn seeded_micro_128(device: &Device) -> (Sam2Base, Tensor<4>) {
+        let mut cfg = Sam2Config::micro();
+        cfg.image_size = 128;
+        crate::backend::seeded(device, 3, || {
+            let model = crate::backend::materialised(Sam2Base::new(&cfg, device).unwrap());
+            let img = Tensor::<4>::random([1, 3, 128, 128], Distribution::Normal(0.0, 1.0), device);
+            (model, img)
+        })
+    }
+
     /// The predicted IoU kept for a mask is that of the mask chosen: with multimask output
     /// the mask of the highest IoU is the one taken; a mask input taken as the output has 1.
     #[test]
     fn the_chosen_iou_is_the_chosen_masks() {
         let device = Device::flex();
-        let mut cfg = Sam2Config::micro();
-        cfg.image_size = 128;
-        let (model, img) = crate::backend::seeded(&device, 3, || {
-            let model = crate::backend::materialised(Sam2Base::new(&cfg, &device).unwrap());
-            let img =
-                Tensor::<4>::random([1, 3, 128, 128], Distribution::Normal(0.0, 1.0), &device);
-            (model, img)
-        });
+        let (model, img) = seeded_micro_128(&device);
         let feats = model.forward_image(img);
         let top = model.image_embedding_without_memory(&feats);
         // One object per batch row, each prompted with one point (multimask output).
@@ -999,14 +1003,7 @@ mod tests {
         // Training and propagation put one object per batch row; each row's masks must be
         // what that object alone gets (the image predictor runs objects one at a time).
         let device = Device::flex();
-        let mut cfg = Sam2Config::micro();
-        cfg.image_size = 128;
-        let (model, img) = crate::backend::seeded(&device, 3, || {
-            let model = crate::backend::materialised(Sam2Base::new(&cfg, &device).unwrap());
-            let img =
-                Tensor::<4>::random([1, 3, 128, 128], Distribution::Normal(0.0, 1.0), &device);
-            (model, img)
-        });
+        let (model, img) = seeded_micro_128(&device);
         let feats = model.forward_image(img);
         let top = model.image_embedding_without_memory(&feats);
         let prompts: [[f32; 6]; 3] = [
