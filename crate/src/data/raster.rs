@@ -26,6 +26,10 @@ use crate::{Result, SssError, Volume};
 /// 8192 × 8192.
 pub const MAX_PIXELS: u64 = 1 << 26;
 
+/// The longest side an image may have: a label map is saved as NIfTI-1, whose dims are 16-bit
+/// (found by fuzzing: a 6 × 32,772 PNG read, and its label map could not be written).
+pub const MAX_SIDE: u32 = i16::MAX as u32;
+
 /// The most bytes the decoder may hold at once: the largest image allowed in 16-bit RGBA.
 const MAX_DECODE_BYTES: u64 = MAX_PIXELS * 8;
 
@@ -88,6 +92,12 @@ pub fn read_raster_bytes(bytes: &[u8]) -> Result<Volume<f32>> {
             "this {name} file declares {width}×{height} pixels but holds only {} bytes: it is \
              truncated or corrupt",
             bytes.len()
+        )));
+    }
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(refuse(format!(
+            "this {name} image is {width}×{height} pixels: a side longer than {MAX_SIDE} pixels \
+             cannot be saved as a label map (NIfTI-1): crop or scale it down first"
         )));
     }
     if pixels == 0 {
@@ -194,6 +204,17 @@ mod tests {
         assert_eq!(v.affine[0][0], -1.0);
         assert_eq!(v.affine[1][1], -1.0);
         assert_eq!(v.affine[2][2], 1.0);
+    }
+
+    /// A side longer than NIfTI-1's dims can hold is refused in words (its label map could not
+    /// be saved); the longest allowed side reads.
+    #[test]
+    fn a_side_past_nifti_1_is_refused() {
+        let tall = png(&vec![7u8; 32_768], 1, 32_768, ExtendedColorType::L8);
+        let err = read_raster_bytes(&tall).unwrap_err().to_string();
+        assert!(err.contains("1×32768") && err.contains("NIfTI-1"), "{err}");
+        let v = read_raster_bytes(&png(&vec![7u8; 32_767], 1, 32_767, ExtendedColorType::L8));
+        assert_eq!(v.unwrap().dims, [1, 32_767, 1]);
     }
 
     /// 16-bit grey keeps its full range (PNG stores it big-endian).
