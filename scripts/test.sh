@@ -22,10 +22,12 @@ say "cargo test"
 # The wgpu tests must run here (setup.sh installs lavapipe): a missing adapter fails them.
 export SSS_REQUIRE_WGPU=1
 LOG="${TMPDIR:-/tmp}/sss-cargo-test.log"
-# The library's unit tests run one at a time: burn's random generator is one per process, and
-# a test drawing from it while another initialises its seeded model changes that model (the
-# fitting check once started from other weights that way and missed its bound, 2026-11-30).
-cargo test -p sss --lib -- --test-threads=1 2>&1 | tee "$LOG"
+# The library's unit tests run in parallel. burn's random generator is one per process, so
+# every test that draws from it (a module's initial weights, a random input) does so inside
+# crate::backend::seeded, which holds a process-wide lock: a test drawing while another
+# initialises its seeded model would change that model (the fitting check once started from
+# other weights that way and missed its bound, 2026-11-30, when these tests ran one at a time).
+cargo test -p sss --lib 2>&1 | tee "$LOG"
 cargo test -p sss --bins --test '*' 2>&1 | tee -a "$LOG"
 cargo test -p sss --doc 2>&1 | tee -a "$LOG"
 # The fuzz targets on their seeds and on every crash found so far (crate/fuzz/regressions).

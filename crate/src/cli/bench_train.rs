@@ -96,7 +96,9 @@ pub fn bench_train_step(
 ) -> anyhow::Result<TrainBenchResult> {
     let (cfg, name) = parse_spec(spec)?;
     let ad = device.device.clone().autodiff();
-    let mut model = crate::backend::seeded(&ad, 0, || Sam2Base::new(&cfg, &ad))?;
+    let mut model = crate::backend::seeded(&ad, 0, || {
+        Sam2Base::new(&cfg, &ad).map(crate::backend::materialised)
+    })?;
     let mut optim = AdamWConfig::new().with_weight_decay(0.01).init();
     let s = cfg.image_size;
     let low = cfg.low_res_mask_size();

@@ -132,24 +132,27 @@ mod tests {
 
     #[test]
     fn keeps_the_resolution_and_gives_one_logit_per_class() {
-        let device = Device::flex();
-        let head = CoarseHeadConfig {
-            hidden: 16,
-            groups: 4,
-            ..CoarseHeadConfig::new(8, 4)
-        }
-        .init(&device)
-        .unwrap();
-        let x = Tensor::<4>::random([2, 8, 12, 10], Distribution::Normal(0.0, 1.0), &device);
-        assert_eq!(head.forward(x).dims(), [2, 4, 12, 10]);
-        assert!(
-            CoarseHeadConfig {
-                groups: 5,
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 101, || {
+            let device = Device::flex();
+            let head = CoarseHeadConfig {
+                hidden: 16,
+                groups: 4,
                 ..CoarseHeadConfig::new(8, 4)
             }
             .init(&device)
-            .is_err()
-        );
+            .unwrap();
+            let x = Tensor::<4>::random([2, 8, 12, 10], Distribution::Normal(0.0, 1.0), &device);
+            assert_eq!(head.forward(x).dims(), [2, 4, 12, 10]);
+            assert!(
+                CoarseHeadConfig {
+                    groups: 5,
+                    ..CoarseHeadConfig::new(8, 4)
+                }
+                .init(&device)
+                .is_err()
+            );
+        })
     }
 
     /// Manifests carry this configuration: the ones written before `top_down` (or with the
@@ -185,44 +188,47 @@ mod tests {
 
     #[test]
     fn top_down_adds_the_upsampled_level_2_and_only_then() {
-        let device = Device::flex();
-        let cfg = CoarseHeadConfig {
-            hidden: 16,
-            groups: 4,
-            ..CoarseHeadConfig::new(8, 3)
-        };
-        let plain = cfg.init(&device).unwrap();
-        let mut with = CoarseHeadConfig {
-            top_down: Some(true),
-            ..cfg
-        }
-        .init(&device)
-        .unwrap();
-        with.conv = plain.conv.clone();
-        with.norm = plain.norm.clone();
-        with.classifier = plain.classifier.clone();
-        let l0 = Tensor::<4>::random([1, 8, 8, 8], Distribution::Normal(0.0, 1.0), &device);
-        let l1 = Tensor::<4>::random([1, 8, 4, 4], Distribution::Normal(0.0, 1.0), &device);
-        let l2 = Tensor::<4>::random([1, 8, 2, 2], Distribution::Normal(0.0, 1.0), &device);
-        let fpn = [l0.clone(), l1, l2.clone()];
-        // Off: level 0 alone, whatever level 2 holds.
-        let off = plain.forward_fpn(&fpn).into_data();
-        off.assert_eq(&plain.forward(l0.clone()).into_data(), true);
-        // On: each value of level 2 covers a 4 × 4 block of level 0.
-        let up = l2
-            .reshape([1, 8, 2, 1, 2, 1])
-            .expand([1, 8, 2, 4, 2, 4])
-            .reshape([1, 8, 8, 8]);
-        with.forward_fpn(&fpn).into_data().assert_approx_eq::<f32>(
-            &with.forward(l0 + up).into_data(),
-            burn::tensor::Tolerance::default(),
-        );
-        assert!(
-            (with.forward_fpn(&fpn) - plain.forward_fpn(&fpn))
-                .abs()
-                .max()
-                .into_scalar::<f32>()
-                > 1e-3
-        );
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 102, || {
+            let device = Device::flex();
+            let cfg = CoarseHeadConfig {
+                hidden: 16,
+                groups: 4,
+                ..CoarseHeadConfig::new(8, 3)
+            };
+            let plain = cfg.init(&device).unwrap();
+            let mut with = CoarseHeadConfig {
+                top_down: Some(true),
+                ..cfg
+            }
+            .init(&device)
+            .unwrap();
+            with.conv = plain.conv.clone();
+            with.norm = plain.norm.clone();
+            with.classifier = plain.classifier.clone();
+            let l0 = Tensor::<4>::random([1, 8, 8, 8], Distribution::Normal(0.0, 1.0), &device);
+            let l1 = Tensor::<4>::random([1, 8, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+            let l2 = Tensor::<4>::random([1, 8, 2, 2], Distribution::Normal(0.0, 1.0), &device);
+            let fpn = [l0.clone(), l1, l2.clone()];
+            // Off: level 0 alone, whatever level 2 holds.
+            let off = plain.forward_fpn(&fpn).into_data();
+            off.assert_eq(&plain.forward(l0.clone()).into_data(), true);
+            // On: each value of level 2 covers a 4 × 4 block of level 0.
+            let up = l2
+                .reshape([1, 8, 2, 1, 2, 1])
+                .expand([1, 8, 2, 4, 2, 4])
+                .reshape([1, 8, 8, 8]);
+            with.forward_fpn(&fpn).into_data().assert_approx_eq::<f32>(
+                &with.forward(l0 + up).into_data(),
+                burn::tensor::Tolerance::default(),
+            );
+            assert!(
+                (with.forward_fpn(&fpn) - plain.forward_fpn(&fpn))
+                    .abs()
+                    .max()
+                    .into_scalar::<f32>()
+                    > 1e-3
+            );
+        })
     }
 }

@@ -322,36 +322,39 @@ mod tests {
 
     #[test]
     fn micro_decoder_shapes_single_multi_and_dynamic() {
-        let device = Device::flex();
-        let cfg = Sam2Config::micro();
-        let mut dec = MaskDecoder::new(&cfg, &device);
-        let r = |s: [usize; 4]| Tensor::<4>::random(s, Distribution::Normal(0.0, 1.0), &device);
-        let sparse = Tensor::<3>::random([1, 2, 32], Distribution::Normal(0.0, 1.0), &device);
-        let hr = Some((r([1, 4, 64, 64]), r([1, 8, 32, 32])));
-        let out = dec.forward(MaskDecoderInput {
-            image_embeddings: r([1, 32, 16, 16]),
-            image_pe: r([1, 32, 16, 16]),
-            sparse_prompt_embeddings: sparse.clone(),
-            dense_prompt_embeddings: r([1, 32, 16, 16]),
-            multimask_output: true,
-            repeat_image: false,
-            high_res_features: hr.clone(),
-        });
-        assert_eq!(out.masks.dims(), [1, 3, 64, 64]);
-        assert_eq!(out.iou_pred.dims(), [1, 3]);
-        assert_eq!(out.sam_tokens_out.dims(), [1, 3, 32]);
-        assert_eq!(out.object_score_logits.dims(), [1, 1]);
-        dec.set_dynamic_multimask_via_stability(true);
-        let out = dec.forward(MaskDecoderInput {
-            image_embeddings: r([1, 32, 16, 16]),
-            image_pe: r([1, 32, 16, 16]),
-            sparse_prompt_embeddings: sparse,
-            dense_prompt_embeddings: r([1, 32, 16, 16]),
-            multimask_output: false,
-            repeat_image: false,
-            high_res_features: hr,
-        });
-        assert_eq!(out.masks.dims(), [1, 1, 64, 64]);
-        assert_eq!(out.sam_tokens_out.dims(), [1, 1, 32]);
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 115, || {
+            let device = Device::flex();
+            let cfg = Sam2Config::micro();
+            let mut dec = MaskDecoder::new(&cfg, &device);
+            let r = |s: [usize; 4]| Tensor::<4>::random(s, Distribution::Normal(0.0, 1.0), &device);
+            let sparse = Tensor::<3>::random([1, 2, 32], Distribution::Normal(0.0, 1.0), &device);
+            let hr = Some((r([1, 4, 64, 64]), r([1, 8, 32, 32])));
+            let out = dec.forward(MaskDecoderInput {
+                image_embeddings: r([1, 32, 16, 16]),
+                image_pe: r([1, 32, 16, 16]),
+                sparse_prompt_embeddings: sparse.clone(),
+                dense_prompt_embeddings: r([1, 32, 16, 16]),
+                multimask_output: true,
+                repeat_image: false,
+                high_res_features: hr.clone(),
+            });
+            assert_eq!(out.masks.dims(), [1, 3, 64, 64]);
+            assert_eq!(out.iou_pred.dims(), [1, 3]);
+            assert_eq!(out.sam_tokens_out.dims(), [1, 3, 32]);
+            assert_eq!(out.object_score_logits.dims(), [1, 1]);
+            dec.set_dynamic_multimask_via_stability(true);
+            let out = dec.forward(MaskDecoderInput {
+                image_embeddings: r([1, 32, 16, 16]),
+                image_pe: r([1, 32, 16, 16]),
+                sparse_prompt_embeddings: sparse,
+                dense_prompt_embeddings: r([1, 32, 16, 16]),
+                multimask_output: false,
+                repeat_image: false,
+                high_res_features: hr,
+            });
+            assert_eq!(out.masks.dims(), [1, 1, 64, 64]);
+            assert_eq!(out.sam_tokens_out.dims(), [1, 1, 32]);
+        })
     }
 }

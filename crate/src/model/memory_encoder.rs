@@ -202,18 +202,22 @@ mod tests {
 
     #[test]
     fn micro_memory_encoder_has_the_official_layers_and_shapes() {
-        let device = Device::flex();
-        let cfg = Sam2Config::micro();
-        let enc = MemoryEncoder::new(&cfg.memory_encoder, &device);
-        assert_eq!(enc.mask_downsampler.encoder.len(), 9);
-        match &enc.mask_downsampler.encoder[6] {
-            MaskDownSamplerLayer::Conv(c) => assert_eq!(c.weight.dims(), [256, 64, 3, 3]),
-            MaskDownSamplerLayer::Norm(_) => panic!("layer 6 must be a conv"),
-        }
-        let pix = Tensor::<4>::random([1, 32, 16, 16], Distribution::Normal(0.0, 1.0), &device);
-        let mask = Tensor::<4>::random([1, 1, 256, 256], Distribution::Normal(0.0, 1.0), &device);
-        let (feat, pos) = enc.forward(pix, mask, false);
-        assert_eq!(feat.dims(), [1, 16, 16, 16]);
-        assert_eq!(pos.dims(), [1, 16, 16, 16]);
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 117, || {
+            let device = Device::flex();
+            let cfg = Sam2Config::micro();
+            let enc = MemoryEncoder::new(&cfg.memory_encoder, &device);
+            assert_eq!(enc.mask_downsampler.encoder.len(), 9);
+            match &enc.mask_downsampler.encoder[6] {
+                MaskDownSamplerLayer::Conv(c) => assert_eq!(c.weight.dims(), [256, 64, 3, 3]),
+                MaskDownSamplerLayer::Norm(_) => panic!("layer 6 must be a conv"),
+            }
+            let pix = Tensor::<4>::random([1, 32, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+            let mask =
+                Tensor::<4>::random([1, 1, 256, 256], Distribution::Normal(0.0, 1.0), &device);
+            let (feat, pos) = enc.forward(pix, mask, false);
+            assert_eq!(feat.dims(), [1, 16, 16, 16]);
+            assert_eq!(pos.dims(), [1, 16, 16, 16]);
+        })
     }
 }

@@ -216,23 +216,26 @@ mod tests {
 
     #[test]
     fn random_encoding_has_the_official_shapes() {
-        let device = Device::flex();
-        let pe = PositionEmbeddingRandom::new(8, &device);
-        assert_eq!(pe.forward(4, 5).dims(), [16, 4, 5]);
-        let coords = Tensor::<3>::zeros([2, 3, 2], &device);
-        let e = pe.forward_with_coords(coords, [32, 32]);
-        assert_eq!(e.dims(), [2, 3, 16]);
-        // (0, 0) maps to -1 in both coordinates: sin/cos of -2π·(g0 + g1).
-        let g = pe
-            .positional_encoding_gaussian_matrix
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let a = -2.0 * PI * (g[0] + g[8]) as f64;
-        let v = e.into_data().try_to_vec::<f32>().unwrap();
-        assert!((v[0] as f64 - a.sin()).abs() < 1e-4);
-        assert!((v[8] as f64 - a.cos()).abs() < 1e-4);
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 118, || {
+            let device = Device::flex();
+            let pe = PositionEmbeddingRandom::new(8, &device);
+            assert_eq!(pe.forward(4, 5).dims(), [16, 4, 5]);
+            let coords = Tensor::<3>::zeros([2, 3, 2], &device);
+            let e = pe.forward_with_coords(coords, [32, 32]);
+            assert_eq!(e.dims(), [2, 3, 16]);
+            // (0, 0) maps to -1 in both coordinates: sin/cos of -2π·(g0 + g1).
+            let g = pe
+                .positional_encoding_gaussian_matrix
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let a = -2.0 * PI * (g[0] + g[8]) as f64;
+            let v = e.into_data().try_to_vec::<f32>().unwrap();
+            assert!((v[0] as f64 - a.sin()).abs() < 1e-4);
+            assert!((v[8] as f64 - a.cos()).abs() < 1e-4);
+        })
     }
 
     #[test]

@@ -182,22 +182,25 @@ mod tests {
 
     #[test]
     fn point_prompts_are_padded_and_typed() {
-        let device = Device::flex();
-        let pe = PromptEncoder::new(32, [16, 16], [256, 256], 16, &device);
-        let points = PointPrompt {
-            coords: Tensor::from_data([[[10.0f32, 20.0], [100.0, 50.0]]], &device),
-            labels: Tensor::from_data([[1i64, 0]], &device),
-        };
-        let (sparse, dense) = pe.forward(Some(&points), None, None);
-        assert_eq!(sparse.dims(), [1, 3, 32]);
-        assert_eq!(dense.dims(), [1, 32, 16, 16]);
-        // The padding token is exactly `not_a_point_embed`.
-        let pad = sparse.narrow(1, 2, 1).reshape([32]);
-        let expected = pe.not_a_point_embed.weight.val().reshape([32]);
-        assert_eq!((pad - expected).abs().max().into_scalar::<f32>(), 0.0);
-        let masks = Tensor::<4>::zeros([1, 1, 64, 64], &device);
-        let (_, dense) = pe.forward(Some(&points), None, Some(masks));
-        assert_eq!(dense.dims(), [1, 32, 16, 16]);
-        assert_eq!(pe.get_dense_pe().dims(), [1, 32, 16, 16]);
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 119, || {
+            let device = Device::flex();
+            let pe = PromptEncoder::new(32, [16, 16], [256, 256], 16, &device);
+            let points = PointPrompt {
+                coords: Tensor::from_data([[[10.0f32, 20.0], [100.0, 50.0]]], &device),
+                labels: Tensor::from_data([[1i64, 0]], &device),
+            };
+            let (sparse, dense) = pe.forward(Some(&points), None, None);
+            assert_eq!(sparse.dims(), [1, 3, 32]);
+            assert_eq!(dense.dims(), [1, 32, 16, 16]);
+            // The padding token is exactly `not_a_point_embed`.
+            let pad = sparse.narrow(1, 2, 1).reshape([32]);
+            let expected = pe.not_a_point_embed.weight.val().reshape([32]);
+            assert_eq!((pad - expected).abs().max().into_scalar::<f32>(), 0.0);
+            let masks = Tensor::<4>::zeros([1, 1, 64, 64], &device);
+            let (_, dense) = pe.forward(Some(&points), None, Some(masks));
+            assert_eq!(dense.dims(), [1, 32, 16, 16]);
+            assert_eq!(pe.get_dense_pe().dims(), [1, 32, 16, 16]);
+        })
     }
 }

@@ -335,14 +335,17 @@ mod tests {
 
     #[test]
     fn sdpa_equals_explicit_softmax_attention() {
-        let device = Device::flex();
-        let r = |s: [usize; 4]| Tensor::<4>::random(s, Distribution::Normal(0.0, 1.0), &device);
-        let (q, k, v) = (r([2, 3, 5, 8]), r([2, 3, 7, 8]), r([2, 3, 7, 8]));
-        let err = (sdpa(q.clone(), k.clone(), v.clone()) - explicit_attention(q, k, v))
-            .abs()
-            .max()
-            .into_scalar::<f32>();
-        assert!(err < 1e-5, "{err}");
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 123, || {
+            let device = Device::flex();
+            let r = |s: [usize; 4]| Tensor::<4>::random(s, Distribution::Normal(0.0, 1.0), &device);
+            let (q, k, v) = (r([2, 3, 5, 8]), r([2, 3, 7, 8]), r([2, 3, 7, 8]));
+            let err = (sdpa(q.clone(), k.clone(), v.clone()) - explicit_attention(q, k, v))
+                .abs()
+                .max()
+                .into_scalar::<f32>();
+            assert!(err < 1e-5, "{err}");
+        })
     }
 
     /// Training differentiates through `sdpa` (burn's attention on the autodiff backend): its
@@ -350,55 +353,68 @@ mod tests {
     /// SAM-2's decoder ignored its prompts; it was not this).
     #[test]
     fn sdpa_gradients_equal_explicit_attention() {
-        let device = Device::flex().autodiff();
-        let r = |s: [usize; 4]| {
-            Tensor::<4>::random(s, Distribution::Normal(0.0, 1.0), &device).require_grad()
-        };
-        let (q, k, v) = (r([1, 2, 5, 8]), r([1, 2, 7, 8]), r([1, 2, 7, 8]));
-        let w = Tensor::<4>::random([1, 2, 5, 8], Distribution::Normal(0.0, 1.0), &device);
-        let g1 = (sdpa(q.clone(), k.clone(), v.clone()) * w.clone())
-            .sum()
-            .backward();
-        let g2 = (explicit_attention(q.clone(), k.clone(), v.clone()) * w)
-            .sum()
-            .backward();
-        for (name, x) in [("q", &q), ("k", &k), ("v", &v)] {
-            let (a, b) = (x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
-            let scale = b.clone().abs().max().into_scalar::<f32>();
-            let err = (a - b).abs().max().into_scalar::<f32>() / scale;
-            assert!(scale > 0.0 && err < 1e-4, "d{name}: relative error {err}");
-        }
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 124, || {
+            let device = Device::flex().autodiff();
+            let r = |s: [usize; 4]| {
+                Tensor::<4>::random(s, Distribution::Normal(0.0, 1.0), &device).require_grad()
+            };
+            let (q, k, v) = (r([1, 2, 5, 8]), r([1, 2, 7, 8]), r([1, 2, 7, 8]));
+            let w = Tensor::<4>::random([1, 2, 5, 8], Distribution::Normal(0.0, 1.0), &device);
+            let g1 = (sdpa(q.clone(), k.clone(), v.clone()) * w.clone())
+                .sum()
+                .backward();
+            let g2 = (explicit_attention(q.clone(), k.clone(), v.clone()) * w)
+                .sum()
+                .backward();
+            for (name, x) in [("q", &q), ("k", &k), ("v", &v)] {
+                let (a, b) = (x.grad(&g1).unwrap(), x.grad(&g2).unwrap());
+                let scale = b.clone().abs().max().into_scalar::<f32>();
+                let err = (a - b).abs().max().into_scalar::<f32>() / scale;
+                assert!(scale > 0.0 && err < 1e-4, "d{name}: relative error {err}");
+            }
+        })
     }
 
     #[test]
     fn attention_downsamples_and_takes_other_kv_width() {
-        let device = Device::flex();
-        let attn = Attention::new(32, 4, 2, Some(16), &device);
-        assert_eq!(attn.q_proj.weight.dims(), [32, 16]);
-        assert_eq!(attn.k_proj.weight.dims(), [16, 16]);
-        let q = Tensor::<3>::zeros([1, 5, 32], &device);
-        let kv = Tensor::<3>::zeros([1, 9, 16], &device);
-        assert_eq!(attn.forward(q, kv.clone(), kv).dims(), [1, 5, 32]);
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 125, || {
+            let device = Device::flex();
+            let attn = Attention::new(32, 4, 2, Some(16), &device);
+            assert_eq!(attn.q_proj.weight.dims(), [32, 16]);
+            assert_eq!(attn.k_proj.weight.dims(), [16, 16]);
+            let q = Tensor::<3>::zeros([1, 5, 32], &device);
+            let kv = Tensor::<3>::zeros([1, 9, 16], &device);
+            assert_eq!(attn.forward(q, kv.clone(), kv).dims(), [1, 5, 32]);
+        })
     }
 
     #[test]
     fn rope_attention_repeats_keys_and_skips_pointer_tokens() {
-        let device = Device::flex();
-        let attn = RoPEAttention::new(32, 1, 1, Some(16), 10000.0, true, &device);
-        let q = Tensor::<3>::random([1, 16, 32], Distribution::Normal(0.0, 1.0), &device);
-        let kv = Tensor::<3>::random([1, 2 * 16 + 4, 16], Distribution::Normal(0.0, 1.0), &device);
-        assert_eq!(attn.forward(q, kv.clone(), kv, 4, None).dims(), [1, 16, 32]);
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 126, || {
+            let device = Device::flex();
+            let attn = RoPEAttention::new(32, 1, 1, Some(16), 10000.0, true, &device);
+            let q = Tensor::<3>::random([1, 16, 32], Distribution::Normal(0.0, 1.0), &device);
+            let kv =
+                Tensor::<3>::random([1, 2 * 16 + 4, 16], Distribution::Normal(0.0, 1.0), &device);
+            assert_eq!(attn.forward(q, kv.clone(), kv, 4, None).dims(), [1, 16, 32]);
+        })
     }
 
     #[test]
     fn two_way_transformer_keeps_shapes() {
-        let device = Device::flex();
-        let t = TwoWayTransformer::new(2, 32, 8, 64, 2, &device);
-        let img = Tensor::<4>::random([1, 32, 4, 4], Distribution::Normal(0.0, 1.0), &device);
-        let pe = Tensor::<4>::random([1, 32, 4, 4], Distribution::Normal(0.0, 1.0), &device);
-        let tokens = Tensor::<3>::random([1, 7, 32], Distribution::Normal(0.0, 1.0), &device);
-        let (q, k) = t.forward(img, pe, tokens);
-        assert_eq!(q.dims(), [1, 7, 32]);
-        assert_eq!(k.dims(), [1, 16, 32]);
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 127, || {
+            let device = Device::flex();
+            let t = TwoWayTransformer::new(2, 32, 8, 64, 2, &device);
+            let img = Tensor::<4>::random([1, 32, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+            let pe = Tensor::<4>::random([1, 32, 4, 4], Distribution::Normal(0.0, 1.0), &device);
+            let tokens = Tensor::<3>::random([1, 7, 32], Distribution::Normal(0.0, 1.0), &device);
+            let (q, k) = t.forward(img, pe, tokens);
+            assert_eq!(q.dims(), [1, 7, 32]);
+            assert_eq!(k.dims(), [1, 16, 32]);
+        })
     }
 }

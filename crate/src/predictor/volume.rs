@@ -629,35 +629,41 @@ mod tests {
 
     #[test]
     fn propagates_forward_and_backward_with_official_order() {
-        let device = Device::flex();
-        let model = Sam2Base::new(&Sam2Config::micro(), &device).unwrap();
-        let inputs = (0..4)
-            .map(|_| Tensor::<4>::random([1, 3, 256, 256], Distribution::Normal(0.0, 1.0), &device))
-            .collect();
-        let source = PreparedSlices {
-            inputs,
-            slice_size: [128, 128],
-        };
-        let mut p = VolumePredictor::new(model, source, VolumePredictorOptions::default()).unwrap();
-        assert!(p.propagate(None, None, false).is_err(), "no prompt yet");
-        let m = p
-            .add_points_or_box(1, 7, &[[60.0, 50.0]], &[1], None, true)
-            .unwrap();
-        assert_eq!(m.low_res_logits.dims(), [1, 1, 64, 64]);
-        p.add_mask(1, 9, &vec![false; 128 * 128]).unwrap();
-        assert_eq!(p.obj_ids(), vec![7, 9]);
-        let fwd = p.propagate(None, None, false).unwrap();
-        assert_eq!(
-            fwd.iter().map(|o| o.slice).collect::<Vec<_>>(),
-            vec![1, 2, 3]
-        );
-        let bwd = p.propagate(Some(1), None, true).unwrap();
-        assert_eq!(bwd.iter().map(|o| o.slice).collect::<Vec<_>>(), vec![1, 0]);
-        assert_eq!(bwd[1].masks_at([128, 128]).dims(), [2, 1, 128, 128]);
-        assert!(
-            p.add_points_or_box(9, 7, &[[1.0, 1.0]], &[1], None, true)
-                .is_err()
-        );
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 129, || {
+            let device = Device::flex();
+            let model = Sam2Base::new(&Sam2Config::micro(), &device).unwrap();
+            let inputs = (0..4)
+                .map(|_| {
+                    Tensor::<4>::random([1, 3, 256, 256], Distribution::Normal(0.0, 1.0), &device)
+                })
+                .collect();
+            let source = PreparedSlices {
+                inputs,
+                slice_size: [128, 128],
+            };
+            let mut p =
+                VolumePredictor::new(model, source, VolumePredictorOptions::default()).unwrap();
+            assert!(p.propagate(None, None, false).is_err(), "no prompt yet");
+            let m = p
+                .add_points_or_box(1, 7, &[[60.0, 50.0]], &[1], None, true)
+                .unwrap();
+            assert_eq!(m.low_res_logits.dims(), [1, 1, 64, 64]);
+            p.add_mask(1, 9, &vec![false; 128 * 128]).unwrap();
+            assert_eq!(p.obj_ids(), vec![7, 9]);
+            let fwd = p.propagate(None, None, false).unwrap();
+            assert_eq!(
+                fwd.iter().map(|o| o.slice).collect::<Vec<_>>(),
+                vec![1, 2, 3]
+            );
+            let bwd = p.propagate(Some(1), None, true).unwrap();
+            assert_eq!(bwd.iter().map(|o| o.slice).collect::<Vec<_>>(), vec![1, 0]);
+            assert_eq!(bwd[1].masks_at([128, 128]).dims(), [2, 1, 128, 128]);
+            assert!(
+                p.add_points_or_box(9, 7, &[[1.0, 1.0]], &[1], None, true)
+                    .is_err()
+            );
+        })
     }
 
     /// `tracked_memories = Some(0)`: a slice is tracked from the prompted slice's memory

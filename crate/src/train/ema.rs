@@ -75,60 +75,66 @@ mod tests {
 
     #[test]
     fn update_blends_every_parameter_and_leaves_the_student_alone() {
-        let device = Device::flex();
-        let teacher = LinearConfig::new(3, 2).init(&device);
-        let student = LinearConfig::new(3, 2).init(&device);
-        let (t0, s0) = (values(&teacher), values(&student));
-        let tb0 = teacher
-            .bias
-            .as_ref()
-            .unwrap()
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let sb0 = student
-            .bias
-            .as_ref()
-            .unwrap()
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        let updated = ema_update(teacher, &student, 0.75);
-        for ((u, t), s) in values(&updated).iter().zip(&t0).zip(&s0) {
-            assert!((u - (0.75 * t + 0.25 * s)).abs() < 1e-6);
-        }
-        let ub = updated
-            .bias
-            .as_ref()
-            .unwrap()
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap();
-        for ((u, t), s) in ub.iter().zip(&tb0).zip(&sb0) {
-            assert!((u - (0.75 * t + 0.25 * s)).abs() < 1e-6);
-        }
-        assert_eq!(values(&student), s0);
-        // Momentum 0 copies the student.
-        let copy = ema_update(updated, &student, 0.0);
-        assert_eq!(values(&copy), s0);
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 135, || {
+            let device = Device::flex();
+            let teacher = LinearConfig::new(3, 2).init(&device);
+            let student = LinearConfig::new(3, 2).init(&device);
+            let (t0, s0) = (values(&teacher), values(&student));
+            let tb0 = teacher
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let sb0 = student
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            let updated = ema_update(teacher, &student, 0.75);
+            for ((u, t), s) in values(&updated).iter().zip(&t0).zip(&s0) {
+                assert!((u - (0.75 * t + 0.25 * s)).abs() < 1e-6);
+            }
+            let ub = updated
+                .bias
+                .as_ref()
+                .unwrap()
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            for ((u, t), s) in ub.iter().zip(&tb0).zip(&sb0) {
+                assert!((u - (0.75 * t + 0.25 * s)).abs() < 1e-6);
+            }
+            assert_eq!(values(&student), s0);
+            // Momentum 0 copies the student.
+            let copy = ema_update(updated, &student, 0.0);
+            assert_eq!(values(&copy), s0);
+        })
     }
 
     #[test]
     fn teacher_on_a_plain_device_follows_an_autodiff_student() {
-        let device = Device::flex();
-        let student = LinearConfig::new(2, 2).init(&device.clone().autodiff());
-        let teacher = student.valid();
-        let mut updated = teacher;
-        for _ in 0..3 {
-            updated = ema_update(updated, &student, 0.5);
-        }
-        assert_eq!(values(&updated), values(&student));
-        assert!(
-            !updated.weight.val().is_autodiff(),
-            "the teacher stays plain"
-        );
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 136, || {
+            let device = Device::flex();
+            let student = LinearConfig::new(2, 2).init(&device.clone().autodiff());
+            let teacher = student.valid();
+            let mut updated = teacher;
+            for _ in 0..3 {
+                updated = ema_update(updated, &student, 0.5);
+            }
+            assert_eq!(values(&updated), values(&student));
+            assert!(
+                !updated.weight.val().is_autodiff(),
+                "the teacher stays plain"
+            );
+        })
     }
 }

@@ -224,24 +224,28 @@ mod tests {
 
     #[test]
     fn matrix_upsampling_equals_burns_bilinear_interpolation() {
-        let dev = Device::flex();
-        for (h, w, oh, ow) in [(4, 4, 16, 16), (3, 5, 12, 7), (8, 8, 8, 8)] {
-            let x: Tensor<4> = Tensor::random([2, 3, h, w], Distribution::Normal(0.0, 1.0), &dev);
-            let ours = values(upsample_bilinear(x.clone(), [oh, ow]));
-            let burn = values(interpolate(
-                x,
-                InterpolateOptions::new(InterpolateMode::Bilinear)
-                    .with_output_size([oh, ow])
-                    .with_align_corners(false),
-            ));
-            assert_eq!(ours.len(), burn.len());
-            let worst = ours
-                .iter()
-                .zip(&burn)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(worst < 1e-5, "{h}x{w} -> {oh}x{ow}: max diff {worst}");
-        }
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 137, || {
+            let dev = Device::flex();
+            for (h, w, oh, ow) in [(4, 4, 16, 16), (3, 5, 12, 7), (8, 8, 8, 8)] {
+                let x: Tensor<4> =
+                    Tensor::random([2, 3, h, w], Distribution::Normal(0.0, 1.0), &dev);
+                let ours = values(upsample_bilinear(x.clone(), [oh, ow]));
+                let burn = values(interpolate(
+                    x,
+                    InterpolateOptions::new(InterpolateMode::Bilinear)
+                        .with_output_size([oh, ow])
+                        .with_align_corners(false),
+                ));
+                assert_eq!(ours.len(), burn.len());
+                let worst = ours
+                    .iter()
+                    .zip(&burn)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(worst < 1e-5, "{h}x{w} -> {oh}x{ow}: max diff {worst}");
+            }
+        })
     }
 
     fn t4(v: &[f32], shape: [usize; 4]) -> Tensor<4> {

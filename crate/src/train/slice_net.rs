@@ -56,7 +56,9 @@ pub fn train_slice_net(
         .iter()
         .map(|v| percentile_range(&v.image.data, options.percentiles.0, options.percentiles.1))
         .collect();
-    let mut net = crate::backend::seeded(&device, options.seed, || config.init(&device));
+    let mut net = crate::backend::seeded(&device, options.seed, || {
+        crate::backend::materialised(config.init(&device))
+    });
     let mut optim = AdamWConfig::new().with_weight_decay(1e-4).init();
     let ce = CrossEntropyLossConfig::new().init(&device);
     for step in 0..options.steps {

@@ -384,120 +384,136 @@ mod tests {
 
     #[test]
     fn fast_attention_matches_burn_attention_on_flex() {
-        let device = Device::flex();
-        let normal = Distribution::Normal(0.0, 2.0);
-        // Several heads, a query count that is no multiple of the query block, keys spanning
-        // several tiles, a value width unlike the key width; then strided (swapped) inputs.
-        let q = Tensor::<4>::random([2, 3, 70, 16], normal, &device);
-        let k = Tensor::<4>::random([2, 3, 1100, 16], normal, &device);
-        let v = Tensor::<4>::random([2, 3, 1100, 24], normal, &device);
-        let reference = module::attention(
-            q.clone(),
-            k.clone(),
-            v.clone(),
-            None,
-            None,
-            AttentionModuleOptions::default(),
-        );
-        let fast = attention(q.clone(), k.clone(), v.clone());
-        assert_eq!(fast.dims(), [2, 3, 70, 24]);
-        let reference_values = values(reference.clone());
-        let largest = reference_values.iter().fold(1f32, |m, v| m.max(v.abs()));
-        let err = max_abs_diff(&reference_values, &values(fast)) / largest;
-        println!("attention max difference relative to the largest output: {err:.3e}");
-        assert!(err < 1e-5, "attention differs by {err} (relative)");
-        let strided = attention(
-            q.swap_dims(1, 2).swap_dims(1, 2),
-            k.swap_dims(1, 2).swap_dims(1, 2),
-            v.swap_dims(2, 3).swap_dims(2, 3),
-        );
-        assert!(max_abs_diff(&reference_values, &values(strided)) / largest < 1e-5);
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 110, || {
+            let device = Device::flex();
+            let normal = Distribution::Normal(0.0, 2.0);
+            // Several heads, a query count that is no multiple of the query block, keys spanning
+            // several tiles, a value width unlike the key width; then strided (swapped) inputs.
+            let q = Tensor::<4>::random([2, 3, 70, 16], normal, &device);
+            let k = Tensor::<4>::random([2, 3, 1100, 16], normal, &device);
+            let v = Tensor::<4>::random([2, 3, 1100, 24], normal, &device);
+            let reference = module::attention(
+                q.clone(),
+                k.clone(),
+                v.clone(),
+                None,
+                None,
+                AttentionModuleOptions::default(),
+            );
+            let fast = attention(q.clone(), k.clone(), v.clone());
+            assert_eq!(fast.dims(), [2, 3, 70, 24]);
+            let reference_values = values(reference.clone());
+            let largest = reference_values.iter().fold(1f32, |m, v| m.max(v.abs()));
+            let err = max_abs_diff(&reference_values, &values(fast)) / largest;
+            println!("attention max difference relative to the largest output: {err:.3e}");
+            assert!(err < 1e-5, "attention differs by {err} (relative)");
+            let strided = attention(
+                q.swap_dims(1, 2).swap_dims(1, 2),
+                k.swap_dims(1, 2).swap_dims(1, 2),
+                v.swap_dims(2, 3).swap_dims(2, 3),
+            );
+            assert!(max_abs_diff(&reference_values, &values(strided)) / largest < 1e-5);
+        })
     }
 
     #[test]
     fn fast_channels_last_pooling_matches_burn_max_pool() {
-        let device = Device::flex();
-        // Odd sizes (floor mode drops the last row and column), a strided input.
-        let x = Tensor::<4>::random([2, 7, 9, 5], Distribution::Normal(0.0, 1.0), &device);
-        let reference =
-            module::max_pool2d(x.clone().permute([0, 3, 1, 2]), MaxPoolOptions::new([2, 2]))
-                .permute([0, 2, 3, 1]);
-        let fast = max_pool_channels_last(x.clone(), [2, 2]);
-        assert_eq!(fast.dims(), [2, 3, 4, 5]);
-        assert_eq!(values(reference.clone()), values(fast));
-        let strided = max_pool_channels_last(x.swap_dims(1, 2).swap_dims(1, 2), [2, 2]);
-        assert_eq!(values(reference), values(strided));
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 111, || {
+            let device = Device::flex();
+            // Odd sizes (floor mode drops the last row and column), a strided input.
+            let x = Tensor::<4>::random([2, 7, 9, 5], Distribution::Normal(0.0, 1.0), &device);
+            let reference =
+                module::max_pool2d(x.clone().permute([0, 3, 1, 2]), MaxPoolOptions::new([2, 2]))
+                    .permute([0, 2, 3, 1]);
+            let fast = max_pool_channels_last(x.clone(), [2, 2]);
+            assert_eq!(fast.dims(), [2, 3, 4, 5]);
+            assert_eq!(values(reference.clone()), values(fast));
+            let strided = max_pool_channels_last(x.swap_dims(1, 2).swap_dims(1, 2), [2, 2]);
+            assert_eq!(values(reference), values(strided));
+        })
     }
 
     #[test]
     fn fast_rotary_matches_the_reference_with_repeated_tables_and_kept_rows() {
-        let device = Device::flex();
-        let tables = crate::model::position_encoding::RopeTables::square(8, 16, 10000.0, &device);
-        // 3 memory frames of 16 rotated rows, then 5 rows left as they are.
-        let x = Tensor::<4>::random([2, 2, 53, 8], Distribution::Normal(0.0, 1.0), &device);
-        let (x_d, cos, sin) = (
-            x.clone().into_dispatch(),
-            tables.cos.clone().into_dispatch(),
-            tables.sin.clone().into_dispatch(),
-        );
-        let reference = Tensor::<4>::from_dispatch(<Dispatch as Sam2Kernels>::rotary_reference(
-            x_d, cos, sin, 48,
-        ));
-        let fast = rotary(x.clone(), tables.cos.clone(), tables.sin.clone(), 48);
-        assert_eq!(values(reference.clone()), values(fast.clone()));
-        assert_eq!(
-            values(fast.narrow(2, 48, 5)),
-            values(x.clone().narrow(2, 48, 5))
-        );
-        // Rotation keeps each pair's length.
-        let norm = |t: Tensor<4>| values((t.clone() * t).sum_dim(3));
-        let (a, b) = (norm(reference.narrow(2, 0, 48)), norm(x.narrow(2, 0, 48)));
-        assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-4));
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 112, || {
+            let device = Device::flex();
+            let tables =
+                crate::model::position_encoding::RopeTables::square(8, 16, 10000.0, &device);
+            // 3 memory frames of 16 rotated rows, then 5 rows left as they are.
+            let x = Tensor::<4>::random([2, 2, 53, 8], Distribution::Normal(0.0, 1.0), &device);
+            let (x_d, cos, sin) = (
+                x.clone().into_dispatch(),
+                tables.cos.clone().into_dispatch(),
+                tables.sin.clone().into_dispatch(),
+            );
+            let reference = Tensor::<4>::from_dispatch(
+                <Dispatch as Sam2Kernels>::rotary_reference(x_d, cos, sin, 48),
+            );
+            let fast = rotary(x.clone(), tables.cos.clone(), tables.sin.clone(), 48);
+            assert_eq!(values(reference.clone()), values(fast.clone()));
+            assert_eq!(
+                values(fast.narrow(2, 48, 5)),
+                values(x.clone().narrow(2, 48, 5))
+            );
+            // Rotation keeps each pair's length.
+            let norm = |t: Tensor<4>| values((t.clone() * t).sum_dim(3));
+            let (a, b) = (norm(reference.narrow(2, 0, 48)), norm(x.narrow(2, 0, 48)));
+            assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-4));
+        })
     }
 
     #[test]
     fn switching_the_kernels_off_gives_burn_operations() {
-        let device = Device::flex();
-        let x = Tensor::<4>::random([1, 2, 9, 8], Distribution::Normal(0.0, 1.0), &device);
-        set_fast_kernels(false);
-        let reference = values(attention(x.clone(), x.clone(), x.clone()));
-        let gelu_reference = values(gelu(x.clone()));
-        set_fast_kernels(true);
-        let burn_attention = module::attention(
-            x.clone(),
-            x.clone(),
-            x.clone(),
-            None,
-            None,
-            AttentionModuleOptions::default(),
-        );
-        assert_eq!(reference, values(burn_attention));
-        assert_eq!(gelu_reference, values(activation::gelu(x)));
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 113, || {
+            let device = Device::flex();
+            let x = Tensor::<4>::random([1, 2, 9, 8], Distribution::Normal(0.0, 1.0), &device);
+            set_fast_kernels(false);
+            let reference = values(attention(x.clone(), x.clone(), x.clone()));
+            let gelu_reference = values(gelu(x.clone()));
+            set_fast_kernels(true);
+            let burn_attention = module::attention(
+                x.clone(),
+                x.clone(),
+                x.clone(),
+                None,
+                None,
+                AttentionModuleOptions::default(),
+            );
+            assert_eq!(reference, values(burn_attention));
+            assert_eq!(gelu_reference, values(activation::gelu(x)));
+        })
     }
 
     #[test]
     fn fast_gelu_matches_burn_gelu_on_flex_for_views_and_shared_tensors() {
-        let device = Device::flex();
-        let x = Tensor::<3>::random([3, 50, 70], Distribution::Normal(0.0, 3.0), &device);
-        let before = values(x.clone());
-        let reference = values(activation::gelu(x.clone()));
-        // Shared storage (x is used again below), a transposed view, and a unique tensor.
-        let shared = values(gelu(x.clone()));
-        let view = values(gelu(x.clone().swap_dims(1, 2)).swap_dims(1, 2));
-        let unique = values(gelu(x.clone() * 1.0));
-        for got in [&shared, &view, &unique] {
-            let worst = reference
-                .iter()
-                .zip(got.iter())
-                .map(|(a, b)| (a - b).abs())
-                .fold(0f32, f32::max);
-            assert!(worst < 2e-6, "gelu max abs difference {worst}");
-        }
-        // The input is left untouched.
-        assert_eq!(before, values(x));
-        // An empty tensor stays empty.
-        let empty = Tensor::<2>::zeros([0, 4], &device);
-        assert_eq!(gelu(empty).dims(), [0, 4]);
+        // Draws from burn's generator: inside the seeded section (see crate::backend::seeded).
+        crate::backend::seeded(&Device::flex(), 114, || {
+            let device = Device::flex();
+            let x = Tensor::<3>::random([3, 50, 70], Distribution::Normal(0.0, 3.0), &device);
+            let before = values(x.clone());
+            let reference = values(activation::gelu(x.clone()));
+            // Shared storage (x is used again below), a transposed view, and a unique tensor.
+            let shared = values(gelu(x.clone()));
+            let view = values(gelu(x.clone().swap_dims(1, 2)).swap_dims(1, 2));
+            let unique = values(gelu(x.clone() * 1.0));
+            for got in [&shared, &view, &unique] {
+                let worst = reference
+                    .iter()
+                    .zip(got.iter())
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0f32, f32::max);
+                assert!(worst < 2e-6, "gelu max abs difference {worst}");
+            }
+            // The input is left untouched.
+            assert_eq!(before, values(x));
+            // An empty tensor stays empty.
+            let empty = Tensor::<2>::zeros([0, 4], &device);
+            assert_eq!(gelu(empty).dims(), [0, 4]);
+        })
     }
 
     #[test]

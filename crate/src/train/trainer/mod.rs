@@ -265,8 +265,9 @@ impl SssTrainer {
             )));
         }
         let device = device.clone().autodiff();
-        let mut student =
-            crate::backend::seeded(&device, cfg.seed, || SssStudent::new(&cfg, &device))?;
+        let mut student = crate::backend::seeded(&device, cfg.seed, || {
+            SssStudent::new(&cfg, &device).map(crate::backend::materialised)
+        })?;
         if let Some(sam) = init {
             // Into the student's own (tracked) parameters: weights loaded on a plain device
             // and moved with `to_device` stay untracked, and were silently never trained.
@@ -699,8 +700,10 @@ mod tests {
             cfg.supervised_only = true;
             cfg.dfe = false;
             let plain = Device::flex();
-            let init =
-                crate::backend::seeded(&plain, 9, || Sam2Base::new(&cfg.sam2, &plain)).unwrap();
+            let init = crate::backend::seeded(&plain, 9, || {
+                Sam2Base::new(&cfg.sam2, &plain).map(crate::backend::materialised)
+            })
+            .unwrap();
             let before = read(init.sam_mask_decoder.mask_tokens.weight.val()).unwrap();
             let mut trainer =
                 SssTrainer::new(cfg, data, &plain, with_init.then_some(init)).unwrap();
