@@ -557,22 +557,24 @@ fn strong_view(
         let fi = f * 3 * plane..(f + 1) * 3 * plane;
         let oi = o * 3 * plane..(o + 1) * 3 * plane;
         big.paste(&mut images[fi], &photometric[oi], [s, s])?;
-        let source = teacher.probs[o * k * lp..(o + 1) * k * lp].to_vec();
+        // The sources are the teacher's own buffers, never the ones pasted into: no copies.
         b.paste(
             &mut probs[f * k * lp..(f + 1) * k * lp],
-            &source,
+            &teacher.probs[o * k * lp..(o + 1) * k * lp],
             [low, low],
         )?;
         if n > 0 {
-            let source = teacher.mask_probs[o * n * lp..(o + 1) * n * lp].to_vec();
             b.paste(
                 &mut masks[f * n * lp..(f + 1) * n * lp],
-                &source,
+                &teacher.mask_probs[o * n * lp..(o + 1) * n * lp],
                 [low, low],
             )?;
         }
-        let source = valid[o * lp..(o + 1) * lp].to_vec();
-        b.paste(&mut valid_k[f * lp..(f + 1) * lp], &source, [low, low])?;
+        b.paste(
+            &mut valid_k[f * lp..(f + 1) * lp],
+            &valid[o * lp..(o + 1) * lp],
+            [low, low],
+        )?;
     }
     Ok(StrongView {
         images,
