@@ -104,9 +104,12 @@ fn int(obj: &InMemDicomObject, tag: Tag) -> Option<i64> {
 
 /// Parses one file: `Ok(None)` when it is DICOM but holds no image (a DICOMDIR, a report).
 fn read_slice(name: &str, bytes: &[u8]) -> Result<Option<Slice>> {
+    // Step 1: refuse a file whose elements declare more bytes than it holds (crafted or truncated)
+    // before dicom-object allocates for them.
     if let Some(why) = declared_lengths_overrun(bytes) {
         return Err(refuse(name, why));
     }
+    // Step 2: open the data set past the 128-byte preamble, if any, and note its transfer syntax.
     let start = if looks_like_dicom(bytes) { 128 } else { 0 };
     let file = OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
@@ -117,6 +120,8 @@ fn read_slice(name: &str, bytes: &[u8]) -> Result<Option<Slice>> {
         .transfer_syntax()
         .trim_end_matches('\0')
         .to_string();
+    // Step 3: no Pixel Data means no image (a DICOMDIR, a report); pixels stored in a syntax other
+    // than uncompressed little endian are refused.
     let obj: &InMemDicomObject = &file;
     let Some(pixels) = obj.element_opt(tags::PIXEL_DATA).ok().flatten() else {
         return Ok(None);
@@ -131,6 +136,8 @@ fn read_slice(name: &str, bytes: &[u8]) -> Result<Option<Slice>> {
             ),
         ));
     }
+    // Step 4: the image header: size and bits allocated are required; colour, multi-frame and
+    // impossible sizes are refused.
     let need = |tag: Tag, what: &str| {
         int(obj, tag).ok_or_else(|| refuse(name, format!("it has no {what}")))
     };
@@ -164,6 +171,8 @@ fn read_slice(name: &str, bytes: &[u8]) -> Result<Option<Slice>> {
         ));
     }
     let (rows, cols) = (rows as usize, cols as usize);
+    // Step 5: how stored values become real ones: Bits Stored, sign, Rescale Slope and Intercept (a
+    // zero or non-finite slope counts as 1).
     let stored = int(obj, tags::BITS_STORED).unwrap_or(bits);
     let signed = int(obj, tags::PIXEL_REPRESENTATION).unwrap_or(0) == 1;
     let slope = floats(obj, tags::RESCALE_SLOPE)
@@ -177,6 +186,7 @@ fn read_slice(name: &str, bytes: &[u8]) -> Result<Option<Slice>> {
     } else {
         1.0
     };
+    // Step 6: the raw pixel bytes: 1, 2 or 4 bytes a pixel, and at least rows × cols of them.
     let bytes = pixels
         .to_bytes()
         .map_err(|e| refuse(name, format!("its pixel data cannot be read ({e})")))?;
@@ -203,6 +213,8 @@ fn read_slice(name: &str, bytes: &[u8]) -> Result<Option<Slice>> {
             ),
         ));
     }
+    // Step 7: decode each little-endian pixel: keep the low `stored` bits, sign-extend if signed,
+    // rescale. Row-major: values[j * cols + i], j = row, i = column.
     let stored = stored.clamp(1, bits) as u32;
     let mask: u64 = if stored >= 64 {
         u64::MAX
@@ -225,6 +237,8 @@ fn read_slice(name: &str, bytes: &[u8]) -> Result<Option<Slice>> {
             (v as f64 * slope + intercept) as f32
         })
         .collect();
+    // Step 8: the identity and geometry tags that `assemble` needs; a tag with too few values (or a
+    // non-positive spacing or thickness) counts as absent.
     let fixed = |v: Option<Vec<f64>>, len: usize| v.filter(|v| v.len() >= len);
     Ok(Some(Slice {
         name: name.to_string(),
@@ -263,6 +277,8 @@ pub fn read_dicom_series(files: &[(String, &[u8])]) -> Result<DicomSeries> {
     if files.is_empty() {
         return Err(SssError::Scan("no files were given".into()));
     }
+    // Step 1: parse every file into a slice, a DICOM file without an image, or an unreadable file;
+    // the first refusal of a real DICOM file is kept to explain itself.
     let mut notes = Vec::new();
     let mut slices = Vec::new();
     let mut unreadable = Vec::new();
@@ -282,6 +298,8 @@ pub fn read_dicom_series(files: &[(String, &[u8])]) -> Result<DicomSeries> {
             }
         }
     }
+    // Step 2: no slice at all: refuse in words that fit what was given (several NIfTI files,
+    // several images, or nothing DICOM).
     if slices.is_empty() {
         let nifti = files.iter().filter(|(n, b)| looks_like_nifti(n, b)).count();
         let images = files
@@ -314,6 +332,7 @@ pub fn read_dicom_series(files: &[(String, &[u8])]) -> Result<DicomSeries> {
             })
         }));
     }
+    // Step 3: some slices were read: what was left out becomes notes (at most three names each).
     if let Some(e) = first_error {
         notes.push(format!("some files were refused: {e}"));
     }
@@ -344,7 +363,8 @@ pub fn read_dicom_series(files: &[(String, &[u8])]) -> Result<DicomSeries> {
             list(&not_images)
         ));
     }
-    // The series with the most slices.
+    // Step 4: the series with the most slices (counted per Series Instance UID) is read; the others
+    // are only named in the notes.
     let mut series: Vec<(String, usize)> = Vec::new();
     for s in &slices {
         match series.iter_mut().find(|(uid, _)| *uid == s.series) {
@@ -367,12 +387,14 @@ pub fn read_dicom_series(files: &[(String, &[u8])]) -> Result<DicomSeries> {
                 .join(", ")
         ));
     }
+    // Step 5: drop the other series' slices; `assemble` sorts and stacks the rest.
     slices.retain(|s| s.series == chosen);
     assemble(slices, notes)
 }
 
 /// Sorts one series' slices and stacks them into a volume with its geometry.
 fn assemble(mut slices: Vec<Slice>, mut notes: Vec<String>) -> Result<DicomSeries> {
+    // Step 1: every slice must have the first one's size, and the stack must fit in MAX_VOXELS.
     let (rows, cols) = (slices[0].rows, slices[0].cols);
     if let Some(s) = slices.iter().find(|s| (s.rows, s.cols) != (rows, cols)) {
         return Err(SssError::Scan(format!(
@@ -388,6 +410,8 @@ fn assemble(mut slices: Vec<Slice>, mut notes: Vec<String>) -> Result<DicomSerie
              takes"
         )));
     }
+    // Step 2: every slice must share one orientation (parallel planes); its row and column cosines
+    // give the slice normal (the identity when absent).
     let orientation = slices[0].orientation;
     let same_orientation = slices.iter().all(|s| match (s.orientation, orientation) {
         (Some(a), Some(b)) => a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4),
@@ -406,6 +430,8 @@ fn assemble(mut slices: Vec<Slice>, mut notes: Vec<String>) -> Result<DicomSerie
         None => ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0]),
     };
     let normal = cross(row_dir, col_dir);
+    // Step 3: sort along the normal by position, refusing two slices at one position (time points,
+    // echoes); without positions, by Instance Number.
     let positioned = slices.iter().all(|s| s.position.is_some()) && orientation.is_some();
     if positioned {
         slices.sort_by(|a, b| {
@@ -434,11 +460,13 @@ fn assemble(mut slices: Vec<Slice>, mut notes: Vec<String>) -> Result<DicomSerie
                 .into(),
         );
     }
+    // Step 4: in-plane spacing from Pixel Spacing (between rows, between columns); 1 mm if absent.
     let [d_row, d_col] = slices[0].pixel_spacing.unwrap_or_else(|| {
         notes.push("the slices have no pixel spacing: 1 mm is assumed".into());
         [1.0, 1.0]
     });
-    // The step from one slice to the next, in the patient frame.
+    // Step 5: the step from one slice to the next, in the patient frame: first to last position
+    // over nz − 1 (uneven gaps are noted), else the normal times Slice Thickness.
     let step: [f64; 3] = if positioned && nz > 1 {
         let first = slices[0].position.unwrap_or_default();
         let last = slices[nz - 1].position.unwrap_or_default();
@@ -462,6 +490,8 @@ fn assemble(mut slices: Vec<Slice>, mut notes: Vec<String>) -> Result<DicomSerie
         let t = slices[0].thickness.unwrap_or(1.0);
         normal.map(|n| n * t)
     };
+    // Step 6: the voxel-to-RAS affine: columns i, j, k scaled by the spacings, origin at the first
+    // slice's position, LPS flipped to RAS.
     let dz = dot(step, step).sqrt();
     let origin = slices[0].position.unwrap_or_default();
     // Columns of the voxel-to-LPS matrix: along i (a row's columns), j (rows), k (slices).
@@ -475,6 +505,8 @@ fn assemble(mut slices: Vec<Slice>, mut notes: Vec<String>) -> Result<DicomSerie
         affine[r][3] = (flip * origin[r]) as f32;
     }
     affine[3][3] = 1.0;
+    // Step 7: stack the sorted slices: each is [row j][column i], so the data is [k][j][i], NIfTI
+    // order (x = column fastest) with dims [cols, rows, nz].
     let modality = slices[0].modality.clone();
     let mut data = Vec::with_capacity(rows * cols * nz);
     for s in slices {
@@ -545,6 +577,8 @@ mod tests {
     }
 
     fn file(h: &Hand) -> Vec<u8> {
+        // Step 1: the elements of one CT slice: identity, geometry, image pixel module (signed,
+        // 12 of 16 bits), rescale and pixel data.
         let mut elements = vec![
             DataElement::new(
                 tags::SOP_CLASS_UID,
@@ -589,6 +623,7 @@ mod tests {
                 PrimitiveValue::U16(h.stored.clone().into()),
             ),
         ];
+        // Step 2: a Number of Frames only when asked, for the multi-frame refusal.
         if let Some(n) = h.frames {
             elements.push(DataElement::new(
                 tags::NUMBER_OF_FRAMES,
@@ -596,6 +631,7 @@ mod tests {
                 PrimitiveValue::from(n),
             ));
         }
+        // Step 3: add the file meta group (explicit VR little endian) and write a Part 10 file.
         let obj = InMemDicomObject::from_element_iter(elements)
             .with_meta(FileMetaTableBuilder::new().transfer_syntax(uids::EXPLICIT_VR_LITTLE_ENDIAN))
             .unwrap();

@@ -15,9 +15,10 @@
 //! epidural = biconvex lens against the inner table; subdural = long thin crescent along it;
 //! intraparenchymal = irregular blob with a hypodense oedema rim; intraventricular = blood
 //! layering in the dependent (posterior) part of the lateral ventricles; subarachnoid = blood
-//! filling the sulci (and possibly the interhemispheric fissure) of one region. Image formation: 5 samples per
-//! voxel (partial volume, through the slab too: the area average of a finer scan) and
-//! Gaussian noise.
+//! filling the sulci (and possibly the interhemispheric fissure) of one region.
+//!
+//! Image formation: 5 samples per voxel (partial volume, through the slab too: the area average
+//! of a finer scan) and Gaussian noise. Labels come from the voxel centre.
 
 use std::f32::consts::{PI, TAU};
 
@@ -296,6 +297,9 @@ impl Head {
     fn draw(case: usize, seed: u64) -> Self {
         let mut rng = stream(TASK, case, seed, Purpose::Anatomy, 0);
         let rng = &mut rng;
+        // Step 1: the head's extent: slices, widest level and the heights above and below it (the
+        // last slice still shows `top_scale` of the widest outline), in-plane tilt and size, and an
+        // atrophy level that widens the CSF spaces.
         let slices = int(rng, 16, 24) as usize;
         let last = slices as f32 - 1.0;
         let widest_z = uniform(rng, 0.22, 0.38) * slices as f32;
@@ -306,6 +310,7 @@ impl Head {
         let semi = [uniform(rng, 44.0, 50.0), uniform(rng, 54.0, 61.0)];
         let atrophy = uniform(rng, 0.0, 1.0);
 
+        // Step 2: sulci: radial clefts at jittered, evenly spread angles.
         let sulcus_count = int(rng, 28, 40) as usize;
         let sulcus_depth = uniform(rng, 3.5, 6.0);
         let sulci = Sulci {
@@ -319,6 +324,8 @@ impl Head {
             twist_per_slice: uniform(rng, -0.03, 0.03),
         };
 
+        // Step 3: the lateral ventricles' level, length and position, and the calcifications placed
+        // relative to them: pineal (midline) and choroid plexus (both sides).
         let ventricle_z = widest_z + uniform(rng, 1.0, 3.0);
         let ventricle_length = uniform(rng, 15.0, 21.0);
         let ventricle_v = uniform(rng, -2.0, 4.0);
@@ -345,6 +352,8 @@ impl Head {
             }
         }
 
+        // Step 4: HU values and the remaining shape parameters, drawn inside the literal in field
+        // order; the order of draws fixes every later random number.
         let hu_grey = uniform(rng, 36.0, 42.0);
         let hu_white = hu_grey - uniform(rng, 6.0, 9.0);
         let mut head = Self {
@@ -390,12 +399,14 @@ impl Head {
             lesions: Vec::new(),
             noise_sigma: uniform(rng, 2.5, 4.5),
         };
+        // Step 5: hemorrhages last, placed relative to the finished head.
         head.lesions = head.draw_lesions(rng);
         head
     }
 
     /// A random subset of 0–3 hemorrhage types, each placed where it typically occurs.
     fn draw_lesions(&self, rng: &mut PhantomRng) -> Vec<Lesion> {
+        // Step 1: how many types: none 10 %, one 40 %, two 35 %, three 15 %.
         let roll = uniform(rng, 0.0, 1.0);
         let count = if roll < 0.1 {
             0
@@ -406,6 +417,7 @@ impl Head {
         } else {
             3
         };
+        // Step 2: the candidate types; each pick removes one, so no type repeats.
         let mut types = vec![
             EPIDURAL,
             INTRAPARENCHYMAL,
@@ -413,10 +425,14 @@ impl Head {
             SUBARACHNOID,
             SUBDURAL,
         ];
+        // Step 3: the z range for lesion centres.
         let last = self.slices as f32 - 1.0;
         // Slices that hold enough brain for a lesion.
         let (low, high) = (self.widest_z - 2.0, last - 2.5);
         let mut lesions = Vec::new();
+        // Step 4: each type drawn where it typically occurs: epidural and subdural lateral against
+        // the inner table, intraparenchymal in the brain, intraventricular at the ventricles'
+        // level, subarachnoid in one sector's sulci.
         for _ in 0..count {
             let pick = int(rng, 0, types.len() as u32 - 1) as usize;
             let lesion = match types.swap_remove(pick) {
@@ -513,12 +529,16 @@ impl Head {
 
     /// The tissue at head-frame position `(u, v)` (u left-right, v anterior-posterior, voxels),
     /// with the polar quantities lesions need: radius, direction, depth below the inner table.
+    /// Layers are tested from the skin inwards, and the first that holds the point wins.
     fn tissue_at(&self, g: &SliceGeometry, u: f32, v: f32) -> (Tissue, f32, [f32; 2], f32) {
+        // Step 1: polar coordinates; above the vertex all is air.
         let r = (u * u + v * v).sqrt();
         let (c, s) = if r > 1e-4 { (u / r, v / r) } else { (1.0, 0.0) };
         if g.scale <= 0.0 {
             return (Tissue::Air, r, [c, s], -1.0);
         }
+        // Step 2: inwards from the skin: air, scalp, then the skull (cortical tables in its outer
+        // and inner 30 %, diploë between), thicker towards the base.
         // Radius of the outer head ellipse in direction (c, s).
         let (a, b) = (self.semi[0] * g.scale, self.semi[1] * g.scale);
         let outer =
@@ -541,6 +561,8 @@ impl Head {
             };
             return (Tissue::Bone(hu), r, [c, s], -1.0);
         }
+        // Step 3: inside the skull, d_in = depth below the inner table: calcifications first, then
+        // the lateral and third ventricles.
         let d_in = into_bone - skull;
         let dir = [c, s];
         for &[cu, cv, cz, radius, hu] in &self.calcifications {
@@ -570,6 +592,7 @@ impl Head {
         {
             return (Tissue::ThirdVentricle, r, dir, d_in);
         }
+        // Step 4: midline structures: the sinus under the inner table, then the fissure and falx.
         // Superior sagittal sinus: a triangle at the midline, its base on the inner table.
         let [sinus_width, sinus_depth, _] = self.sinus;
         if d_in < sinus_depth && u.abs() < sinus_width * (1.0 - d_in / sinus_depth) {
@@ -585,6 +608,8 @@ impl Head {
             };
             return (tissue, r, dir, d_in);
         }
+        // Step 5: the cortical ribbon: CSF rim, sulci cutting into the outer 6 voxels, grey matter;
+        // then deep grey nuclei beside the ventricles; the rest is white matter.
         if d_in < self.csf_rim {
             return (Tissue::SurfaceCsf, r, dir, d_in);
         }
@@ -614,6 +639,7 @@ impl Head {
 
     /// HU and label at head-frame position `(u, v)`; `texture` is the smooth field there.
     fn sample(&self, g: &SliceGeometry, u: f32, v: f32, texture: f32) -> (f32, u8) {
+        // Step 1: the tissue's HU, with texture on soft tissue and bone.
         let (tissue, _r, [c, s], d_in) = self.tissue_at(g, u, v);
         let mut hu = match tissue {
             Tissue::Air => HU_MIN,
@@ -630,12 +656,15 @@ impl Head {
             Tissue::WhiteMatter => self.hu_white + 1.5 * texture,
             Tissue::Calcification(hu) => hu,
         };
+        // Step 2: hemorrhage only inside the skull (d_in ≥ 0), never in a calcification.
         let mut label = 0;
         let intracranial = d_in >= 0.0 && !matches!(tissue, Tissue::Calcification(_));
         if !intracranial {
             return (hu, label);
         }
         let parenchyma = matches!(tissue, Tissue::GreyMatter | Tissue::WhiteMatter);
+        // Step 3: the lesions on this slice, in order (a later one wins), each scaled by its
+        // through-plane profile: blood sets the HU and label; an oedema rim only lowers the HU.
         for (&i, &profile) in g.lesions.iter().zip(&g.lesion_profiles) {
             match &self.lesions[i] {
                 Lesion::Epidural {
@@ -722,19 +751,24 @@ impl Head {
         (hu, label)
     }
 
+    /// Renders the head: per voxel the mean HU of the partial-volume samples and the centre
+    /// sample's label, then Gaussian noise. Both volumes are [z][y][x], dims `[n, n, nz]`.
     fn render(&self, noise_rng: &mut PhantomRng) -> (Volume<f32>, Volume<u8>) {
+        // Step 1: both volumes flattened [z][y][x] (x fastest): voxel (i, j, z) at z·n² + j·n + i.
         let n = BRAIN_CT_SIZE;
         let nz = self.slices;
         let mut image = vec![0.0f32; n * n * nz];
         let mut labels = vec![0u8; n * n * nz];
         let [ax, ay] = self.axis;
         for z in 0..nz {
+            // Step 2: one slice geometry per partial-volume sample, at its offset through the slab.
             let geometries: Vec<SliceGeometry> = PARTIAL_VOLUME_OFFSETS
                 .iter()
                 .map(|o| self.geometry(z as f32 + o[2]))
                 .collect();
             let slice_image = &mut image[z * n * n..(z + 1) * n * n];
             let slice_labels = &mut labels[z * n * n..(z + 1) * n * n];
+            // Step 3: per voxel, the mean HU of the 5 samples; the label is the centre sample's.
             for j in 0..n {
                 for i in 0..n {
                     let (x, y) = (i as f32 + 0.5, j as f32 + 0.5);
@@ -747,6 +781,7 @@ impl Head {
                             x + offset[0] - self.centre[0],
                             y + offset[1] - self.centre[1],
                         );
+                        // Image (x, y) → head frame (u, v): about the head centre, by its tilt.
                         let (u, v) = (dx * ax + dy * ay, -dx * ay + dy * ax);
                         let (hu, label) = self.sample(g, u, v, texture);
                         if k == 0 {
@@ -757,6 +792,8 @@ impl Head {
                     slice_image[j * n + i] = sum / PARTIAL_VOLUME_OFFSETS.len() as f32;
                 }
             }
+            // Step 4: Gaussian noise, one normal pair per two voxels, clamped to the CT range
+            // [−1024, 3071] HU.
             for pair in slice_image.chunks_mut(2) {
                 let (a, b) = normal_pair(noise_rng);
                 for (value, noise) in pair.iter_mut().zip([a, b]) {
@@ -764,6 +801,7 @@ impl Head {
                 }
             }
         }
+        // Step 5: both as volumes of dims [x, y, z] with the phantom's spacing.
         let dims = [n, n, nz];
         (
             assemble(image, dims, BRAIN_CT_SPACING),

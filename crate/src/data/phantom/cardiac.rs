@@ -288,6 +288,8 @@ impl Anatomy {
     fn draw(case: usize, seed: u64) -> Self {
         let mut rng = stream(TASK, case, seed, Purpose::Anatomy, 0);
         let rng = &mut rng;
+        // Step 1: the patient as ACDC's Info.cfg describes it: group, slices, frames, ES frame,
+        // height, weight.
         let group = match int(rng, 0, 4) {
             0 => CardiacGroup::Nor,
             1 => CardiacGroup::Dcm,
@@ -301,6 +303,8 @@ impl Anatomy {
         let height_cm = uniform(rng, 150.0, 195.0);
         let weight_kg = uniform(rng, 50.0, 110.0);
 
+        // Step 2: the group sets the LV's size, wall and contraction and the RV's size and
+        // contraction; MINF adds a thinned infarct sector.
         // (cavity radius, wall thickness, LV contraction, RV scale, RV contraction)
         let (endo_radius, wall, lv_contraction, rv_scale, rv_contraction) = match group {
             CardiacGroup::Nor => (
@@ -346,6 +350,8 @@ impl Anatomy {
             )
         });
 
+        // Step 3: where the heart lies: base and length along z (in slices), LV centre and its
+        // drift to the apex, the RV's direction, the papillary muscles.
         // Slice 0 either lies above the base (atria) or just below it.
         let base_z = if chance(rng, 0.5) {
             uniform(rng, 0.55, 0.9)
@@ -371,6 +377,8 @@ impl Anatomy {
             })
             .collect();
 
+        // Step 4: the surroundings, in image voxels: body, a lung on each side of the heart with
+        // vessels, spine, aorta beside it, and the liver (seen towards the apex).
         let epi0 = endo_radius + wall;
         let body = Ellipse {
             centre: [
@@ -440,6 +448,8 @@ impl Anatomy {
             semi: [uniform(rng, 32.0, 44.0), uniform(rng, 20.0, 28.0)],
         };
 
+        // Step 5: appearance, indexed by `Tissue as usize`: mean intensities (bright blood and fat,
+        // dark myocardium) under one gain, texture amplitudes and field, bias-field coefficients.
         let blood = uniform(rng, 560.0, 720.0);
         let mut intensity = [0.0; TISSUES];
         intensity[Tissue::Air as usize] = 0.0;
@@ -482,6 +492,8 @@ impl Anatomy {
             uniform(rng, -0.1, 0.1),
         ];
 
+        // Step 6: the remaining parameters are drawn inside the literal, in field order; the order
+        // of draws fixes every later random number.
         Self {
             info: CardiacInfo {
                 group,
@@ -542,6 +554,8 @@ impl Anatomy {
 
     /// The slice geometry at continuous slice position `z` (slice centres are integers).
     fn geometry(&self, z: f32, phase: Phase) -> SliceGeometry {
+        // Step 1: t = depth along the LV, 0 at the base and 1 at the apex (shortened at ES); the
+        // centre drifts with t clamped to the heart.
         let systole = phase == Phase::EndSystole;
         // The base descends towards the apex at end-systole.
         let length = if systole {
@@ -563,6 +577,8 @@ impl Anatomy {
         let axis = [self.rv_direction.cos(), self.rv_direction.sin()];
         let epi0 = self.endo_radius + self.wall;
 
+        // Step 2: inside the heart, the LV's epicardial radius tapers like an ellipsoid towards the
+        // apex; at ES the cavity contracts and the wall thickens to keep the area.
         let mut lv = None;
         let mut rv = None;
         let mut papillaries = Vec::new();
@@ -579,6 +595,8 @@ impl Anatomy {
                 cavity = contracted;
             }
             lv = Some((epi, wall));
+            // Step 3: papillary muscles in the mid-ventricle, discs placed and sized as fractions
+            // of the cavity radius (larger at ES).
             if (0.15..=0.85).contains(&t) && cavity > 3.0 {
                 let scale = if systole { 1.3 } else { 1.0 };
                 for &(angle, distance, radius) in &self.papillaries {
@@ -592,6 +610,8 @@ impl Anatomy {
                     });
                 }
             }
+            // Step 4: the RV, [offset, radial, tangential, wall], until `rv_end`: its ellipse
+            // shrinks like an ellipsoid towards that end, and at ES by the RV contraction.
             if t < self.rv_end {
                 let mut scale = (1.0 - (t / self.rv_end).powi(2)).sqrt();
                 if systole {
@@ -605,7 +625,7 @@ impl Anatomy {
                 ]);
             }
         } else if t < 0.0 && t > -0.6 {
-            // Above the base: left atrium (posterior), aortic root, right atrium.
+            // Step 5: above the base: left atrium (posterior), aortic root, right atrium.
             let place = |angle: f32, distance: f32, radius: f32| {
                 let a = self.rv_direction + angle;
                 Disc {
@@ -621,6 +641,8 @@ impl Anatomy {
             atria.push(place(0.2, 1.25, 0.7));
         }
 
+        // Step 6: the liver grows in past `liver_start` towards the apex; the lungs shrink by up to
+        // 30 % towards the apex.
         let liver = (t > self.liver_start).then(|| {
             let grow = ((t - self.liver_start) / (1.3 - self.liver_start))
                 .clamp(0.0, 1.0)
@@ -643,7 +665,9 @@ impl Anatomy {
     }
 
     /// The tissue and label at image position `(x, y)` of slice geometry `g`.
+    /// Structures are tested from the heart outwards, and the first that holds the point wins.
     fn tissue_at(&self, g: &SliceGeometry, x: f32, y: f32) -> (Tissue, u8) {
+        // Step 1: polar coordinates about the LV centre: radius r, direction (c, s) = (cos, sin).
         let (dx, dy) = (x - g.centre[0], y - g.centre[1]);
         // Heart frame: u along the RV direction, v across it.
         let u = dx * g.axis[0] + dy * g.axis[1];
@@ -651,6 +675,8 @@ impl Anatomy {
         let r = (u * u + v * v).sqrt();
         let (c, s) = if r > 1e-4 { (u / r, v / r) } else { (1.0, 0.0) };
 
+        // Step 2: LV: inside the epicardium, the smooth endocardium sets the label (LV or Myo),
+        // the rough one and the papillary muscles the tissue (blood or myocardium).
         let mut epi_here = 0.0;
         if let Some((epi, wall)) = g.lv {
             epi_here = epi * self.epi_shape.factor(c, s);
@@ -681,6 +707,8 @@ impl Anatomy {
                 return (tissue, label);
             }
         }
+        // Step 3: RV: an ellipse offset along the axis, blood (label RV) inside a free wall of
+        // myocardium (background); note whether the point lies in the fat around it.
         let mut in_rv_outer = false;
         if let Some([offset, radial, tangential, wall]) = g.rv {
             let ru = (u - offset) / radial;
@@ -702,12 +730,15 @@ impl Anatomy {
                 in_rv_outer = fu * fu + fv * fv < 1.0;
             }
         }
+        // Step 4: pericardial fat around the LV and the RV, in the fat sector.
         if g.lv.is_some() {
             let fat = self.fat_thickness * self.fat_sector.weight(c, s);
             if in_rv_outer || r < epi_here + fat {
                 return (Tissue::Fat, 0);
             }
         }
+        // Step 5: outside the ventricles: atria and aortic root (blood in a wall), aorta, spine,
+        // liver.
         for (i, atrium) in g.atria.iter().enumerate() {
             let (ax, ay) = (x - atrium.centre[0], y - atrium.centre[1]);
             let d = (ax * ax + ay * ay).sqrt();
@@ -732,6 +763,7 @@ impl Anatomy {
         {
             return (Tissue::Liver, 0);
         }
+        // Step 6: the body wall: air outside, then subcutaneous fat and chest-wall muscle.
         let body_rho2 = self.body.rho2(x, y);
         if body_rho2 >= 1.0 {
             return (Tissue::Air, 0);
@@ -744,6 +776,7 @@ impl Anatomy {
         if depth < self.subcutaneous + self.chest_wall {
             return (Tissue::Muscle, 0);
         }
+        // Step 7: lungs (smaller towards the apex) with their vessels; all else is mediastinum.
         for lung in &self.lungs {
             let scaled = Ellipse {
                 centre: lung.centre,
@@ -764,23 +797,30 @@ impl Anatomy {
         (Tissue::Mediastinum, 0)
     }
 
+    /// Renders one phase: per voxel the mean intensity of the partial-volume samples and the
+    /// centre sample's label, then bias, blur and Rician noise. Both volumes are [z][y][x],
+    /// dims `[n, n, nz]`.
     fn render(
         &self,
         phase: Phase,
         noise_rng: &mut super::random::PhantomRng,
     ) -> (Volume<f32>, Volume<u8>) {
+        // Step 1: both volumes flattened [z][y][x] (x fastest): voxel (i, j, z) at z·n² + j·n + i.
         let n = CARDIAC_SIZE;
         let nz = self.info.slices;
         let mut image = vec![0.0f32; n * n * nz];
         let mut labels = vec![0u8; n * n * nz];
         let half = n as f32 / 2.0;
         for z in 0..nz {
+            // Step 2: one slice geometry per partial-volume sample, at its offset through the slab.
             let geometries: Vec<SliceGeometry> = PARTIAL_VOLUME_OFFSETS
                 .iter()
                 .map(|o| self.geometry(z as f32 + o[2], phase))
                 .collect();
             let slice_image = &mut image[z * n * n..(z + 1) * n * n];
             let slice_labels = &mut labels[z * n * n..(z + 1) * n * n];
+            // Step 3: per voxel, the mean textured intensity of the 5 samples; the label is the
+            // centre sample's.
             for j in 0..n {
                 for i in 0..n {
                     let (x, y) = (i as f32 + 0.5, j as f32 + 0.5);
@@ -796,6 +836,7 @@ impl Anatomy {
                         let t = tissue as usize;
                         sum += self.intensity[t] * (1.0 + self.texture_amplitude[t] * texture);
                     }
+                    // Step 4: times the smooth bias field, with X, Y, Z in [−1, 1] over the volume.
                     let (bx, by) = ((x - half) / half, (y - half) / half);
                     let bz = (z as f32 + 0.5) / nz as f32 * 2.0 - 1.0;
                     let b = &self.bias;
@@ -809,6 +850,7 @@ impl Anatomy {
                     slice_image[j * n + i] = sum / PARTIAL_VOLUME_OFFSETS.len() as f32 * bias;
                 }
             }
+            // Step 5: the point-spread blur in-plane, then the noise.
             blur_in_plane(slice_image, n, n);
             // Rician noise: the magnitude of a complex signal with Gaussian noise in both channels.
             for value in slice_image.iter_mut() {
@@ -818,6 +860,7 @@ impl Anatomy {
                 *value = (real * real + imaginary * imaginary).sqrt();
             }
         }
+        // Step 6: both as volumes of dims [x, y, z] with the phantom's spacing.
         let dims = [n, n, nz];
         (
             assemble(image, dims, CARDIAC_SPACING),

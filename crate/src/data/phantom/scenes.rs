@@ -205,6 +205,7 @@ fn draw_object(
     nz: usize,
     background: f32,
 ) -> Object {
+    // Step 1: z extent: every slice for half the objects, else a random run of at least 2 slices.
     let z_range = if chance(rng, 0.5) {
         [0, nz - 1]
     } else {
@@ -212,6 +213,8 @@ fn draw_object(
         let start = int(rng, 0, (nz - len) as u32) as usize;
         [start, start + len - 1]
     };
+    // Step 2: the kind's own parameters (see `Object::params`), the tube's end points (drawn for
+    // every kind) and the polygon's vertex radii.
     let params = match kind {
         Kind::Ring => [uniform(rng, 0.25, 0.6), 0.0, 0.0],
         Kind::Crescent => [uniform(rng, 0.35, 0.8), uniform(rng, 0.7, 1.0), 0.0],
@@ -234,8 +237,10 @@ fn draw_object(
     } else {
         Vec::new()
     };
-    // Contrast against the background: at least 0.12, either sign.
+    // Step 3: contrast against the background: at least 0.12, either sign.
     let contrast = uniform(rng, 0.12, 0.55) * if chance(rng, 0.5) { 1.0 } else { -1.0 };
+    // Step 4: motion along z (drift, growth, taper, spin), outline, rotation and texture, drawn
+    // inside the literal in field order.
     Object {
         kind,
         centre,
@@ -259,6 +264,7 @@ fn draw_object(
 /// Scene `index` of `seed`: `(image, instance labels)`, intensities roughly in `[0, 1]`.
 pub fn scene(index: usize, seed: u64, size: SceneSize) -> (Volume<f32>, Volume<u8>) {
     let mut rng = stream(TASK, index, seed, Purpose::Anatomy, 0);
+    // Step 1: slice count and background: level, linear in-plane gradient, texture.
     let n = size.side;
     let side = n as f32;
     let nz = int(
@@ -271,6 +277,8 @@ pub fn scene(index: usize, seed: u64, size: SceneSize) -> (Volume<f32>, Volume<u
     let bg_texture = SmoothField::new(&mut rng, 8, 8.0, 60.0, 0.2);
     let bg_texture_amplitude = uniform(&mut rng, 0.0, 0.08);
 
+    // Step 2: 2..=MAX_OBJECTS objects of random kinds, sizes and centres; some touch the one
+    // before, and a ring may get a blob nested in its hole.
     let count = int(&mut rng, 2, MAX_OBJECTS as u32) as usize;
     let mut objects: Vec<Object> = Vec::new();
     let kinds = [
@@ -316,6 +324,9 @@ pub fn scene(index: usize, seed: u64, size: SceneSize) -> (Volume<f32>, Volume<u
         objects.extend(nested);
     }
 
+    // Step 3: buffers flattened [z][y][x]: pixel (x, y) of slice z at z·plane + y·n + x. The
+    // noise stream also sets sigma and blur passes; `owner` is the last object that holds a point
+    // (later ones occlude earlier ones).
     let plane = n * n;
     let mut image = vec![0.0f32; plane * nz];
     let mut labels = vec![0u8; plane * nz];
@@ -329,6 +340,8 @@ pub fn scene(index: usize, seed: u64, size: SceneSize) -> (Volume<f32>, Volume<u
     };
     for z in 0..nz {
         let slice = &mut image[z * plane..(z + 1) * plane];
+        // Step 4: per pixel, the mean of 5 partial-volume samples (owner's intensity or the
+        // background); the label is the owner of the centre sample in this slice.
         for y in 0..n {
             for x in 0..n {
                 let mut sum = 0.0;
@@ -363,6 +376,7 @@ pub fn scene(index: usize, seed: u64, size: SceneSize) -> (Volume<f32>, Volume<u
                 slice[y * n + x] = sum / PARTIAL_VOLUME_OFFSETS.len() as f32;
             }
         }
+        // Step 5: 0–2 blur passes, then Gaussian noise.
         for _ in 0..blur_passes {
             blur_in_plane(slice, n, n);
         }
@@ -370,6 +384,7 @@ pub fn scene(index: usize, seed: u64, size: SceneSize) -> (Volume<f32>, Volume<u
             *v += sigma * normal_pair(&mut noise).0;
         }
     }
+    // Step 6: slices 1–5 times as far apart as pixels; both volumes share the geometry.
     let spacing = [1.0, 1.0, uniform(&mut rng, 1.0, 5.0)];
     (
         assemble(image, [n, n, nz], spacing),
