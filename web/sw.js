@@ -23,8 +23,9 @@ const ROOT = new URL('../', sw.location.href).href;
 /** What every visit needs, relative to this script; installing fails without any of them. */
 const CORE = [
   './', './style.css',
-  './js/main.js', './js/offline.js', './js/orientation.js', './js/prompts.js', './js/renderers.js',
-  './js/sss-panel.js', './js/worker-client.js', './js/worker.js',
+  './js/gpu-counters.js', './js/main.js', './js/offline.js', './js/orientation.js',
+  './js/prompts.js', './js/renderers.js', './js/sss-panel.js', './js/worker-client.js',
+  './js/worker.js',
   '../pkg/sss.js', '../pkg/sss_bg.wasm', '../shaders/slice.wgsl',
   './assets/demo/demo.nii.gz', './assets/weights/catalog.json',
 ];

@@ -1,7 +1,7 @@
 // Shared set-up for the browser tests: a local static server, Debian's Chromium driven by
 // playwright-core (never a downloaded browser), and a page wrapper that records page errors and
 // every URL the page or its worker asks for; a NIfTI label reader and per-class Dice for
-// scoring the page's masks against the demo scan's ground truth.
+// scoring the page's masks against the demo scan's ground truth; a Stop after k slices.
 
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
@@ -250,4 +250,23 @@ export function screenOf(page, pixels) {
       y: rect.top + (view.offsetY + view.scale * (b * (x + 0.5) + d * (y + 0.5))) / dpr,
     }));
   }, pixels);
+}
+
+/**
+ * SSS: has the page stop its next propagation once `k` slices have come (the worker ends after
+ * the slice it is on, so one more may come). Call before starting the run; the listener goes
+ * with the run's last slice, whether it stopped or ran to the end.
+ * @param {import('playwright-core').Page} page
+ * @param {number} k
+ */
+export async function stopAfterSlices(page, k) {
+  await page.evaluate((k) => {
+    const w = /** @type {any} */ (window);
+    const onSlice = (/** @type {any} */ e) => {
+      if (e.detail.done < k && e.detail.done < e.detail.total) return;
+      removeEventListener('sss-slice', onSlice);
+      if (e.detail.done < e.detail.total) w.sss.api.stop();
+    };
+    addEventListener('sss-slice', onSlice);
+  }, k);
 }

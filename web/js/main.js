@@ -7,7 +7,9 @@
 // and lets the user correct.
 // Query parameters: ?webgpu=0 runs everything without WebGPU (CPU model, 2-D canvas);
 // ?model=cpu runs the model on the CPU only; ?renderer=2d draws with the 2-D canvas only;
-// ?scan=URL and ?weights=URL (a manifest) replace the defaults.
+// ?scan=URL and ?weights=URL (a manifest) replace the defaults; ?gpu-counters has the model
+// worker count its WebGPU work (gpu-counters.js: dispatches, submits, pipelines, read-backs,
+// live buffers per propagated slice, in `window.sss.gpuCounts`) for tests and benchmarks.
 // Weights: the page offers those listed in assets/weights/catalog.json; when a scan opens
 // whose intensities say another modality than the loaded weights' (CT in Hounsfield units vs
 // MRI), it switches to catalog weights of that modality and says so, unless the user chose
@@ -20,8 +22,8 @@ import { SssPanel, classCounts } from './sss-panel.js';
 import { WorkerClient } from './worker-client.js';
 
 /**
- * @import {ClassPrompt, FitReport, Manifest, ModalityGuess, ScanFile, WeightsKind}
- *   from './protocol.js'
+ * @import {ClassPrompt, FitReport, GpuSliceCounts, Manifest, ModalityGuess, ScanFile,
+ *   VolumeUpdate, WeightsKind, WorkerStats} from './protocol.js'
  */
 
 const params = new URLSearchParams(location.search);
@@ -30,6 +32,8 @@ const allowWebGpu = params.get('webgpu') !== '0';
 const drawWithWebGpu = allowWebGpu && params.get('renderer') !== '2d';
 /** `?model=cpu` runs the model on the CPU even where WebGPU works. */
 const modelOnWebGpu = allowWebGpu && params.get('model') !== 'cpu';
+/** `?gpu-counters`: the model worker counts its WebGPU work (see the top). */
+const countGpuWork = params.has('gpu-counters');
 const scanUrl = params.get('scan') ?? new URL('../assets/demo/demo.nii.gz', import.meta.url).href;
 /** Absolute, since the worker would resolve a relative URL against its own script. */
 let weightsUrl = new URL(params.get('weights') ?? '../assets/weights/sss-cardiac.json',
@@ -174,6 +178,12 @@ const state = {
   view: /** @type {import('./sss-panel.js').MaskView} */ ('sam2'),
   /** True while the model works on a request of the page. */
   busy: false,
+  /**
+   * With `?gpu-counters`: the model's WebGPU work per slice of the running (or last)
+   * propagation, in the order the slices came (gpu-counters.js; empty without WebGPU).
+   * @type {{enabled: boolean, slices: GpuSliceCounts[]}}
+   */
+  gpuCounts: { enabled: countGpuWork, slices: [] },
   /** A small API for tests and the console (set below). */
   api: /** @type {PageApi|null} */ (null),
 };
@@ -764,6 +774,15 @@ const api = {
    */
   setView: (view) => panel.setView(view),
   /**
+   * The model worker's wasm memory in bytes and, with `?gpu-counters`, its WebGPU totals and
+   * live buffers (the soak test's readings).
+   * @returns {Promise<WorkerStats>}
+   */
+  workerStats: async () => {
+    const { wasmMemoryBytes, gpu } = await worker.request('stats');
+    return { wasmMemoryBytes, gpu };
+  },
+  /**
    * Test hook (the recovery test): the model worker dies as a crash in wasm would, with an
    * uncaught error; resolves once the page has seen it die.
    */
@@ -774,6 +793,13 @@ const api = {
 };
 /** @typedef {typeof api} PageApi */
 state.api = api;
+// Each propagated slice's WebGPU counts (`?gpu-counters`), a run's list begun at its first slice.
+addEventListener('sss-slice', (e) => {
+  const { gpu, done } = /** @type {CustomEvent<VolumeUpdate>} */ (e).detail;
+  if (!gpu) return;
+  if (done === 1) state.gpuCounts.slices = [];
+  state.gpuCounts.slices.push(gpu);
+});
 new ResizeObserver(draw).observe(ui.stage);
 
 /**
@@ -844,7 +870,7 @@ ui.stage.addEventListener('drop', async (e) => {
  */
 async function startModel(preferWebGpu, why = null) {
   if (worker.dead) worker = new WorkerClient(workerUrl, showProgress);
-  const started = await worker.request('init', { preferWebGpu });
+  const started = await worker.request('init', { preferWebGpu, gpuCounters: countGpuWork });
   state.backend = started.backend;
   state.fallbackReason = why ?? started.fallbackReason;
   ui.backend.textContent = state.fallbackReason

@@ -80,9 +80,35 @@
 /** A request or answer that carries nothing besides its id and type. @typedef {{}} NoPayload */
 
 /**
+ * Running totals of the model's WebGPU work since the worker began counting (gpu-counters.js,
+ * the page's `?gpu-counters`), or what was counted between two such snapshots: compute
+ * dispatches (`dispatchWorkgroups` and its indirect form), queue submits, pipelines created
+ * (compute or render, sync or async), read-backs (`mapAsync` for reading), buffer-to-buffer
+ * copies, buffers created and destroyed and their bytes.
+ * @typedef {{dispatches: number, submits: number, pipelines: number, readbacks: number,
+ *   copies: number, buffersCreated: number, buffersDestroyed: number, bytesCreated: number,
+ *   bytesDestroyed: number}} GpuCounts
+ */
+
+/**
+ * One propagated slice's WebGPU work (what was counted since the previous slice, or since the
+ * run began for the first), with the buffers alive after it and their bytes.
+ * @typedef {GpuCounts & {liveBuffers: number, liveBytes: number}} GpuSliceCounts
+ */
+
+/**
+ * What the worker holds (the `stats` request): its wasm instance's linear memory in bytes
+ * (`memory.buffer.byteLength`: it grows and never shrinks) and, when counting, the WebGPU
+ * totals since start-up with the buffers alive (`gpu`; null without `?gpu-counters`).
+ * @typedef {{wasmMemoryBytes: number, gpu: GpuSliceCounts|null}} WorkerStats
+ */
+
+/**
  * Each request's payload, by type.
  * @typedef {object} Requests
- * @property {{preferWebGpu: boolean}} init starts the runtime on WebGPU or the CPU
+ * @property {{preferWebGpu: boolean, gpuCounters?: boolean}} init starts the runtime on WebGPU
+ *   or the CPU; with `gpuCounters` (the page's `?gpu-counters`) the worker counts its WebGPU
+ *   work first (gpu-counters.js)
  * @property {{manifestUrl: string}} loadWeights an absolute URL
  * @property {{files: ScanFile[]}} openScan one NIfTI file, one PNG or JPEG image, or the files
  *   of a DICOM series
@@ -92,6 +118,7 @@
  * @property {{prompts: ClassPrompt[]}} segmentVolume SSS: SAM-2's propagation of the prompts
  * @property {{z: number, prompts: ClassPrompt[]}} previewSlice SSS: one slice's masks at once
  * @property {NoPayload} stop ends a running `segmentVolume` after its slice
+ * @property {NoPayload} stats the worker's memory and WebGPU counts, for tests and soaks
  * @property {NoPayload} crashForTest the worker dies right after answering
  */
 
@@ -119,6 +146,7 @@
  * @property {{z: number, labels: Uint8Array, encoded: boolean, ms: number}} previewSlice
  *   `encoded`: whether the image encoder ran
  * @property {NoPayload} stop
+ * @property {WorkerStats} stats
  * @property {NoPayload} crashForTest
  */
 
@@ -142,9 +170,11 @@
  * One slice SAM-2 propagated (`segmentVolume`, before its answer): the slice's label map (x
  * fastest), slices done and in all, and per tracked class there (`classes`) SAM-2's object
  * score logit (`scores`; above 0: the object is there) and the mask decoder's predicted IoU of
- * the mask it chose (`ious`, in [0, 1]; 1 for a mask prompt).
+ * the mask it chose (`ious`, in [0, 1]; 1 for a mask prompt). With `?gpu-counters`, `gpu`: the
+ * WebGPU work of this slice (what was counted since the previous update).
  * @typedef {{type: 'update', id: number, z: number, done: number, total: number,
- *   labels: Uint8Array, classes: number[], scores: number[], ious: number[]}} VolumeUpdate
+ *   labels: Uint8Array, classes: number[], scores: number[], ious: number[],
+ *   gpu?: GpuSliceCounts}} VolumeUpdate
  */
 
 /** Every message the worker posts. @typedef {ProgressNote|VolumeUpdate|WorkerAnswer|Failure} WorkerMessage */

@@ -10,12 +10,16 @@
 // every message.
 // The propagation yields to the event loop after every slice (on WebGPU and on the CPU), so
 // the `stop` message is handled while it runs.
+// `stats` answers the wasm instance's memory and, when `init` asked for them (the page's
+// `?gpu-counters`), the WebGPU counts of gpu-counters.js, which are also attached to each
+// slice's update: for the tests that count dispatches and soak the page.
 
 import init, { Scan, Segmenter } from '../../pkg/sss.js';
+import { installGpuCounters, sliceCounts, zeroCounts } from './gpu-counters.js';
 
 /**
- * @import {FitReport, ModalityGuess, Replies, RequestType, WeightsKind, WorkerMessage,
- *   WorkerRequest} from './protocol.js'
+ * @import {FitReport, GpuCounts, GpuSliceCounts, ModalityGuess, Replies, RequestType,
+ *   WeightsKind, WorkerMessage, WorkerRequest} from './protocol.js'
  */
 
 /** @type {Segmenter|null} */ let segmenter = null;
@@ -24,6 +28,10 @@ import init, { Scan, Segmenter } from '../../pkg/sss.js';
 let range = null;
 /** The loaded weights' kind: 'slice-net' or 'sss' (null before any are loaded). */
 let kind = /** @type {WeightsKind|null} */ (null);
+/** The wasm instance's linear memory (set by `init`). @type {WebAssembly.Memory|null} */
+let wasmMemory = null;
+/** The WebGPU counts since `init`, updated as the model runs; null when not counting. */
+let gpuTotals = /** @type {GpuCounts|null} */ (null);
 
 /**
  * Posts a message to the page (protocol.js says which).
@@ -103,7 +111,9 @@ function isImage(name, bytes) {
 const handlers = {
   async init(msg) {
     progress('loading the model runtime (wasm)');
-    await init();
+    // Before the wasm module first touches WebGPU, so that every call of it is counted.
+    if (msg.gpuCounters && !gpuTotals) gpuTotals = installGpuCounters();
+    wasmMemory = (await init()).memory;
     let reason = msg.preferWebGpu ? await webGpuProblem() : 'WebGPU disabled by the user';
     progress(reason ? `starting the CPU backend (${reason})` : 'starting WebGPU');
     segmenter = await Segmenter.create(!reason);
@@ -200,13 +210,22 @@ const handlers = {
     if (!segmenter || !kind) throw new Error('no weights are loaded');
     if (!scan) throw new Error('no scan is open');
     const started = performance.now();
+    /** The WebGPU totals at the last slice (or the start), when counting. */
+    let counted = gpuTotals ? { ...gpuTotals } : null;
     const labels = /** @type {Uint8Array} */ (await segmenter.segmentVolume(scan, JSON.stringify(msg.prompts),
       (/** @type {number} */ done, /** @type {number} */ total, /** @type {number} */ z,
         /** @type {Uint8Array} */ slice, /** @type {Uint8Array} */ classes, /** @type {Float32Array} */ scores,
         /** @type {Float32Array} */ ious) => {
+        /** @type {GpuSliceCounts|undefined} */
+        let gpu;
+        if (gpuTotals && counted) {
+          gpu = sliceCounts(counted, gpuTotals);
+          counted = { ...gpuTotals };
+        }
         post({
           type: 'update', id: msg.id, z, done, total, labels: slice,
           classes: Array.from(classes), scores: Array.from(scores), ious: Array.from(ious),
+          ...(gpu ? { gpu } : {}),
         }, [slice.buffer]);
       }));
     const ms = performance.now() - started;
@@ -235,6 +254,16 @@ const handlers = {
   async stop() {
     segmenter?.stop();
     return {};
+  },
+  /**
+   * The wasm instance's memory in bytes and, when counting (`?gpu-counters`), the WebGPU totals
+   * since `init` with the buffers alive: for the soak test, which looks for growth.
+   */
+  async stats() {
+    return {
+      wasmMemoryBytes: wasmMemory?.buffer.byteLength ?? 0,
+      gpu: gpuTotals ? sliceCounts(zeroCounts(), gpuTotals) : null,
+    };
   },
   /** Test hook: dies right after answering, with an uncaught error, as a crash in wasm would. */
   async crashForTest() {
