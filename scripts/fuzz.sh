@@ -57,7 +57,8 @@ if [ "$INSTRUMENT" = all ]; then
   BIN="$FUZZ_TARGET_DIR/$HOST/release"
 elif [ "$INSTRUMENT" = workspace ]; then
   say "building the libFuzzer targets (sss and sss-fuzz instrumented, on the tests' build)"
-  SSS_FUZZ_RUSTFLAGS="$SANCOV" RUSTC_WORKSPACE_WRAPPER="$ROOT/scripts/fuzz-rustc.sh" \
+  SSS_FUZZ_RUSTFLAGS="$SANCOV" SSS_FUZZ_INNER_WRAPPER="${RUSTC_WORKSPACE_WRAPPER:-}" \
+    RUSTC_WORKSPACE_WRAPPER="$ROOT/scripts/fuzz-rustc.sh" \
     cargo build -q -p sss-fuzz --features libfuzzer $BINS
   BIN="$CARGO_TARGET_DIR/debug"
 else
