@@ -56,10 +56,11 @@ FUZZ_INSTRUMENT=workspace FUZZ_SEED=1 FUZZ_RUNS=300000 FUZZ_CORPUS="${TMPDIR:-/t
 bash scripts/build-web.sh
 say "type check and JS unit tests"
 # JSDoc types (jsconfig.json): the page, the worker in its own global scope (against the
-# pkg/sss.d.ts just built) and the unit tests; then the unit tests, in Node.
+# pkg/sss.d.ts just built), the unit tests and the browser tests; then the unit tests, in Node.
 npx tsc -p jsconfig.json
 npx tsc -p jsconfig.worker.json
 npx tsc -p tests/jsconfig.json
+npx tsc -p tests/browser/jsconfig.json
 node --test tests/unit/
 say "browser tests"
 # The native binary the Rust tests built: the page's label maps are compared with its own.

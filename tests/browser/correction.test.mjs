@@ -12,6 +12,9 @@ import { after, before, test } from 'node:test';
 
 import { NO_WEBGPU_FLAGS, WEBGPU_FLAGS, classDice, launch, openPage, screenOf, startServer, volumeAfter } from './harness.mjs';
 
+/** @typedef {import('../../web/js/protocol.js').ClassPrompt} ClassPrompt */
+/** @typedef {import('../../web/js/protocol.js').Manifest} Manifest */
+
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
 
 before(async () => { server = await startServer(); });
@@ -19,7 +22,7 @@ before(async () => { server = await startServer(); });
 /**
  * The CPU test's first correction, for the WebGPU test to repeat: the prompts before it, the
  * click, and the slice's preview (only the classes prompted there).
- * @type {{prompts: any[], z: number, click: number[], preview: number[]}|null}
+ * @type {{prompts: ClassPrompt[], z: number, click: number[], preview: number[]}|null}
  */
 let cpuCorrection = null;
 after(async () => { await server?.close(); });
@@ -27,7 +30,7 @@ after(async () => { await server?.close(); });
 /** @param {import('playwright-core').Page} page */
 function pageState(page) {
   return page.evaluate(() => {
-    const s = /** @type {any} */ (window).sss;
+    const s = window.sss;
     return {
       prompts: s.prompts, lastPreview: s.lastPreview, labels: s.labels ? Array.from(s.labels) : null,
       errors: s.errors, timing: document.getElementById('timing')?.textContent ?? '',
@@ -52,12 +55,14 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
   const browser = await launch(NO_WEBGPU_FLAGS);
   try {
     const { page, errors } = await openPage(browser, `${server.url}?model=cpu`);
-    const first = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const first = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
     assert.deepEqual(first.errors, [], 'segmented');
+    assert.ok(first.prompts && first.labels, 'prompts and masks');
     const dims = first.dims;
     const [nx] = dims;
     // The left ventricle's prompt: its interior point lies in the object.
-    const lv = first.prompts.find((/** @type {any} */ p) => p.class === 3);
+    const lv = first.prompts.find((p) => p.class === 3);
+    assert.ok(lv, 'a prompt for the LV');
     const { slice: z, point: [cx, cy] } = lv.prompt;
     const at = (/** @type {number} */ x, /** @type {number} */ y) => y * nx + x;
     const firstSlice = sliceOf(first.labels, dims, z);
@@ -75,13 +80,13 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     // SAM-2's object scores along the slices: one per class and slice, present where each
     // class was prompted; the strip shows them and a click on it goes to that slice.
     const scores = await page.evaluate(() => {
-      const o = /** @type {any} */ (window).sss.objectScores;
+      const o = window.sss.objectScores;
       return o && { classes: o.classes, scores: Array.from(o.scores), ious: o.ious ? Array.from(o.ious) : null };
     });
-    assert.deepEqual(scores?.classes, first.prompts.map((/** @type {any} */ p) => p.class));
+    assert.deepEqual(scores?.classes, first.prompts.map((p) => p.class));
     assert.equal(scores.scores.length, dims[2] * scores.classes.length);
     assert.ok(scores.scores.every((/** @type {number} */ v) => Number.isFinite(v)), 'a score for every slice and class');
-    first.prompts.forEach((/** @type {any} */ p, /** @type {number} */ i) => {
+    first.prompts.forEach((p, i) => {
       assert.ok(scores.scores[p.prompt.slice * scores.classes.length + i] > 0, `class ${p.class} is present on its prompt's slice`);
     });
     const strip = await page.evaluate(() => {
@@ -103,7 +108,7 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     assert.ok(ious.some((v) => v > 0 && v < 1), `IoUs predicted, not filled in: ${ious}`);
     const bands = await page.evaluate((nz) => {
       const c = /** @type {HTMLCanvasElement} */ (document.getElementById('score-strip'));
-      const o = /** @type {any} */ (window).sss.objectScores;
+      const o = /** @type {NonNullable<typeof window.sss.objectScores>} */ (window.sss.objectScores);
       const k = o.classes.length;
       const dpr = window.devicePixelRatio || 1;
       const [row, scoreBand, column] = [Math.round(7 * dpr), Math.round(4 * dpr), c.width / nz];
@@ -126,17 +131,18 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     const target = dims[2] - 2;
     await page.locator('#score-strip').hover({ position: { x: ((target + 0.5) / dims[2]) * strip.rect.w, y: strip.rect.h / 2 } });
     const tip = await page.evaluate(() => document.getElementById('score-strip')?.title ?? '');
-    const names = await page.evaluate(() => /** @type {any} */ (window).sss.manifest.classes.map((/** @type {any} */ c) => [c.label, c.name]));
+    const names = await page.evaluate(() => /** @type {Manifest} */ (window.sss.manifest).classes
+      .map((c) => /** @type {[number, string]} */ ([c.label, c.name])));
     const k = scores.classes.length;
     const expectedTip = `slice ${target}: ` + scores.classes.map((/** @type {number} */ c, /** @type {number} */ i) => {
-      const name = names.find((/** @type {any[]} */ n) => n[0] === c)[1];
+      const name = /** @type {[number, string]} */ (names.find((n) => n[0] === c))[1];
       return `${name} score ${scores.scores[target * k + i].toFixed(1)}, IoU ${ious[target * k + i].toFixed(2)}`;
     }).join('; ');
     assert.equal(tip.split('\n')[0], expectedTip, 'the tooltip gives the slice\'s scores and IoUs');
     await page.locator('#score-strip').click({ position: { x: ((target + 0.5) / dims[2]) * strip.rect.w, y: strip.rect.h / 2 } });
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.z), target, 'a click on the strip goes to that slice');
+    assert.equal(await page.evaluate(() => window.sss.z), target, 'a click on the strip goes to that slice');
 
-    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), z);
+    await page.evaluate((z) => window.sss.api.goToSlice(z), z);
     await page.click('#prompts li[data-class="3"] .pick');
     assert.match(await page.textContent('#prompt-hint') ?? '', /Shift\+click: leave it out/);
 
@@ -145,9 +151,11 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     await page.keyboard.down('Shift');
     await page.mouse.click(screen.x, screen.y);
     await page.keyboard.up('Shift');
-    await page.waitForFunction(() => /** @type {any} */ (window).sss.lastPreview, null, { timeout: 120_000 });
+    await page.waitForFunction(() => window.sss.lastPreview, null, { timeout: 120_000 });
     const clicked = await pageState(page);
-    const lvNow = clicked.prompts.find((/** @type {any} */ p) => p.class === 3);
+    assert.ok(clicked.prompts && clicked.lastPreview, 'prompts and a preview');
+    const lvNow = clicked.prompts.find((p) => p.class === 3);
+    assert.ok(lvNow, 'the LV prompt');
     assert.deepEqual(lvNow.clicks, [{ point: [px, py], positive: false }], 'the click is on the LV prompt');
     assert.equal(lvNow.prompt.source, 'user');
     assert.equal(clicked.lastPreview.z, z);
@@ -170,10 +178,11 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     assert.ok(clicked.undo && !clicked.redo);
 
     // A second, positive click on the same slice: only the prompt encoder and the decoder run.
-    const shown = await page.evaluate(([x, y]) => /** @type {any} */ (window).sss.api.click(3, x, y, true), [cx, cy]);
+    const shown = await page.evaluate(([x, y]) => window.sss.api.click(3, x, y, true), [cx, cy]);
     assert.equal(shown, true, 'the preview was shown');
     const second = await pageState(page);
-    assert.deepEqual(second.prompts.find((/** @type {any} */ p) => p.class === 3).clicks,
+    assert.ok(second.prompts && second.lastPreview, 'prompts and a preview');
+    assert.deepEqual(/** @type {ClassPrompt} */ (second.prompts.find((p) => p.class === 3)).clicks,
       [{ point: [px, py], positive: false }, { point: [cx, cy], positive: true }]);
     assert.equal(second.lastPreview.encoded, false, 'the slice embedding was kept');
     assert.match(second.timing, /\(prompt encoder and mask decoder only\)/);
@@ -199,6 +208,7 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     await page.keyboard.press('Escape');
     const rerun = await volumeAfter(page, () => page.click('#rerun'));
     assert.deepEqual(rerun.errors, []);
+    assert.ok(rerun.lastVolume, 'a volume segmentation');
     assert.deepEqual(rerun.lastVolume.prompts, clicked.prompts, 'Re-run sent the click');
     assert.notEqual(sliceOf(/** @type {number[]} */ (rerun.labels), dims, z)[at(px, py)], 3, 'propagation keeps the correction');
     // Undo after a propagation restores the prompts only; the masks are the propagation's.
@@ -216,12 +226,14 @@ test('a click off the prompt\'s slice is explained, not applied', { timeout: 300
   const browser = await launch(NO_WEBGPU_FLAGS);
   try {
     const { page, errors } = await openPage(browser, `${server.url}?model=cpu`);
-    const first = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
-    const lv = first.prompts.find((/** @type {any} */ p) => p.class === 3);
+    const first = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
+    assert.ok(first.prompts, 'prompts');
+    const lv = first.prompts.find((p) => p.class === 3);
+    assert.ok(lv, 'a prompt for the LV');
     const other = lv.prompt.slice === 0 ? 1 : 0;
-    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), other);
-    await page.evaluate(() => /** @type {any} */ (window).sss.api.selectClass(3));
-    const shown = await page.evaluate(() => /** @type {any} */ (window).sss.api.click(3, 10, 10, true));
+    await page.evaluate((z) => window.sss.api.goToSlice(z), other);
+    await page.evaluate(() => window.sss.api.selectClass(3));
+    const shown = await page.evaluate(() => window.sss.api.click(3, 10, 10, true));
     assert.equal(shown, false);
     const s = await pageState(page);
     assert.deepEqual(s.prompts, first.prompts, 'the prompts are unchanged');
@@ -241,15 +253,17 @@ test('the same correction on WebGPU shows the masks the CPU showed', { timeout: 
   const browser = await launch(WEBGPU_FLAGS);
   try {
     const { page, errors } = await openPage(browser, server.url);
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.backend), 'WebGPU');
+    assert.equal(await page.evaluate(() => window.sss.backend), 'WebGPU');
     // No segmentation first: the correction previews the slice from the prompts alone.
-    await page.evaluate((p) => /** @type {any} */ (window).sss.api.setPrompts(p), prompts);
-    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), z);
-    const shown = await page.evaluate(([x, y]) => /** @type {any} */ (window).sss.api.click(3, x, y, false), click);
+    await page.evaluate((p) => window.sss.api.setPrompts(p), prompts);
+    await page.evaluate((z) => window.sss.api.goToSlice(z), z);
+    const shown = await page.evaluate(([x, y]) => window.sss.api.click(3, x, y, false), click);
     assert.equal(shown, true);
     const s = await pageState(page);
+    assert.ok(s.lastPreview, 'a preview');
     assert.equal(s.lastPreview.encoded, true);
-    const gpu = sliceOf(/** @type {number[]} */ (s.labels), (await page.evaluate(() => /** @type {any} */ (window).sss.scan.dims)), z);
+    const dims = await page.evaluate(() => /** @type {NonNullable<typeof window.sss.scan>} */ (window.sss.scan).dims);
+    const gpu = sliceOf(/** @type {number[]} */ (s.labels), dims, z);
     assert.equal(gpu.length, preview.length);
     const same = gpu.filter((l, i) => l === preview[i]).length / gpu.length;
     const dice = [1, 2, 3].map((c) => classDice(gpu, preview, c));
@@ -267,11 +281,11 @@ test('the brush paints the picked class on the shown slice, the eraser takes it 
   const browser = await launch(NO_WEBGPU_FLAGS);
   try {
     const { page, errors } = await openPage(browser, `${server.url}?model=cpu`);
-    const first = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const first = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
     const dims = first.dims;
     const [nx] = dims;
     const z = Math.floor(dims[2] / 2);
-    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), z);
+    await page.evaluate((z) => window.sss.api.goToSlice(z), z);
     await page.click('#prompts li[data-class="1"] .pick');
     await page.keyboard.press('b');
     assert.equal(await page.evaluate(() => /** @type {HTMLInputElement} */ (document.querySelector('input[name="tool"][value="brush"]')).checked), true, 'B picks the brush');
@@ -294,7 +308,7 @@ test('the brush paints the picked class on the shown slice, the eraser takes it 
     await stroke([[8, row], [30, row]]);
     let s = await pageState(page);
     const painted = sliceOf(/** @type {number[]} */ (s.labels), dims, z);
-    const original = sliceOf(first.labels, dims, z);
+    const original = sliceOf(/** @type {number[]} */ (first.labels), dims, z);
     for (let x = 8; x <= 30; x++) assert.equal(painted[row * nx + x], 1, `pixel (${x}, ${row}) is painted`);
     for (let i = 0; i < painted.length; i++) {
       const [x, y] = [i % nx, Math.floor(i / nx)];
@@ -302,7 +316,10 @@ test('the brush paints the picked class on the shown slice, the eraser takes it 
       if (far) assert.equal(painted[i], original[i], `pixel (${x}, ${y}) away from the stroke is unchanged`);
     }
     for (let k = 0; k < dims[2]; k++) {
-      if (k !== z) assert.deepEqual(sliceOf(/** @type {number[]} */ (s.labels), dims, k), sliceOf(first.labels, dims, k), `slice ${k} untouched`);
+      if (k !== z) {
+        assert.deepEqual(sliceOf(/** @type {number[]} */ (s.labels), dims, k),
+          sliceOf(/** @type {number[]} */ (first.labels), dims, k), `slice ${k} untouched`);
+      }
     }
     assert.ok(s.undo, 'the stroke can be undone');
 

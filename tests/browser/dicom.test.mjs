@@ -31,7 +31,7 @@ function sform(/** @type {Buffer} */ bytes) {
 /** @param {import('playwright-core').Page} page */
 function scanState(page) {
   return page.evaluate(() => {
-    const s = /** @type {any} */ (window).sss;
+    const s = window.sss;
     return {
       name: s.scan?.name, dims: s.scan?.dims, spacing: s.scan?.spacing, notes: s.scanNotes,
       voxels: s.scan ? Array.from(s.scan.voxels) : [], errors: s.errors, info: document.getElementById('scan-info')?.textContent ?? '',
@@ -46,18 +46,21 @@ test('a DICOM series opens from shuffled files and from a folder, segments like 
   try {
     const { page, errors } = await openPage(browser, `${server.url}?model=cpu`);
     const nifti = await scanState(page);
-    const niftiRun = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const niftiRun = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
     assert.deepEqual(niftiRun.errors, []);
 
     // Picked files: reversed order, a NIfTI file among them.
     const picked = [...files].reverse().map((f) => new URL(f, SERIES).pathname);
     picked.splice(2, 0, new URL('demo_gt.nii.gz', DEMO).pathname);
     await page.setInputFiles('#file', picked);
-    await page.waitForFunction((n) => /** @type {any} */ (window).sss.scan?.name !== n && !(/** @type {any} */ (window).sss.busy), nifti.name, { timeout: 120_000 });
+    await page.waitForFunction((n) => window.sss.scan?.name !== n && !(window.sss.busy), nifti.name, { timeout: 120_000 });
     const dicom = await scanState(page);
     assert.deepEqual(dicom.errors, []);
     assert.deepEqual(dicom.dims, nifti.dims, 'the grid of the NIfTI demo');
-    dicom.spacing.forEach((/** @type {number} */ s, /** @type {number} */ i) => assert.ok(Math.abs(s - nifti.spacing[i]) < 1e-4, `spacing ${dicom.spacing} vs ${nifti.spacing}`));
+    assert.ok(dicom.spacing && nifti.spacing, 'both scans have a voxel spacing');
+    const niftiSpacing = nifti.spacing;
+    dicom.spacing.forEach((s, i) => assert.ok(Math.abs(s - niftiSpacing[i]) < 1e-4,
+      `spacing ${dicom.spacing} vs ${niftiSpacing}`));
     const range = nifti.voxels.reduce((m, v) => Math.max(m, v), -Infinity) - nifti.voxels.reduce((m, v) => Math.min(m, v), Infinity);
     const worst = dicom.voxels.reduce((m, v, i) => Math.max(m, Math.abs(v - nifti.voxels[i])), 0);
     assert.ok(worst <= range / 65_000, `values within the writer's quantisation (${worst} of a ${range} range)`);
@@ -65,7 +68,7 @@ test('a DICOM series opens from shuffled files and from a folder, segments like 
     assert.match(dicom.notes[0], /1 file\(s\) are not DICOM and were left out: demo_gt\.nii\.gz/);
     assert.match(dicom.info, /dicom-series: .* voxels.*not DICOM/);
 
-    const run = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const run = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
     assert.deepEqual(run.errors, []);
     const expected = JSON.parse(readFileSync(new URL('../demo-dice.json', import.meta.url), 'utf8'));
     const gt = readNiftiLabels(new URL('demo_gt.nii.gz', DEMO).pathname).labels;
@@ -87,7 +90,7 @@ test('a DICOM series opens from shuffled files and from a folder, segments like 
 
     // The same series as a folder.
     await page.setInputFiles('#folder', SERIES.pathname);
-    await page.waitForFunction(() => /** @type {any} */ (window).sss.scan?.name === 'demo-dicom' && !(/** @type {any} */ (window).sss.busy), null, { timeout: 120_000 });
+    await page.waitForFunction(() => window.sss.scan?.name === 'demo-dicom' && !(window.sss.busy), null, { timeout: 120_000 });
     const folder = await scanState(page);
     assert.deepEqual(folder.dims, nifti.dims);
     assert.deepEqual(folder.voxels, dicom.voxels, 'the same voxels as from the files');
@@ -107,9 +110,10 @@ test('files without a DICOM series are refused in words; the open scan stays', {
       { name: 'a.txt', mimeType: 'text/plain', buffer: Buffer.from('not a scan') },
       { name: 'b.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(300) },
     ]);
-    await page.waitForFunction(() => /** @type {any} */ (window).sss.errors.length > 0, null, { timeout: 60_000 });
+    await page.waitForFunction(() => window.sss.errors.length > 0, null, { timeout: 60_000 });
     const after = await scanState(page);
-    assert.match(after.errors.at(-1), /Cannot open DICOM series \(2 files\): .*none of the 2 files is a DICOM image/, after.errors.at(-1));
+    const refusal = /** @type {string} */ (after.errors.at(-1)); // the wait above saw an error
+    assert.match(refusal, /Cannot open DICOM series \(2 files\): .*none of the 2 files is a DICOM image/, refusal);
     assert.equal(after.name, before.name, 'the demo scan stays open');
     assert.deepEqual(after.dims, before.dims);
   } finally {

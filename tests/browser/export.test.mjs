@@ -11,6 +11,8 @@ import { after, before, test } from 'node:test';
 
 import { NO_WEBGPU_FLAGS, launch, openPage, readNiftiLabels, startServer, volumeAfter } from './harness.mjs';
 
+/** @typedef {import('../../web/js/protocol.js').Manifest} Manifest */
+
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
 
 before(async () => { server = await startServer(); });
@@ -24,7 +26,7 @@ test('Save labels and Save prompts download the segmentation in the scan\'s own 
   try {
     const { page, errors, requests } = await openPage(browser, `${server.url}?model=cpu`);
     assert.ok(await page.isDisabled('#save-labels'), 'nothing to save before segmenting');
-    const result = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const result = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
     assert.deepEqual(result.errors, [], 'segmented');
     const shown = /** @type {number[]} */ (result.labels);
     assert.ok(shown.some((l) => l > 0), 'the page has masks to save');
@@ -51,8 +53,8 @@ test('Save labels and Save prompts download the segmentation in the scan\'s own 
     assert.equal(promptsFile.suggestedFilename(), 'demo_prompts.json');
     const file = JSON.parse(readFileSync(/** @type {string} */ (await promptsFile.path()), 'utf8'));
     const state = await page.evaluate(() => {
-      const s = /** @type {any} */ (window).sss;
-      return { prompts: s.prompts, classes: s.manifest.classes.map((/** @type {any} */ c) => c.name) };
+      const s = window.sss;
+      return { prompts: s.prompts, classes: /** @type {Manifest} */ (s.manifest).classes.map((c) => c.name) };
     });
     assert.deepEqual(file.prompts, state.prompts, 'the prompts in use');
     assert.deepEqual(file.class_names, state.classes);

@@ -30,7 +30,7 @@ after(async () => { await server?.close(); });
  * @returns {Promise<WorkerStats>}
  */
 function stats(page) {
-  return page.evaluate(() => /** @type {any} */ (window).sss.api.workerStats());
+  return page.evaluate(() => window.sss.api.workerStats());
 }
 
 /**
@@ -45,7 +45,7 @@ async function countedRun(page, action) {
   const result = await volumeAfter(page, action, 1_100_000);
   assert.deepEqual(result.errors, [], 'no error');
   /** @type {GpuSliceCounts[]} */
-  const slices = await page.evaluate(() => /** @type {any} */ (window).sss.gpuCounts.slices);
+  const slices = await page.evaluate(() => window.sss.gpuCounts.slices);
   const afterRun = await stats(page);
   assert.ok(before.gpu && afterRun.gpu, 'the worker counts (?gpu-counters)');
   return { result, slices, total: sliceCounts(before.gpu, afterRun.gpu) };
@@ -60,20 +60,22 @@ test('WebGPU work per propagated slice: at most one read-back, no pipeline made 
   try {
     const { page, errors } = await openPage(browser, `${server.url}?gpu-counters`);
     const state = await page.evaluate(() => {
-      const s = /** @type {any} */ (window).sss;
+      const s = window.sss;
       return { backend: s.backend, reason: s.fallbackReason, kind: s.kind, enabled: s.gpuCounts.enabled, dims: s.scan?.dims };
     });
     assert.equal(state.backend, 'WebGPU', `backend (fallback reason: ${state.reason})`);
     assert.equal(state.kind, 'sss');
     assert.ok(state.enabled, '?gpu-counters is on');
+    assert.ok(state.dims, 'the demo scan is open');
     const started = await stats(page);
     assert.ok(started.gpu, 'the worker counts from start-up');
 
-    const first = await countedRun(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
-    const second = await countedRun(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.rerun()));
+    const first = await countedRun(page, () => page.evaluate(async () => window.sss.api.segment()));
+    const second = await countedRun(page, () => page.evaluate(() => window.sss.api.rerun()));
     const nz = state.dims[2];
     for (const [name, run] of /** @type {const} */ ([['first run (coarse head, PCSW, propagation)', first], ['re-run', second]])) {
       const v = run.result.lastVolume;
+      assert.ok(v, `${name}: a volume segmentation`);
       console.log(`${name}: ${v.propagated} of ${nz} slices propagated${v.stopped ? ' (stopped)' : ''}, ` +
         `${(v.ms / 1000).toFixed(1)} s on SwiftShader; the whole run: ${row(run.total)}`);
       run.slices.forEach((c, i) => console.log(`  slice ${i + 1}: ${row(c)}`));

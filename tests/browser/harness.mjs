@@ -66,7 +66,7 @@ export async function openPage(browser, url, options = {}) {
     });
   });
   await page.goto(url);
-  await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 300_000 });
+  await page.waitForFunction(() => window.sss?.ready, null, { timeout: 300_000 });
   return { context, page, errors, requests, workers };
 }
 
@@ -77,7 +77,7 @@ export async function openPage(browser, url, options = {}) {
  */
 export async function colouredPixels(page) {
   return page.evaluate(async () => {
-    const { rgba } = await /** @type {any} */ (window).sssRenderer.readPixels();
+    const { rgba } = await window.sssRenderer.readPixels();
     let count = 0;
     for (let i = 0; i < rgba.length; i += 4) {
       const [r, g, b] = [rgba[i], rgba[i + 1], rgba[i + 2]];
@@ -94,13 +94,14 @@ export async function colouredPixels(page) {
 export async function segmentShownSlice(page) {
   await page.click('#segment');
   await page.waitForFunction(() => {
-    const s = /** @type {any} */ (window).sss;
+    const s = window.sss;
     return s.lastMask || s.errors.length;
   }, null, { timeout: 300_000 });
   return page.evaluate(() => {
-    const s = /** @type {any} */ (window).sss;
+    const s = window.sss;
     if (!s.lastMask) throw new Error(`no mask: ${s.errors.join('; ')}`);
-    return { ...s.lastMask, dims: s.scan.dims, labels: Array.from(s.masks.get(s.lastMask.z)) };
+    return { ...s.lastMask, dims: /** @type {NonNullable<typeof s.scan>} */ (s.scan).dims,
+      labels: Array.from(/** @type {Uint8Array} */ (s.masks.get(s.lastMask.z))) };
   });
 }
 
@@ -116,23 +117,23 @@ export const SLICE_NET = '?weights=assets/weights/slice-net-cardiac.json';
  */
 export async function volumeAfter(page, action, timeout = 300_000) {
   const seen = await page.evaluate(() => {
-    const w = /** @type {any} */ (window);
+    const w = window;
     w.__seenVolume = w.sss.lastVolume;
     return w.sss.errors.length;
   });
   await action();
   await page.waitForFunction((n) => {
-    const w = /** @type {any} */ (window);
+    const w = window;
     return !w.sss.busy && (w.sss.lastVolume !== w.__seenVolume || w.sss.errors.length > n);
   }, seen, { timeout, polling: 250 });
   return page.evaluate((n) => {
-    const s = /** @type {any} */ (window).sss;
+    const s = window.sss;
     return {
       errors: s.errors.slice(n),
       lastVolume: s.lastVolume,
       prompts: s.prompts,
       autoPrompts: s.autoPrompts,
-      dims: s.scan.dims,
+      dims: /** @type {NonNullable<typeof s.scan>} */ (s.scan).dims,
       labels: s.labels ? Array.from(s.labels) : null,
       masks: s.masks.size,
     };
@@ -241,7 +242,7 @@ export function classDice(a, b, c) {
  */
 export function screenOf(page, pixels) {
   return page.evaluate((pixels) => {
-    const view = /** @type {any} */ (window).sssRenderer.view;
+    const view = window.sssRenderer.view;
     const [a, b, c, d] = view.axes ?? [1, 0, 0, 1];
     const rect = /** @type {HTMLElement} */ (document.getElementById('stage')).getBoundingClientRect();
     const dpr = window.devicePixelRatio || 1;
@@ -261,7 +262,7 @@ export function screenOf(page, pixels) {
  */
 export async function stopAfterSlices(page, k) {
   await page.evaluate((k) => {
-    const w = /** @type {any} */ (window);
+    const w = window;
     const onSlice = (/** @type {any} */ e) => {
       if (e.detail.done < k && e.detail.done < e.detail.total) return;
       removeEventListener('sss-slice', onSlice);

@@ -40,14 +40,14 @@ function demo() {
  * @param {{name: string, buffer: Buffer}} file
  */
 async function openFile(page, file) {
-  const seen = await page.evaluate(() => /** @type {any} */ (window).sss.errors.length);
+  const seen = await page.evaluate(() => window.sss.errors.length);
   await page.setInputFiles('#file', { ...file, mimeType: 'application/octet-stream' });
   await page.waitForFunction(({ name, seen }) => {
-    const s = /** @type {any} */ (window).sss;
+    const s = window.sss;
     return (s.scan?.name === name && !s.busy) || s.errors.length > seen;
   }, { name: file.name, seen }, { timeout: 120_000 });
   return page.evaluate((seen) => {
-    const s = /** @type {any} */ (window).sss;
+    const s = window.sss;
     const box = /** @type {HTMLElement} */ (document.getElementById('orientation'));
     const edge = (/** @type {string} */ e) => /** @type {HTMLElement} */ (box.querySelector(`.${e}`)).textContent;
     return {
@@ -83,15 +83,17 @@ test('a PNG opens as one slice, shown as stored, and segments; a corrupt PNG is 
     assert.equal(opened.lettersShown, false, 'no letters on the edges');
     assert.match(opened.info, /slice\.png: 128 × 128 × 1 voxels, 1\.00 × 1\.00 × 1\.00 mm, no patient orientation/);
     const shown = await page.evaluate(() => {
-      const s = /** @type {any} */ (window).sss;
-      return { z: s.z, pixel: s.scan.voxels[5 * s.scan.dims[0] + 7], axes: /** @type {any} */ (window).sssRenderer.view.axes };
+      const s = window.sss;
+      const scan = /** @type {NonNullable<typeof s.scan>} */ (s.scan);
+      return { z: s.z, pixel: scan.voxels[5 * scan.dims[0] + 7], axes: window.sssRenderer.view.axes };
     });
     assert.equal(shown.z, 0);
     assert.equal(shown.pixel, png.data[(5 * nx + 7) * 4], 'grey levels as stored');
     assert.deepEqual(shown.axes, [1, 0, 0, 1], 'shown as stored');
 
-    const run = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const run = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
     assert.deepEqual(run.errors, [], 'segmented without an error');
+    assert.ok(run.lastVolume, 'a volume segmentation');
     const labelled = /** @type {number[]} */ (run.labels).filter((l) => l > 0).length;
     const fit = run.lastVolume?.fit?.message ?? '';
     console.log(`PNG slice: ${labelled} pixels labelled in ${run.lastVolume.ms.toFixed(0)} ms` + (fit ? `; fit check: ${fit}` : ''));
@@ -118,7 +120,7 @@ test('a PNG opens as one slice, shown as stored, and segments; a corrupt PNG is 
  * @param {import('playwright-core').Page} page
  */
 async function settled(page) {
-  await page.waitForFunction(() => /** @type {any} */ (window).sss.offline !== null, null, { timeout: 60_000 });
+  await page.waitForFunction(() => window.sss.offline !== null, null, { timeout: 60_000 });
   await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
 }
 
@@ -170,7 +172,7 @@ for (const [renderer, flags] of /** @type {const} */ ([['WGSL', WEBGPU_FLAGS], [
     const browser = await launch([...flags]);
     try {
       const { page, errors } = await openPage(browser, `${server.url}?model=cpu`);
-      assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.renderer), renderer === 'WGSL' ? 'WebGPU' : '2-D canvas');
+      assert.equal(await page.evaluate(() => window.sss.renderer), renderer === 'WGSL' ? 'WebGPU' : '2-D canvas');
       for (const affine of AFFINES) {
         const name = `marked-${affine.name}.nii`;
         const opened = await openFile(page, { name, buffer: markedDemo(affine.x, affine.y) });
@@ -186,7 +188,7 @@ for (const [renderer, flags] of /** @type {const} */ ([['WGSL', WEBGPU_FLAGS], [
         await settled(page);
         const geometry = await page.evaluate(() => {
           const stage = /** @type {HTMLElement} */ (document.getElementById('stage'));
-          const canvas = /** @type {any} */ (window).sssRenderer.canvas;
+          const canvas = window.sssRenderer.canvas;
           const rect = stage.getBoundingClientRect();
           const dpr = window.devicePixelRatio || 1;
           return { w: Math.round(stage.clientWidth * dpr), h: Math.round(stage.clientHeight * dpr),
@@ -209,7 +211,7 @@ for (const [renderer, flags] of /** @type {const} */ ([['WGSL', WEBGPU_FLAGS], [
         // The marker is drawn there (white), and not at the mirrored corners.
         /** @param {{x: number, y: number}[]} points canvas positions @returns {Promise<number[][]>} */
         const rgbAt = (points) => page.evaluate(async (points) => {
-          const { width, rgba } = await /** @type {any} */ (window).sssRenderer.readPixels();
+          const { width, rgba } = await window.sssRenderer.readPixels();
           return points.map((p) => {
             const i = (Math.floor(p.y) * width + Math.floor(p.x)) * 4;
             return [rgba[i], rgba[i + 1], rgba[i + 2]];
@@ -224,19 +226,20 @@ for (const [renderer, flags] of /** @type {const} */ ([['WGSL', WEBGPU_FLAGS], [
         // A brush click at voxel (40, 30)'s screen position paints a disc centred on it.
         const [px, py] = [40, 30];
         await page.evaluate(() => {
-          const api = /** @type {any} */ (window).sss.api;
+          const api = window.sss.api;
           api.selectClass(1);
           api.setTool('brush');
         });
         const at = screenOf(px, py);
         await page.mouse.click(at.x, at.y);
         const painted = await page.evaluate(() => {
-          const s = /** @type {any} */ (window).sss;
-          const [nx, ny] = s.scan.dims;
+          const s = window.sss;
+          const [nx, ny] = /** @type {NonNullable<typeof s.scan>} */ (s.scan).dims;
           const z = s.z;
+          const labels = /** @type {Uint8Array} */ (s.labels);
           /** @type {number[][]} */ const voxels = [];
           for (let y = 0; y < ny; y++) {
-            for (let x = 0; x < nx; x++) if (s.labels[(z * ny + y) * nx + x] === 1) voxels.push([x, y]);
+            for (let x = 0; x < nx; x++) if (labels[(z * ny + y) * nx + x] === 1) voxels.push([x, y]);
           }
           return { voxels, radius: s.lastPaint?.radius };
         });
@@ -250,23 +253,23 @@ for (const [renderer, flags] of /** @type {const} */ ([['WGSL', WEBGPU_FLAGS], [
 
         if (transposed) {
           // A box dragged from voxel (20, 50) to voxel (35, 60) with the prompt tool.
-          await page.evaluate(() => /** @type {any} */ (window).sss.api.setTool('prompt'));
+          await page.evaluate(() => window.sss.api.setTool('prompt'));
           const [a, b] = [screenOf(20, 50), screenOf(35, 60)];
           await page.mouse.move(a.x, a.y);
           await page.mouse.down();
           await page.mouse.move((a.x + b.x) / 2, (a.y + b.y) / 2);
           await page.mouse.move(b.x, b.y);
           await page.mouse.up();
-          const box = await page.evaluate(() => /** @type {any} */ (window).sss.prompts?.find((/** @type {any} */ p) => p.class === 1)?.prompt.box_xyxy);
+          const box = await page.evaluate(() => window.sss.prompts?.find((p) => p.class === 1)?.prompt.box_xyxy);
           assert.deepEqual(box, [20, 50, 35, 60], `${name} (${renderer}): the box is the voxels dragged between`);
           // The box's slice is previewed (SAM-2 on it): wait for it to end before going on.
           await page.waitForFunction(() => {
-            const s = /** @type {any} */ (window).sss;
+            const s = window.sss;
             return s.lastPreview || s.errors.length;
           }, null, { timeout: 120_000 });
-          assert.deepEqual(await page.evaluate(() => /** @type {any} */ (window).sss.errors), [], 'the preview ran');
+          assert.deepEqual(await page.evaluate(() => window.sss.errors), [], 'the preview ran');
         }
-        await page.evaluate(() => /** @type {any} */ (window).sss.api.selectClass(null));
+        await page.evaluate(() => window.sss.api.selectClass(null));
       }
       assert.deepEqual(errors, [], 'no page error');
     } finally {

@@ -62,18 +62,35 @@ async function staticServer(dir, prefix) {
 }
 
 /**
- * Waits until an async predicate evaluated in the page holds (waitForFunction takes a
- * returned promise for a truthy value).
+ * Waits in the page until its service worker has installed and activated the next deploy: the
+ * only cache left is `sss-offline-next-deploy` and it holds the changed style.css. Checked once
+ * listeners are on the registration, then again at each of its workers' steps (updatefound,
+ * statechange, controllerchange), not on a timer: a worker is `activated` only after its
+ * activate handler (which deletes the old caches, then claims the page) has finished, so the
+ * last step is always seen, whether it happened before the listeners or after.
  * @param {import('playwright-core').Page} page
- * @param {() => Promise<boolean>} predicate
  * @param {number} timeout ms
  */
-async function until(page, predicate, timeout) {
-  const end = Date.now() + timeout;
-  while (!(await page.evaluate(predicate))) {
-    if (Date.now() > end) throw new Error(`not within ${timeout} ms: ${predicate}`);
-    await new Promise((done) => setTimeout(done, 500));
-  }
+async function nextDeployActivated(page, timeout) {
+  await page.evaluate(async (ms) => {
+    const installed = async () => {
+      const names = await caches.keys();
+      if (names.length !== 1 || names[0] !== 'sss-offline-next-deploy') return false;
+      const css = await caches.match(new URL('style.css', location.href).href);
+      return !!css && (await css.text()).includes('next deploy');
+    };
+    const registration = await navigator.serviceWorker.getRegistration();
+    if (!registration) throw new Error('the page has no service worker registration');
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`the next deploy was not activated within ${ms} ms`)), ms);
+      const check = () => installed().then((yes) => { if (yes) { clearTimeout(timer); resolve(null); } }, reject);
+      const watch = (/** @type {ServiceWorker|null} */ worker) => worker?.addEventListener('statechange', check);
+      registration.addEventListener('updatefound', () => watch(registration.installing));
+      [registration.installing, registration.waiting, registration.active].forEach(watch);
+      navigator.serviceWorker.addEventListener('controllerchange', check);
+      check();
+    });
+  }, timeout);
 }
 
 /**
@@ -101,9 +118,9 @@ function recordTraffic(context) {
  * @param {import('playwright-core').Page} page
  */
 async function offlineStatus(page) {
-  await page.waitForFunction(() => /** @type {any} */ (window).sss.offline !== null, null, { timeout: 120_000 });
+  await page.waitForFunction(() => window.sss.offline !== null, null, { timeout: 120_000 });
   return page.evaluate(() => ({
-    offline: /** @type {any} */ (window).sss.offline,
+    offline: window.sss.offline,
     controlled: !!navigator.serviceWorker?.controller,
     badge: !(/** @type {HTMLElement} */ (document.getElementById('offline')).hidden),
   }));
@@ -116,12 +133,13 @@ async function offlineStatus(page) {
  * @param {import('playwright-core').Page} page
  */
 async function segmentDemo(page) {
-  const volume = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+  const volume = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
   assert.deepEqual(volume.errors, [], 'the segmentation ran');
   assert.ok(volume.labels, 'a label map');
   const truth = readNiftiLabels(new URL('web/assets/demo/demo_gt.nii.gz', ROOT).pathname);
+  /** Dice per class measured natively, and how far below it a class may fall. @type {{full: number[], margin: number}} */
   const expected = JSON.parse(readFileSync(new URL('tests/demo-dice.json', ROOT), 'utf8'));
-  const dice = expected.full.map((/** @type {number} */ _, /** @type {number} */ i) => classDice(volume.labels ?? [], truth.labels, i + 1));
+  const dice = expected.full.map((_, i) => classDice(volume.labels ?? [], truth.labels, i + 1));
   dice.forEach((d, i) => assert.ok(d >= expected.full[i] - expected.margin,
     `class ${i + 1}: Dice ${d.toFixed(4)} vs native ${expected.full[i]}`));
   return dice;
@@ -191,7 +209,7 @@ test('after a first visit the page reloads and segments with the server stopped 
     const traffic = recordTraffic(context);
     // How full the progress bar is drawn while the page loads (the weights' download).
     await context.addInitScript(() => {
-      const w = /** @type {any} */ (window);
+      const w = window;
       w.__bar = [];
       new MutationObserver((changes) => {
         for (const { target } of changes) {
@@ -202,16 +220,16 @@ test('after a first visit the page reloads and segments with the server stopped 
     });
     const started = Date.now();
     await page.reload();
-    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 300_000 });
+    await page.waitForFunction(() => window.sss?.ready, null, { timeout: 300_000 });
     const state = await page.evaluate(() => {
-      const s = /** @type {any} */ (window).sss;
+      const s = window.sss;
       return { dims: s.scan?.dims, manifest: !!s.manifest, backend: s.backend, renderer: s.renderer,
         online: navigator.onLine };
     });
     assert.equal(state.online, false, 'the browser is offline');
     assert.ok(state.dims, 'the demo scan opens offline');
     assert.ok(state.manifest, 'the weights load offline');
-    const bar = await page.evaluate(() => /** @type {any} */ (window).__bar);
+    const bar = await page.evaluate(() => window.__bar);
     assert.ok(bar.includes('100%') && bar.some((/** @type {string} */ w) => /^\d+%$/.test(w) && w !== '100%'),
       `the progress bar fills with the download (${bar.join(' ')})`);
     const dice = await segmentDemo(page);
@@ -233,12 +251,15 @@ test('where service workers are refused the page works online as before', { time
     // Playwright's "block" answers register() without registering anything.
     const { page, errors } = await openPage(browser, server.url, { serviceWorkers: 'block' });
     const status = await offlineStatus(page);
-    assert.match(status.offline, /^unavailable: /, status.offline);
+    const offline = /** @type {string} */ (status.offline); // offlineStatus waited until it was known
+    assert.match(offline, /^unavailable: /, offline);
     assert.ok(!status.controlled && !status.badge, 'no service worker, no badge');
     await segmentDemo(page);
     // A register() that throws (a browser that refuses), and no service workers at all.
     const refused = await page.evaluate(async () => {
-      const { keepForOffline } = await import('./js/offline.js');
+      // The page's own module (web/js/offline.js), by its URL relative to the page.
+      const { keepForOffline } = /** @type {typeof import('../../web/js/offline.js')} */ (
+        await import(/** @type {string} */ ('./js/offline.js')));
       ServiceWorkerContainer.prototype.register = () => Promise.reject(new DOMException('refused here', 'SecurityError'));
       const rejected = await keepForOffline();
       Object.defineProperty(navigator, 'serviceWorker', { value: undefined });
@@ -290,13 +311,8 @@ test('scripts/publish.sh: a static folder served under a path prefix segments, w
     writeFileSync(join(out, 'web/sw.js'), sw.replace(`const BUILD = '${id}';`, "const BUILD = 'next-deploy';"));
     writeFileSync(join(out, 'web/style.css'), `${readFileSync(join(out, 'web/style.css'), 'utf8')}/* next deploy */\n`);
     await page.reload();
-    await until(page, async () => {
-      const names = await caches.keys();
-      if (names.length !== 1 || names[0] !== 'sss-offline-next-deploy') return false;
-      const css = await caches.match(new URL('style.css', location.href).href);
-      return !!css && (await css.text()).includes('next deploy');
-    }, 120_000);
-    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 300_000 });
+    await nextDeployActivated(page, 120_000);
+    await page.waitForFunction(() => window.sss?.ready, null, { timeout: 300_000 });
 
     // Offline, from the new deploy's cache (cache first).
     await server.close();
@@ -304,7 +320,7 @@ test('scripts/publish.sh: a static folder served under a path prefix segments, w
     await context.setOffline(true);
     const traffic = recordTraffic(context);
     await page.reload();
-    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 300_000 });
+    await page.waitForFunction(() => window.sss?.ready, null, { timeout: 300_000 });
     const css = await page.evaluate(async () => (await (await fetch('style.css')).text()).includes('next deploy'));
     assert.ok(css, 'the new deploy\'s files are served');
     await segmentDemo(page);

@@ -24,10 +24,19 @@ import {
   openPage, promptLayerPixels, readNiftiLabels, screenOf, segmentShownSlice, startServer, volumeAfter,
 } from './harness.mjs';
 
+/** @typedef {import('../../web/js/protocol.js').ClassPrompt} ClassPrompt */
+/** @typedef {import('../../web/js/protocol.js').ManifestClass} ManifestClass */
+/** @typedef {import('../../web/js/sss-panel.js').MaskView} MaskView */
+/** A volume segmentation's outcome. @typedef {Awaited<ReturnType<typeof volumeAfter>>} Volume */
+/**
+ * A volume segmentation whose prompts and label map came (checked before it is kept).
+ * @typedef {Volume & {prompts: ClassPrompt[], labels: number[]}} Segmented
+ */
+
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
 /** @type {Record<string, any>} */ const masks = {};
 /** SSS volume results by backend, for the agreement test. */
-/** @type {Record<string, any>} */ const volumes = {};
+/** @type {Record<string, Segmented>} */ const volumes = {};
 
 before(async () => { server = await startServer(); });
 
@@ -52,7 +61,7 @@ async function segmentDemo(flags, query, expectedBackend, expectedRenderer) {
   try {
     const { page, errors, requests } = await openPage(browser, server.url + query);
     const state = await page.evaluate(() => {
-      const s = /** @type {any} */ (window).sss;
+      const s = window.sss;
       return { backend: s.backend, reason: s.fallbackReason, dims: s.scan?.dims, manifest: s.manifest,
         renderer: s.renderer, rendererReason: s.rendererReason };
     });
@@ -60,7 +69,7 @@ async function segmentDemo(flags, query, expectedBackend, expectedRenderer) {
     assert.equal(state.renderer, expectedRenderer, `renderer (${state.rendererReason})`);
     assert.ok(state.dims, 'the demo scan is open');
     assert.ok(state.manifest, 'the weights are loaded');
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.kind), 'slice-net');
+    assert.equal(await page.evaluate(() => window.sss.kind), 'slice-net');
     assert.ok(await page.isHidden('#prompts-section'), 'no prompts panel for a slice network');
     assert.ok(await page.isHidden('#mask-view'), 'no mask view control for a slice network');
     assert.equal(await colouredPixels(page), 0, 'no overlay before segmenting');
@@ -71,7 +80,8 @@ async function segmentDemo(flags, query, expectedBackend, expectedRenderer) {
     assert.equal(mask.labels.length, state.dims[0] * state.dims[1]);
     const foreground = mask.labels.filter((/** @type {number} */ l) => l > 0).length;
     assert.ok(foreground > 0, 'the mask has foreground');
-    assert.ok(mask.labels.every((/** @type {number} */ l) => l < state.manifest.classes.length));
+    const classCount = state.manifest.classes.length;
+    assert.ok(mask.labels.every((/** @type {number} */ l) => l < classCount));
     await drawn(page);
     const coloured = await colouredPixels(page);
     assert.ok(coloured > 50, `the overlay is drawn (${coloured} coloured pixels)`);
@@ -120,7 +130,7 @@ test('WebGPU and CPU masks agree', () => {
 async function openSss(browser, query, backend, rendererKind) {
   const opened = await openPage(browser, server.url + query);
   const state = await opened.page.evaluate(() => {
-    const s = /** @type {any} */ (window).sss;
+    const s = window.sss;
     return { kind: s.kind, backend: s.backend, reason: s.fallbackReason, renderer: s.renderer,
       dims: s.scan?.dims, classes: s.manifest?.classes, errors: s.errors };
   });
@@ -128,14 +138,16 @@ async function openSss(browser, query, backend, rendererKind) {
   assert.equal(state.backend, backend, `backend (fallback reason: ${state.reason})`);
   assert.equal(state.renderer, rendererKind);
   assert.ok(state.dims, 'the demo scan is open');
-  return { ...opened, ...state };
+  assert.ok(state.classes, 'the weights are loaded');
+  // dims and classes as checked: present.
+  return { ...opened, ...state, dims: state.dims, classes: state.classes };
 }
 
 /**
  * Checks PCSW's prompts: one per foreground class, each on an existing slice with its box and
  * point inside it; for the demo scan every class is found.
- * @param {any[]} prompts
- * @param {any[]} classes
+ * @param {ClassPrompt[]} prompts
+ * @param {ManifestClass[]} classes
  * @param {number[]} dims
  */
 function checkAutoPrompts(prompts, classes, dims) {
@@ -171,22 +183,22 @@ function slicesWithForeground(labels, dims) {
  * Checks the prompt layer draws the box and point of each prompt on the slice it lives on,
  * going there with the panel's slice button.
  * @param {import('playwright-core').Page} page
- * @param {any[]} prompts
- * @param {any[]} classes
+ * @param {ClassPrompt[]} prompts
+ * @param {ManifestClass[]} classes
  */
 async function checkPromptsDrawn(page, prompts, classes) {
   for (const { class: c, prompt } of prompts) {
     await page.click(`#prompts li[data-class="${c}"] .goto`);
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.z), prompt.slice);
-    const colour = classes.find((k) => k.label === c).color;
+    assert.equal(await page.evaluate(() => window.sss.z), prompt.slice);
+    const colour = /** @type {ManifestClass} */ (classes.find((k) => k.label === c)).color;
     const drawn = await promptLayerPixels(page, colour);
     assert.ok(drawn > 20, `class ${c}'s prompt is drawn on slice ${prompt.slice} (${drawn} pixels)`);
   }
   // On a slice without prompts, nothing of it is drawn.
   const free = Array.from({ length: 64 }, (_, z) => z).find((z) => !prompts.some((p) => p.prompt.slice === z));
-  const nz = await page.evaluate(() => /** @type {any} */ (window).sss.scan.dims[2]);
+  const nz = await page.evaluate(() => /** @type {NonNullable<typeof window.sss.scan>} */ (window.sss.scan).dims[2]);
   if (free !== undefined && free < nz) {
-    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), free);
+    await page.evaluate((z) => window.sss.api.goToSlice(z), free);
     for (const c of classes.filter((k) => k.label > 0)) {
       assert.equal(await promptLayerPixels(page, c.color), 0, `no prompt drawn on slice ${free}`);
     }
@@ -202,14 +214,15 @@ test('SSS on WebGPU: PCSW prompts, masks on every slice, prompts and masks drawn
 
     const started = Date.now();
     await page.evaluate(() => {
-      const w = /** @type {any} */ (window);
+      const w = window;
       w.__sliceUpdates = [];
       addEventListener('sss-slice', (/** @type {any} */ e) => w.__sliceUpdates.push([e.detail.z, w.sss.masks.size]));
     });
     const result = await volumeAfter(page, () => page.click('#segment'), 1_100_000);
     const wall = Date.now() - started;
     assert.deepEqual(result.errors, [], 'no error');
-    const updates = await page.evaluate(() => /** @type {any} */ (window).__sliceUpdates);
+    assert.ok(result.prompts && result.labels && result.lastVolume, 'prompts, masks and the run\'s figures');
+    const updates = await page.evaluate(() => window.__sliceUpdates);
     assert.deepEqual(updates.map((/** @type {number[]} */ u) => u[1]), Array.from({ length: dims[2] }, (_, i) => i + 1),
       `the masks came slice by slice (${JSON.stringify(updates)})`);
     checkAutoPrompts(result.prompts, classes, dims);
@@ -225,7 +238,7 @@ test('SSS on WebGPU: PCSW prompts, masks on every slice, prompts and masks drawn
     assert.ok(rows.every((t) => t?.startsWith('auto')), `panel sources: ${rows}`);
 
     // The middle slice's mask is drawn by the WGSL renderer.
-    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), Math.floor(dims[2] / 2));
+    await page.evaluate((z) => window.sss.api.goToSlice(z), Math.floor(dims[2] / 2));
     await drawn(page);
     const coloured = await colouredPixels(page);
     assert.ok(coloured > 50, `the overlay is drawn (${coloured} coloured pixels)`);
@@ -236,7 +249,7 @@ test('SSS on WebGPU: PCSW prompts, masks on every slice, prompts and masks drawn
       `(coarse head + PCSW ${(v.promptsMs / 1000).toFixed(1)} s, propagation ${(v.propagateMs / 1000).toFixed(1)} s = ` +
       `${(v.propagateMs / dims[2] / 1000).toFixed(2)} s/slice; ${(wall / 1000).toFixed(1)} s as the test saw it), ` +
       `voxels per class ${counts}`);
-    volumes.webgpu = result;
+    volumes.webgpu = /** @type {Segmented} */ (result);
     assert.deepEqual(errors, [], 'no page errors');
     assert.deepEqual(foreignRequests(requests), [], 'the page requests nothing from other origins');
   } finally {
@@ -250,12 +263,13 @@ test('SSS prompt editing (CPU model, WGSL drawing): remove a class, draw a box w
     const { page, errors, classes, dims } = await openSss(browser, '?model=cpu', 'flex (CPU)', 'WebGPU');
     const first = await volumeAfter(page, () => page.click('#segment'));
     assert.deepEqual(first.errors, [], 'no error');
+    assert.ok(first.prompts && first.labels && first.lastVolume, 'prompts, masks and the run\'s figures');
     checkAutoPrompts(first.prompts, classes, dims);
     const v = first.lastVolume;
     console.log(`SSS on flex (wasm CPU), ${dims.join('×')}: ${(v.ms / 1000).toFixed(2)} s ` +
       `(coarse head + PCSW ${(v.promptsMs / 1000).toFixed(2)} s, propagation ${(v.propagateMs / 1000).toFixed(2)} s = ` +
       `${(v.propagateMs / dims[2]).toFixed(0)} ms/slice)`);
-    volumes.cpu = first;
+    volumes.cpu = /** @type {Segmented} */ (first);
     const before = countLabels(first.labels, classes.length);
 
     // Remove the largest class with its panel button.
@@ -268,6 +282,7 @@ test('SSS prompt editing (CPU model, WGSL drawing): remove a class, draw a box w
 
     // Draw another class's box again with the mouse, on its slice: the same box as PCSW's.
     const kept = first.prompts.find((p) => p.class !== removed);
+    assert.ok(kept, 'a class left');
     await page.click(`#prompts li[data-class="${kept.class}"] .goto`);
     await page.click(`#prompts li[data-class="${kept.class}"] .pick`);
     assert.match(await page.textContent('#prompt-hint') ?? '', /drag a box/);
@@ -276,20 +291,23 @@ test('SSS prompt editing (CPU model, WGSL drawing): remove a class, draw a box w
     await page.mouse.move(corners[0].x, corners[0].y);
     await page.mouse.down();
     await page.mouse.move((corners[0].x + corners[1].x) / 2, (corners[0].y + corners[1].y) / 2);
-    assert.ok(await promptLayerPixels(page, classes.find((k) => k.label === kept.class).color) > 20, 'the box being drawn is shown');
+    const keptColour = /** @type {ManifestClass} */ (classes.find((k) => k.label === kept.class)).color;
+    assert.ok(await promptLayerPixels(page, keptColour) > 20, 'the box being drawn is shown');
     await page.mouse.move(corners[1].x, corners[1].y);
     await page.mouse.up();
-    const drawn = await page.evaluate((c) => /** @type {any} */ (window).sss.prompts.find((p) => p.class === c), kept.class);
+    const drawn = await page.evaluate((c) => /** @type {ClassPrompt[]} */ (window.sss.prompts).find((p) => p.class === c),
+      kept.class);
     assert.deepEqual(drawn, {
       class: kept.class,
       prompt: { slice: kept.prompt.slice, box_xyxy: [x0, y0, x1, y1], point: [(x0 + x1) / 2, (y0 + y1) / 2], source: 'user' },
     }, 'the mouse drew the box on the slice pixels it went over');
     assert.equal(await page.textContent(`#prompts li[data-class="${kept.class}"] .source`), 'edited');
     await page.keyboard.press('Escape');
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.selectedClass), null, 'Esc stops drawing');
+    assert.equal(await page.evaluate(() => window.sss.selectedClass), null, 'Esc stops drawing');
 
     const edited = await volumeAfter(page, () => page.click('#rerun'));
     assert.deepEqual(edited.errors, [], 'no error');
+    assert.ok(edited.prompts && edited.labels && edited.lastVolume, 'prompts, masks and the run\'s figures');
     assert.deepEqual(edited.lastVolume.prompts, edited.prompts, 'Re-run sent the edited prompts');
     assert.equal(edited.lastVolume.promptsMs, 0, 'Re-run did not ask PCSW again');
     const after = countLabels(edited.labels, classes.length);
@@ -301,8 +319,10 @@ test('SSS prompt editing (CPU model, WGSL drawing): remove a class, draw a box w
     await page.click('#reset-prompts');
     const reset = await volumeAfter(page, () => page.click('#rerun'));
     assert.deepEqual(reset.prompts, first.prompts, 'Reset prompts restores PCSW\'s');
+    const firstLabels = first.labels;
+    assert.ok(reset.labels, 'masks');
     assert.deepEqual(countLabels(reset.labels, classes.length), before);
-    assert.ok(reset.labels.every((l, i) => l === first.labels[i]), 'the same prompts give the same masks');
+    assert.ok(reset.labels.every((l, i) => l === firstLabels[i]), 'the same prompts give the same masks');
     assert.deepEqual(errors, [], 'no page errors');
   } finally {
     await browser.close();
@@ -315,6 +335,7 @@ test('SSS without WebGPU: auto-segments when ticked, draws on the 2-D canvas; a 
     const { page, errors, classes, dims } = await openSss(browser, '', 'flex (CPU)', '2-D canvas');
     const first = await volumeAfter(page, () => page.check('#auto'));
     assert.deepEqual(first.errors, [], 'no error');
+    assert.ok(first.prompts && first.labels, 'prompts and masks');
     checkAutoPrompts(first.prompts, classes, dims);
     await drawn(page);
     assert.ok(await colouredPixels(page) > 50, 'the overlay is drawn on the 2-D canvas');
@@ -324,14 +345,15 @@ test('SSS without WebGPU: auto-segments when ticked, draws on the 2-D canvas; a 
     const bad = structuredClone(first.prompts);
     bad[0].prompt.box_xyxy = [dims[0] - 8, 4, dims[0] + 8, 20];
     bad[0].prompt.source = 'user';
-    await page.evaluate((p) => /** @type {any} */ (window).sss.api.setPrompts(p), bad);
-    const refused = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.rerun()));
+    await page.evaluate((p) => window.sss.api.setPrompts(p), bad);
+    const refused = await volumeAfter(page, () => page.evaluate(() => window.sss.api.rerun()));
     assert.equal(refused.errors.length, 1, 'one error');
     assert.match(refused.errors[0], /box .* inside the \d+×\d+ slice/, refused.errors[0]);
     assert.ok(await page.isVisible('#error'), 'the error is shown');
     assert.match(await page.textContent('#error') ?? '', /Segmentation failed: .*box/);
     assert.deepEqual(refused.lastVolume, first.lastVolume, 'the last result stands');
-    assert.ok(refused.labels?.every((l, i) => l === first.labels[i]), 'the masks stay');
+    const firstLabels = first.labels;
+    assert.ok(refused.labels?.every((l, i) => l === firstLabels[i]), 'the masks stay');
     assert.equal(refused.masks, dims[2]);
     assert.ok(!(await page.isDisabled('#rerun')), 'the page is usable again');
     assert.deepEqual(errors, [], 'no page errors');
@@ -348,10 +370,10 @@ test('SSS without WebGPU: auto-segments when ticked, draws on the 2-D canvas; a 
  */
 function shownMasks(page) {
   return page.evaluate(() => {
-    const s = /** @type {any} */ (window).sss;
-    const [nx, ny, nz] = s.scan.dims;
+    const s = window.sss;
+    const [nx, ny, nz] = /** @type {NonNullable<typeof s.scan>} */ (s.scan).dims;
     const n = nx * ny;
-    /** @param {Uint8Array|null|undefined} mask @param {Uint8Array} map @param {number} z */
+    /** @param {Uint8Array|null|undefined} mask @param {Uint8Array|null} map @param {number} z */
     const differ = (mask, map, z) => {
       if (!mask || !map) return n;
       let d = 0;
@@ -363,7 +385,7 @@ function shownMasks(page) {
       coarse += differ(s.masks.get(z), s.coarse, z);
       labels += differ(s.masks.get(z), s.labels, z);
     }
-    const held = /** @type {any} */ (window).sssRenderer.labels;
+    const held = window.sssRenderer.labels;
     return {
       view: s.view,
       radio: /** @type {HTMLInputElement} */ (document.querySelector('input[name="mask-view"]:checked')).value,
@@ -378,15 +400,15 @@ function shownMasks(page) {
  * opaque (each class then has exactly its colour); the renderer's scale (screen pixels per
  * slice pixel, along one axis); and how many pixels changed since the previous call.
  * @param {import('playwright-core').Page} page
- * @param {any[]} classes
+ * @param {ManifestClass[]} classes
  */
 async function overlayPixelsByClass(page, classes) {
   await drawn(page);
   return page.evaluate(async (classes) => {
-    const w = /** @type {any} */ (window);
+    const w = window;
     const { rgba } = await w.sssRenderer.readPixels();
     const counts = new Array(classes.length).fill(0);
-    const colours = classes.filter((/** @type {any} */ c) => c.label > 0);
+    const colours = classes.filter((c) => c.label > 0);
     let changed = 0;
     const previous = w.__previousFrame;
     for (let i = 0; i < rgba.length; i += 4) {
@@ -437,39 +459,39 @@ test('SSS mask view (CPU model): SAM-2\'s or the coarse head\'s masks by the con
     const [nx, ny, nz] = dims;
     const n = nx * ny;
     assert.ok(await page.isVisible('#mask-view'), 'the mask view control is shown for SSS weights');
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.view), 'sam2', 'SAM-2 by default');
+    assert.equal(await page.evaluate(() => window.sss.view), 'sam2', 'SAM-2 by default');
 
     // Chosen before segmenting, the coarse head's masks show as soon as PCSW's prompts come,
     // before SAM-2 has propagated: recorded when the worker reports that propagation started.
     await page.check('input[name="mask-view"][value="coarse"]');
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.view), 'coarse');
+    assert.equal(await page.evaluate(() => window.sss.view), 'coarse');
     await page.evaluate(() => {
-      const w = /** @type {any} */ (window);
+      const w = window;
       w.__atPropagation = null;
       const span = /** @type {HTMLElement} */ (document.querySelector('#progress span'));
       new MutationObserver(() => {
         if (w.__atPropagation || !span.textContent?.startsWith('propagating')) return;
         const s = w.sss;
-        const [nx, ny, nz] = s.scan.dims;
+        const [nx, ny, nz] = /** @type {NonNullable<typeof s.scan>} */ (s.scan).dims;
         let same = !!s.coarse;
         for (let z = 0; same && z < nz; z++) {
           const m = s.masks.get(z);
-          same = !!m && m.every((/** @type {number} */ l, /** @type {number} */ i) => l === s.coarse[z * nx * ny + i]);
+          same = !!m && m.every((l, i) => l === /** @type {Uint8Array} */ (s.coarse)[z * nx * ny + i]);
         }
         const held = w.sssRenderer.labels;
         w.__atPropagation = { busy: s.busy, labels: !!s.labels, slices: s.masks.size, same,
-          rendererSame: !!held && held.every((/** @type {number} */ l, /** @type {number} */ i) => l === s.coarse[s.z * nx * ny + i]),
+          rendererSame: !!held && held.every((l, i) => l === /** @type {Uint8Array} */ (s.coarse)[s.z * nx * ny + i]),
           note: document.getElementById('view-note')?.textContent };
       }).observe(span, { childList: true, characterData: true, subtree: true });
     });
     const result = await volumeAfter(page, () => page.click('#segment'));
     assert.deepEqual(result.errors, [], 'no error');
-    const during = await page.evaluate(() => /** @type {any} */ (window).__atPropagation);
+    const during = await page.evaluate(() => window.__atPropagation);
     assert.ok(during, 'propagation was reported');
     assert.deepEqual(during, { busy: true, labels: false, slices: nz, same: true, rendererSame: true, note: '' },
       'while SAM-2 propagated, every slice showed the coarse head\'s masks');
 
-    const coarse = await page.evaluate(() => Array.from(/** @type {any} */ (window).sss.coarse));
+    const coarse = await page.evaluate(() => Array.from(/** @type {Uint8Array} */ (window.sss.coarse)));
     const labels = /** @type {number[]} */ (result.labels);
     assert.equal(coarse.length, nx * ny * nz, 'the coarse head labels the whole volume');
     // The slice where the two label maps differ most, so that the overlay must change there.
@@ -480,7 +502,7 @@ test('SSS mask view (CPU model): SAM-2\'s or the coarse head\'s masks by the con
     });
     const z = differing.indexOf(Math.max(...differing));
     assert.ok(differing[z] > 100, `SAM-2's and the coarse head's masks differ (${differing[z]} pixels on slice ${z})`);
-    await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), z);
+    await page.evaluate((z) => window.sss.api.goToSlice(z), z);
     await page.$eval('#opacity', (el) => {
       /** @type {HTMLInputElement} */ (el).value = '100';
       el.dispatchEvent(new Event('input'));
@@ -520,25 +542,26 @@ test('SSS mask view (CPU model): SAM-2\'s or the coarse head\'s masks by the con
     checkOverlayShows(await overlayPixelsByClass(page, classes), labels, dims, z, 'after C again');
 
     // The API; a view that does not exist is refused and changes nothing.
-    await page.evaluate(() => /** @type {any} */ (window).sss.api.setView('coarse'));
+    await page.evaluate(() => window.sss.api.setView('coarse'));
     assert.equal((await shownMasks(page)).differ.coarse, 0, 'api.setView(\'coarse\')');
     const refused = await page.evaluate(() => {
-      try { /** @type {any} */ (window).sss.api.setView('sam3'); return null; } catch (e) { return String(e); }
+      const wrong = /** @type {MaskView} */ (/** @type {string} */ ('sam3')); // no such view, on purpose
+      try { window.sss.api.setView(wrong); return null; } catch (e) { return String(e); }
     });
     assert.match(refused ?? '', /no mask view "sam3"/);
     assert.equal((await shownMasks(page)).view, 'coarse');
-    await page.evaluate(() => /** @type {any} */ (window).sss.api.setView('sam2'));
+    await page.evaluate(() => window.sss.api.setView('sam2'));
 
     // After clicking the checkbox (which segments again), the arrow keys still change slices.
     const again = await volumeAfter(page, () => page.click('#auto'));
     assert.deepEqual(again.errors, [], 'no error');
     assert.equal(await page.evaluate(() => document.activeElement?.id), 'auto', 'the checkbox has the focus');
-    await page.evaluate(() => /** @type {any} */ (window).sss.api.goToSlice(1));
+    await page.evaluate(() => window.sss.api.goToSlice(1));
     await page.keyboard.press('ArrowDown');
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.z), 2, 'ArrowDown: next slice');
+    assert.equal(await page.evaluate(() => window.sss.z), 2, 'ArrowDown: next slice');
     await page.keyboard.press('ArrowUp');
     await page.keyboard.press('ArrowUp');
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.z), 0, 'ArrowUp: previous slice');
+    assert.equal(await page.evaluate(() => window.sss.z), 0, 'ArrowUp: previous slice');
     // In a text field the keys are the field's.
     await page.evaluate(() => {
       const field = document.createElement('input');
@@ -548,13 +571,28 @@ test('SSS mask view (CPU model): SAM-2\'s or the coarse head\'s masks by the con
     await page.focus('#typing');
     await page.keyboard.press('ArrowDown');
     await page.keyboard.press('c');
-    assert.deepEqual(await page.evaluate(() => [/** @type {any} */ (window).sss.z, /** @type {any} */ (window).sss.view]),
+    assert.deepEqual(await page.evaluate(() => [window.sss.z, window.sss.view]),
       [0, 'sam2'], 'keys typed into a text field leave the view alone');
     assert.deepEqual(errors, [], 'no page errors');
   } finally {
     await browser.close();
   }
 });
+
+/**
+ * What `recordSlices` notes at a slice's event: the slice, the run's progress, the masks and
+ * propagated slices the page has, whether the slice's mask is shown and (for the shown slice,
+ * else null) held by the renderer, the progress text and whether Stop is shown.
+ * @typedef {{z: number, done: number, total: number, masks: number, propagated: number, shown: boolean,
+ *   rendered: boolean|null, progress: string|null|undefined, stopShown: boolean}} SliceRecord
+ */
+/**
+ * What the stop `recordSlices` made did: what `api.stop()` returned twice ('api'), whether the
+ * run was stopping ('button', 'esc') and the first Esc stopped drawing only ('esc'); the
+ * progress text and whether Stop was disabled after it.
+ * @typedef {{returned?: boolean[], stopping?: boolean, drawingStopped?: boolean, progress: string|null|undefined,
+ *   stopDisabled: boolean}} StopRecord
+ */
 
 /**
  * Records, for every `sss-slice` event the page fires (one per slice SAM-2 propagated), what
@@ -567,7 +605,7 @@ test('SSS mask view (CPU model): SAM-2\'s or the coarse head\'s masks by the con
  */
 function recordSlices(page, stop) {
   return page.evaluate((stop) => {
-    const w = /** @type {any} */ (window);
+    const w = window;
     w.__slices = [];
     w.__assembled = null;
     w.__stop = stop;
@@ -578,7 +616,7 @@ function recordSlices(page, stop) {
     addEventListener('sss-slice', (/** @type {any} */ e) => {
       const s = w.sss;
       const { z, done, total, labels } = e.detail;
-      const [nx, ny, nz] = s.scan.dims;
+      const [nx, ny, nz] = /** @type {NonNullable<typeof s.scan>} */ (s.scan).dims;
       w.__assembled ??= new Uint8Array(nx * ny * nz);
       w.__assembled.set(labels, z * nx * ny);
       const shown = s.masks.get(z);
@@ -591,17 +629,19 @@ function recordSlices(page, stop) {
         stopShown: /** @type {HTMLElement} */ (document.getElementById('stop')).checkVisibility(),
       });
       if (w.__stop && !w.__stopped) {
+        /** `s.propagation`, read when called: a run is going (its slice came). */
+        const running = () => /** @type {NonNullable<typeof s.propagation>} */ (s.propagation);
         if (w.__stop === 'api') {
           w.__stopped = { returned: [s.api.stop(), s.api.stop()] };
         } else if (w.__stop === 'button') {
           /** @type {HTMLButtonElement} */ (document.getElementById('stop')).click();
-          w.__stopped = { stopping: s.propagation.stopping };
+          w.__stopped = { stopping: running().stopping };
         } else {
-          s.api.selectClass(s.prompts[0].class);
+          s.api.selectClass(/** @type {ClassPrompt[]} */ (s.prompts)[0].class);
           escape();
-          const drawingStopped = s.selectedClass === null && !s.propagation.stopping;
+          const drawingStopped = s.selectedClass === null && !running().stopping;
           escape();
-          w.__stopped = { drawingStopped, stopping: s.propagation.stopping };
+          w.__stopped = { drawingStopped, stopping: running().stopping };
         }
         w.__stopped.progress = document.querySelector('#progress span')?.textContent;
         w.__stopped.stopDisabled = /** @type {HTMLButtonElement} */ (document.getElementById('stop')).disabled;
@@ -616,18 +656,19 @@ function recordSlices(page, stop) {
  */
 function recorded(page) {
   return page.evaluate(() => {
-    const w = /** @type {any} */ (window);
+    const w = window;
     const s = w.sss;
-    const [nx, ny, nz] = s.scan.dims;
+    const [nx, ny, nz] = /** @type {NonNullable<typeof s.scan>} */ (s.scan).dims;
     const masked = [];
     for (let z = 0; z < nz; z++) if (s.masks.has(z)) masked.push(z);
     return {
-      slices: w.__slices, stopped: w.__stopped,
+      slices: /** @type {SliceRecord[]} */ (w.__slices), stopped: /** @type {StopRecord|null} */ (w.__stopped),
       assembled: w.__assembled ? Array.from(w.__assembled) : null,
       masked, propagated: Array.from(s.propagated).sort((/** @type {number} */ a, /** @type {number} */ b) => a - b),
       propagation: s.propagation,
       // Each shown mask is its slice of `labels`.
-      masksAreLabels: masked.every((z) => s.masks.get(z).every((/** @type {number} */ l, /** @type {number} */ i) => l === s.labels[z * nx * ny + i])),
+      masksAreLabels: masked.every((z) => /** @type {Uint8Array} */ (s.masks.get(z))
+        .every((l, i) => l === /** @type {Uint8Array} */ (s.labels)[z * nx * ny + i])),
       timing: document.getElementById('timing')?.textContent,
       stopShown: /** @type {HTMLElement} */ (document.getElementById('stop')).checkVisibility(),
       errorShown: /** @type {HTMLElement} */ (document.getElementById('error')).checkVisibility(),
@@ -714,11 +755,12 @@ test('SSS progressive masks and Stop (CPU model): slices shown as they come; Sto
     assert.ok(cleaned.every((l, i) => l === full.labels?.[i]),
       'the final label map is the slices as they came, each class cut to its largest 3-D component');
     assert.equal(full.masks, nz, 'a mask for every slice');
+    assert.ok(full.lastVolume, 'the run\'s figures');
     assert.equal(full.lastVolume.propagated, nz);
     assert.equal(full.lastVolume.stopped, false);
     assert.deepEqual(seen.propagation, { done: nz, total: nz, updates: nz, running: false, stopping: false });
     assert.ok(!seen.stopShown, 'no Stop once done');
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.api.stop()), false, 'nothing to stop');
+    assert.equal(await page.evaluate(() => window.sss.api.stop()), false, 'nothing to stop');
 
     /**
      * Checks a stopped run: the slices done keep their masks (those of the whole run: the
@@ -739,9 +781,11 @@ test('SSS progressive masks and Stop (CPU model): slices shown as they come; Sto
           if (result.labels?.[i] !== full.labels?.[i]) assert.fail(`slice ${z} differs from the whole run's at voxel ${i}`);
         }
       }
+      assert.ok(result.lastVolume, 'the run\'s figures');
       assert.equal(result.lastVolume.stopped, true);
       assert.equal(result.lastVolume.propagated, done);
       assert.match(seen.timing ?? '', new RegExp(`^stopped after ${done} of ${nz} slices`), 'the page says it stopped');
+      assert.ok(seen.propagation, 'the run\'s progress');
       assert.equal(seen.propagation.updates, done);
       assert.ok(!seen.stopShown, 'no Stop once stopped');
       assert.ok(seen.rerunPending, 'Re-run stands out');
@@ -749,25 +793,27 @@ test('SSS progressive masks and Stop (CPU model): slices shown as they come; Sto
 
     // Stop by the API when the first slice comes.
     await recordSlices(page, 'api');
-    const stopped = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.rerun()));
+    const stopped = await volumeAfter(page, () => page.evaluate(() => window.sss.api.rerun()));
     seen = await recorded(page);
     assert.deepEqual(seen.stopped?.returned, [true, false], 'api.stop() stopped a running segmentation');
     assert.match(seen.stopped?.progress ?? '', /^stopping after this slice/);
     assert.ok(seen.stopped?.stopDisabled, 'Stop is disabled once asked');
     checkStopped(stopped, seen);
-    console.log(`Stop at the first slice's update (CPU): ${stopped.lastVolume.propagated} of ${nz} slices propagated; ` +
+    const { propagated } = /** @type {NonNullable<Volume['lastVolume']>} */ (stopped.lastVolume); // as checkStopped found
+    console.log(`Stop at the first slice's update (CPU): ${propagated} of ${nz} slices propagated; ` +
       `"${seen.timing}"`);
     // The coarse view still shows every slice.
-    await page.evaluate(() => /** @type {any} */ (window).sss.api.setView('coarse'));
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.masks.size), nz, 'the coarse head\'s masks on every slice');
-    await page.evaluate(() => /** @type {any} */ (window).sss.api.setView('sam2'));
-    assert.equal(await page.evaluate(() => /** @type {any} */ (window).sss.masks.size), seen.masked.length);
+    await page.evaluate(() => window.sss.api.setView('coarse'));
+    assert.equal(await page.evaluate(() => window.sss.masks.size), nz, 'the coarse head\'s masks on every slice');
+    await page.evaluate(() => window.sss.api.setView('sam2'));
+    assert.equal(await page.evaluate(() => window.sss.masks.size), seen.masked.length);
 
     // Re-run completes every slice again.
     await recordSlices(page, null);
     const again = await volumeAfter(page, () => page.click('#rerun'));
     assert.deepEqual(again.errors, [], 'no error');
     assert.equal(again.masks, nz, 'a mask for every slice after Re-run');
+    assert.ok(again.lastVolume, 'the run\'s figures');
     assert.equal(again.lastVolume.stopped, false);
     assert.ok(again.labels?.every((l, i) => l === full.labels?.[i]), 'the same masks as the whole run');
     seen = await recorded(page);
@@ -804,7 +850,7 @@ test('SSS volumes on WebGPU and on the CPU agree, and score the ground truth as 
   let same = 0;
   for (let i = 0; i < n; i++) if (a.labels[i] === b.labels[i]) same++;
   // Background dominates the voxel count; per class Dice is the telling number.
-  const dice = a.prompts.map((/** @type {any} */ p) => ({ class: p.class, dice: classDice(a.labels, b.labels, p.class) }));
+  const dice = a.prompts.map((p) => ({ class: p.class, dice: classDice(a.labels, b.labels, p.class) }));
   console.log(`SSS WebGPU vs CPU: ${(100 * same / n).toFixed(3)} % of voxels agree; Dice per class ` +
     dice.map((d) => `${d.class}: ${d.dice.toFixed(4)}`).join(', '));
   assert.ok(same / n > 0.995, `voxel agreement ${(100 * same / n).toFixed(2)} %`);
@@ -813,6 +859,7 @@ test('SSS volumes on WebGPU and on the CPU agree, and score the ground truth as 
   // Against the truth: the demo's labels, and what native `default_weights.rs` measured.
   const root = new URL('../../', import.meta.url);
   const truth = readNiftiLabels(new URL('web/assets/demo/demo_gt.nii.gz', root).pathname);
+  /** @type {{weights_sha256: string, full: number[], margin: number}} */
   const expected = JSON.parse(readFileSync(new URL('tests/demo-dice.json', root), 'utf8'));
   const manifest = JSON.parse(readFileSync(new URL('web/assets/weights/sss-cardiac.json', root), 'utf8'));
   assert.equal(manifest.weights_sha256, expected.weights_sha256, 'tests/demo-dice.json measures these weights');
@@ -835,17 +882,17 @@ test('SSS volumes on WebGPU and on the CPU agree, and score the ground truth as 
     rmSync(dir, { recursive: true, force: true });
   }
   assert.equal(native.length, n, 'the native label map has the volume\'s voxels');
-  for (const [name, v] of [['WebGPU', a], ['CPU', b]]) {
+  for (const [name, v] of /** @type {const} */ ([['WebGPU', a], ['CPU', b]])) {
     let agree = 0;
     for (let i = 0; i < n; i++) if (v.labels[i] === native[i]) agree++;
-    const dice = a.prompts.map((/** @type {any} */ p) => classDice(v.labels, native, p.class));
+    const dice = a.prompts.map((p) => classDice(v.labels, native, p.class));
     console.log(`SSS on ${name} vs native sss segment: ${(100 * agree / n).toFixed(3)} % of voxels agree; ` +
       `Dice per class ${dice.map((d) => d.toFixed(4)).join(', ')}`);
     assert.ok(agree / n >= 0.995, `${name} vs native: ${(100 * agree / n).toFixed(2)} % of voxels agree`);
     dice.forEach((d, i) => assert.ok(d > 0.95, `${name} vs native, class ${a.prompts[i].class}: Dice ${d.toFixed(4)}`));
   }
-  for (const [name, v] of [['WebGPU', a], ['CPU', b]]) {
-    const scores = expected.full.map((/** @type {number} */ _, /** @type {number} */ i) => classDice(v.labels, truth.labels, i + 1));
+  for (const [name, v] of /** @type {const} */ ([['WebGPU', a], ['CPU', b]])) {
+    const scores = expected.full.map((_, i) => classDice(v.labels, truth.labels, i + 1));
     console.log(`SSS on ${name} vs the demo's ground truth: Dice per class ${scores.map((d) => d.toFixed(4)).join(', ')} ` +
       `(native ${expected.full.join(', ')}, margin ${expected.margin})`);
     scores.forEach((d, i) => assert.ok(d >= expected.full[i] - expected.margin,

@@ -9,6 +9,12 @@ import { after, before, test } from 'node:test';
 
 import { NO_WEBGPU_FLAGS, WEBGPU_FLAGS, countLabels, launch, openPage, startServer } from './harness.mjs';
 
+/** @typedef {import('../../web/js/main.js').PageApi} PageApi */
+/**
+ * What `sss.api.rerun()` resolves to, and `segment()` with SSS weights.
+ * @typedef {Awaited<ReturnType<PageApi['rerun']>>} Outcome
+ */
+
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
 
 before(async () => { server = await startServer(); });
@@ -30,10 +36,10 @@ test('weights with one flipped byte are refused by their sha256, in words', { ti
     /** @type {string[]} */ const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(server.url);
-    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 240_000 });
+    await page.waitForFunction(() => window.sss?.ready, null, { timeout: 240_000 });
     assert.ok(flipped >= 1, 'the weights went through the interception');
     const state = await page.evaluate(() => {
-      const s = /** @type {any} */ (window).sss;
+      const s = window.sss;
       return { manifest: s.manifest, dims: s.scan?.dims,
         error: document.querySelector('#error')?.textContent ?? '' };
     });
@@ -52,15 +58,17 @@ test('the model worker dies on WebGPU mid-session: the page says why, restarts o
   const browser = await launch(WEBGPU_FLAGS);
   try {
     const { page, errors } = await openPage(browser, server.url);
-    const before = await page.evaluate(() => /** @type {any} */ (window).sss.backend);
+    const before = await page.evaluate(() => window.sss.backend);
     assert.equal(before, 'WebGPU', 'the model starts on WebGPU');
-    await page.evaluate(() => /** @type {any} */ (window).sss.api.crashWorkerForTest());
-    const result = await page.evaluate(() => /** @type {any} */ (window).sss.api.segment());
+    await page.evaluate(() => window.sss.api.crashWorkerForTest());
+    // The default weights are SSS: segment() resolves to the volume segmentation's outcome.
+    const result = /** @type {Outcome} */ (await page.evaluate(async () => window.sss.api.segment()));
     assert.ok(result.ok, `segmentation after the crash: ${JSON.stringify(result)}`);
     const state = await page.evaluate(() => {
-      const s = /** @type {any} */ (window).sss;
+      const s = window.sss;
       return { backend: s.backend, reason: s.fallbackReason, labels: Array.from(s.labels ?? []),
-        error: document.querySelector('#error')?.textContent ?? '', dims: s.scan.dims };
+        error: document.querySelector('#error')?.textContent ?? '',
+        dims: /** @type {NonNullable<typeof s.scan>} */ (s.scan).dims };
     });
     assert.notEqual(state.backend, 'WebGPU', `restarted on the CPU (${state.backend})`);
     assert.match(state.reason ?? '', /WebGPU failed: .*crash requested by a test/, 'the backend line says why');

@@ -8,6 +8,8 @@ import { after, before, test } from 'node:test';
 
 import { NO_WEBGPU_FLAGS, WEBGPU_FLAGS, launch, openPage, startServer, volumeAfter } from './harness.mjs';
 
+/** @typedef {import('../../web/js/protocol.js').Manifest} Manifest */
+
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
 
 before(async () => { server = await startServer(); });
@@ -20,10 +22,15 @@ after(async () => { await server?.close(); });
  */
 function pixelsByClass(page) {
   return page.evaluate(async () => {
-    const s = /** @type {any} */ (window).sss;
-    const { rgba } = await /** @type {any} */ (window).sssRenderer.readPixels();
+    const s = window.sss;
+    // After the frame the last change asked for: main.js draws in requestAnimationFrame and fits
+    // the view to the canvas there, and readPixels renders with the view as it stands. Read
+    // before that frame (a loaded machine), a class's pixels could move (seen once: class 3 drew
+    // 7,603 pixels instead of 7,879 right after class 1 was hidden).
+    await new Promise((done) => requestAnimationFrame(() => done(null)));
+    const { rgba } = await window.sssRenderer.readPixels();
     /** @type {Record<number, number>} */ const counts = {};
-    for (const c of s.manifest.classes) {
+    for (const c of /** @type {Manifest} */ (s.manifest).classes) {
       if (c.label === 0) continue;
       counts[c.label] = 0;
     }
@@ -32,7 +39,7 @@ function pixelsByClass(page) {
       if (Math.max(r, g, b) - Math.min(r, g, b) <= 40) continue; // grey: the scan
       let best = 0;
       let bestD = Infinity;
-      for (const c of s.manifest.classes) {
+      for (const c of /** @type {Manifest} */ (s.manifest).classes) {
         if (c.label === 0) continue;
         const d = Math.abs(r - c.color[0]) + Math.abs(g - c.color[1]) + Math.abs(b - c.color[2]);
         if (d < bestD) { bestD = d; best = c.label; }
@@ -48,7 +55,7 @@ for (const [renderer, flags] of /** @type {const} */ ([['WGSL', WEBGPU_FLAGS], [
     const browser = await launch([...flags]);
     try {
       const { page, errors } = await openPage(browser, `${server.url}?model=cpu`);
-      const result = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+      const result = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
       assert.deepEqual(result.errors, [], 'segmented');
       // The slice with the most foreground.
       const [nx, ny, nz] = result.dims;
@@ -60,7 +67,7 @@ for (const [renderer, flags] of /** @type {const} */ ([['WGSL', WEBGPU_FLAGS], [
         for (let i = k * nx * ny; i < (k + 1) * nx * ny; i++) if (labels[i] > 0) n++;
         if (n > most) { most = n; z = k; }
       }
-      await page.evaluate((z) => /** @type {any} */ (window).sss.api.goToSlice(z), z);
+      await page.evaluate((z) => window.sss.api.goToSlice(z), z);
       const all = await pixelsByClass(page);
       for (const label of [1, 2, 3]) assert.ok(all[label] > 0, `class ${label} is drawn: ${JSON.stringify(all)}`);
 
@@ -68,13 +75,13 @@ for (const [renderer, flags] of /** @type {const} */ ([['WGSL', WEBGPU_FLAGS], [
       const without1 = await pixelsByClass(page);
       assert.equal(without1[1], 0, `class 1 hidden: ${JSON.stringify(without1)}`);
       assert.equal(without1[3], all[3], 'class 3 as it was');
-      await page.evaluate(() => { const api = /** @type {any} */ (window).sss.api; api.setClassShown(2, false); api.setClassShown(3, false); });
+      await page.evaluate(() => { const api = window.sss.api; api.setClassShown(2, false); api.setClassShown(3, false); });
       const none = await pixelsByClass(page);
       assert.deepEqual([none[1], none[2], none[3]], [0, 0, 0], 'every class hidden');
       assert.equal(await page.isChecked('#legend input[data-label="3"]'), false, 'the list says so');
       for (const label of [1, 2, 3]) await page.check(`#legend input[data-label="${label}"]`);
       assert.deepEqual(await pixelsByClass(page), all, 'shown again, as before');
-      const after = await page.evaluate(() => Array.from(/** @type {any} */ (window).sss.labels));
+      const after = await page.evaluate(() => Array.from(/** @type {Uint8Array} */ (window.sss.labels)));
       assert.ok(after.every((/** @type {number} */ l, /** @type {number} */ i) => l === labels[i]), 'the label map is unchanged');
       assert.deepEqual(errors, [], 'no error');
     } finally {
@@ -88,7 +95,7 @@ test('window/level presets: CT brain on the CT demo, auto back to the scan\'s ow
   try {
     const { page, errors } = await openPage(browser, `${server.url}?scan=assets/demo/demo-ct.nii.gz`);
     const state = () => page.evaluate(() => {
-      const s = /** @type {any} */ (window).sss;
+      const s = window.sss;
       return { window: s.window, auto: s.autoWindow, preset: /** @type {HTMLSelectElement} */ (document.getElementById('window-preset')).value };
     });
     const start = await state();

@@ -26,7 +26,7 @@ const CT_SCAN = 'scan=assets/demo/demo-ct.nii.gz';
 /** @param {import('playwright-core').Page} page */
 function weightsState(page) {
   return page.evaluate(() => {
-    const s = /** @type {any} */ (window).sss;
+    const s = window.sss;
     return {
       scanModality: s.scanModality, modality: s.manifest?.modality, name: s.manifest?.name,
       note: s.fitNote, shown: document.getElementById('fit-note')?.textContent ?? '',
@@ -54,7 +54,7 @@ test('a CT scan with MRI weights the user chose: the page says they do not fit',
 
     // The MRI demo with the same weights: no note.
     await page.goto(`${server.url}?weights=assets/weights/sss-cardiac.json`);
-    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 240_000 });
+    await page.waitForFunction(() => window.sss?.ready, null, { timeout: 240_000 });
     const mri = await weightsState(page);
     assert.equal(mri.scanModality?.modality, 'mri', mri.scanModality?.reason);
     assert.equal(mri.note, '', 'MRI weights fit an MRI scan');
@@ -73,7 +73,7 @@ test('the CT demo scan opens with the shipped brain-CT weights, says how good th
     assert.equal(s.modality, 'ct');
     assert.match(s.note, /switched to the Brain CT hemorrhage .* weights\. Experimental: .* finds most bleeds .* wrong type/, s.note);
     assert.equal(s.shown, s.note, 'the note is on the page');
-    const result = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const result = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
     assert.deepEqual([...errors, ...result.errors], [], 'no error');
     assert.ok(result.labels?.some((/** @type {number} */ l) => l > 0), 'the weights draw a bleed on the demo scan');
   } finally {
@@ -99,20 +99,20 @@ test('a CT scan switches to the catalog\'s CT weights; choosing MRI weights then
     /** @type {string[]} */ const pageErrors = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(`${server.url}?${CT_SCAN}`);
-    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 240_000 });
+    await page.waitForFunction(() => window.sss?.ready, null, { timeout: 240_000 });
     const s = await weightsState(page);
     assert.equal(s.name, 'test CT weights', `switched to the CT weights (${s.note})`);
     assert.match(s.note, /looks like CT in Hounsfield units .*switched to the test CT weights/, s.note);
     assert.match(s.chosen, /ct-test\.json$/, 'the list shows the weights in use');
     assert.deepEqual(s.listed, ['Cardiac MRI', 'test CT']);
-    const result = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const result = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
     assert.deepEqual(result.errors, [], 'the switched weights segment the scan');
     assert.ok(result.labels?.length, 'a label map came back');
 
     // The user picks the MRI weights: they stay, and the page says they do not fit.
     const chosen = (await page.$$eval('#weights-choice option', (os) => os.map((o) => /** @type {HTMLOptionElement} */ (o).value)))[0];
     await page.selectOption('#weights-choice', chosen);
-    await page.waitForFunction(() => /** @type {any} */ (window).sss.manifest?.modality === 'mri' && !(/** @type {any} */ (window).sss.busy));
+    await page.waitForFunction(() => window.sss.manifest?.modality === 'mri' && !(window.sss.busy));
     const after = await weightsState(page);
     assert.match(after.note, /made for MRI: their masks would be meaningless here\. Choose the test CT weights above\./, after.note);
     assert.deepEqual(pageErrors, [], 'no uncaught page errors');
@@ -156,18 +156,20 @@ test('a brain through the cardiac weights: the page says the scan does not fit t
     });
 
     await page.goto(`${server.url}?weights=assets/weights/sss-cardiac.json&scan=assets/demo/brain-mri.nii.gz`);
-    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 240_000 });
+    await page.waitForFunction(() => window.sss?.ready, null, { timeout: 240_000 });
     const s = await weightsState(page);
     assert.equal(s.scanModality?.modality, 'mri', `the brain is taken for MRI, so the modality check is silent: ${s.scanModality?.reason}`);
     assert.equal(s.note, '');
-    const brain = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    const brain = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
     assert.deepEqual(brain.errors, [], 'no error');
+    assert.ok(brain.lastVolume, 'a volume segmentation');
     const fit = brain.lastVolume.fit;
+    assert.ok(fit, 'the fit check ran');
     assert.equal(fit.fits, false, `the fit check refuses the brain: ${JSON.stringify(fit.classes)}`);
-    assert.ok(fit.classes.some((/** @type {any} */ c) => c.volume_ml > 0), 'the cardiac weights did draw something on it');
+    assert.ok(fit.classes.some((c) => c.volume_ml > 0), 'the cardiac weights did draw something on it');
     assert.match(fit.message, /^This scan does not look like the scans these weights learned from/, fit.message);
     // The volumes it reports are the label map's.
-    const spacing = await page.evaluate(() => /** @type {any} */ (window).sss.scan.spacing);
+    const spacing = await page.evaluate(() => /** @type {NonNullable<typeof window.sss.scan>} */ (window.sss.scan).spacing);
     const voxelMl = spacing[0] * spacing[1] * spacing[2] / 1000;
     for (const c of fit.classes) {
       const n = brain.labels?.filter((/** @type {number} */ l) => l === c.label).length ?? 0;
@@ -177,11 +179,12 @@ test('a brain through the cardiac weights: the page says the scan does not fit t
 
     // The heart demo with the same weights: within every range, nothing said.
     await page.goto(`${server.url}?weights=assets/weights/sss-cardiac.json`);
-    await page.waitForFunction(() => /** @type {any} */ (window).sss?.ready, null, { timeout: 240_000 });
-    const heart = await volumeAfter(page, () => page.evaluate(() => /** @type {any} */ (window).sss.api.segment()));
+    await page.waitForFunction(() => window.sss?.ready, null, { timeout: 240_000 });
+    const heart = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
     assert.deepEqual(heart.errors, []);
+    assert.ok(heart.lastVolume?.fit, 'the fit check ran');
     assert.equal(heart.lastVolume.fit.fits, true, JSON.stringify(heart.lastVolume.fit.classes));
-    assert.deepEqual(heart.lastVolume.fit.classes.map((/** @type {any} */ c) => c.verdict), ['within', 'within', 'within']);
+    assert.deepEqual(heart.lastVolume.fit.classes.map((c) => c.verdict), ['within', 'within', 'within']);
     assert.deepEqual(await fitShown(), { text: '', hidden: true });
     assert.deepEqual(pageErrors, [], 'no uncaught page errors');
   } finally {

@@ -851,8 +851,19 @@ async function droppedFiles(data) {
   return files;
 }
 
-ui.file.addEventListener('change', () => openFiles(Array.from(ui.file.files ?? [])));
-ui.folder.addEventListener('change', () => openFiles(Array.from(ui.folder.files ?? [])));
+/**
+ * Opens what a picker was given, then empties the picker: a browser fires no `change` when the
+ * same file or folder is picked again, so without this a scan could not be re-opened after
+ * another one (the page soak found it: its fourth cycle re-opens the first cycle's file).
+ * @param {HTMLInputElement} input
+ */
+function openPicked(input) {
+  const files = Array.from(input.files ?? []);
+  input.value = '';
+  openFiles(files);
+}
+ui.file.addEventListener('change', () => openPicked(ui.file));
+ui.folder.addEventListener('change', () => openPicked(ui.folder));
 ui.stage.addEventListener('dragover', (e) => { e.preventDefault(); ui.stage.classList.add('drop'); });
 ui.stage.addEventListener('dragleave', () => ui.stage.classList.remove('drop'));
 ui.stage.addEventListener('drop', async (e) => {
