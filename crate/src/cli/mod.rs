@@ -11,6 +11,7 @@ pub mod export;
 pub mod import_sam2;
 pub mod phantom;
 pub mod pretrain;
+pub mod recipe_args;
 pub mod segment;
 pub mod sss_data;
 pub mod sss_weights;

@@ -17,7 +17,8 @@ use burn::tensor::DType;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::train::{DeviceArg, LoopOptions, RecipeArgs, run_steps};
+use super::recipe_args::RecipeArgs;
+use super::train::{DeviceArg, LoopOptions, run_steps};
 use crate::data::intensity::IntensityRule;
 use crate::data::phantom::scenes::{MAX_OBJECTS, SceneSize, scene};
 use crate::model::Sam2Config;
