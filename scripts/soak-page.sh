@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The page's long soak (RELIABILITY.md, "Soak: the page"): tests/browser/soak.test.mjs with many
 # cycles of open a scan, segment, stop, re-run, in headless Debian Chromium on the wasm CPU
-# backend and on WebGPU (SwiftShader). The test command runs the same test with 5 + 2 cycles.
+# backend and on WebGPU (SwiftShader). The test command runs the same test with 5 CPU cycles
+# and skips the WebGPU part (minutes a cycle on SwiftShader).
 # Builds the page first (wasm package, demo scans), as scripts/test.sh does, unless --no-build.
 #
 # Usage: scripts/soak-page.sh [--no-build] [CPU_CYCLES [WEBGPU_CYCLES]]   (defaults: 50 and 3)

@@ -12,7 +12,8 @@ cargo fmt --all --check
 # Clippy (-D warnings) runs inside every build of the workspace's own crates below, as their
 # compiler (clippy-driver, the compiler cargo clippy itself uses, in front of rustc), not as
 # separate `cargo clippy` runs: those check every dependency a second time, natively and for
-# wasm32, which on an empty build cache cost ~10 and ~15-20 minutes (2026-12-01). Covered: the
+# wasm32 (on an empty build cache 10 and 21 minutes, 2026-12-01, partly beside another build;
+# the whole test command cold: README). Covered: the
 # library and binary (dev build below), the examples, the library's and binary's test builds and
 # the integration tests (cargo test), sss-fuzz with and without libFuzzer (its tests, the short
 # fuzz run's build) and the page's bindings for wasm32 (build-web.sh). A lint fails the build
