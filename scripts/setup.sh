@@ -12,7 +12,10 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
 fi
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" != "$WASM_BINDGEN_VERSION" ]; then
   say "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION"
-  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
+  # Built at opt-level 1 without debug information: it only rewrites one wasm file per build,
+  # and this is part of every cold set-up (README: the test command's cold time).
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \
+    cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
 fi
 if [ ! -x node_modules/.bin/wasm-opt ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dev dependencies"

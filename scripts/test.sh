@@ -28,6 +28,12 @@ bash scripts/demo-data.sh
 say "cargo test"
 # The wgpu tests must run here (setup.sh installs lavapipe): a missing adapter fails them.
 export SSS_REQUIRE_WGPU=1
+# CubeCL's autotune at its lowest level in the tests: on lavapipe it times candidate kernels
+# on the CPU, which the parity checks do not need (they compare whichever kernel is chosen
+# with flex). With the GPU stack's host code at opt-level 1 (Cargo.toml) wgpu_backend.rs took
+# 404 s with it beside a training run on one core, 504 s without it beside one at the lowest
+# priority (2026-12-01). The CLI and the page keep their defaults.
+export CUBECL_AUTOTUNE_LEVEL=minimal
 LOG="${TMPDIR:-/tmp}/sss-cargo-test.log"
 # The library's unit tests run in parallel. burn's random generator is one per process, so
 # every test that draws from it (a module's initial weights, a random input) does so inside
@@ -66,4 +72,6 @@ node --test tests/unit/
 say "browser tests"
 # The native binary the Rust tests built: the page's label maps are compared with its own.
 export SSS_BIN="$CARGO_TARGET_DIR/debug/sss"
-node --test --test-reporter=spec tests/browser/
+# Two test files at a time (node's default on 2 cores is one): most of a browser test is the
+# model's worker on one thread, so two share the machine.
+node --test --test-concurrency=2 --test-reporter=spec tests/browser/
