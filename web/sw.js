@@ -25,6 +25,7 @@ const CORE = [
   './', './style.css',
   './js/gpu-counters.js', './js/main.js', './js/offline.js', './js/orientation.js',
   './js/prompts.js', './js/renderers.js', './js/sss-panel.js', './js/worker-client.js',
+  './js/emitter.js', './js/score-strip.js',
   './js/worker.js',
   '../pkg/sss.js', '../pkg/sss_bg.wasm', '../shaders/slice.wgsl',
   './assets/demo/demo.nii.gz', './assets/weights/catalog.json',

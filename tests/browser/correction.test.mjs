@@ -51,6 +51,27 @@ function sliceOf(labels, dims, z) {
   return labels.slice(z * plane, (z + 1) * plane);
 }
 
+/**
+ * The pixel of class `label` farthest from (cx, cy) on a slice, and its distance ([cx, cy, -1]
+ * where the class is absent).
+ * @param {number[]} plane the slice's labels (x fastest)
+ * @param {number} nx
+ * @param {number} label
+ * @param {number} cx
+ * @param {number} cy
+ * @returns {[number, number, number]}
+ */
+function farthestPixel(plane, nx, label, cx, cy) {
+  /** @type {[number, number, number]} */
+  let best = [cx, cy, -1];
+  for (let i = 0; i < plane.length; i++) {
+    const [x, y] = [i % nx, Math.floor(i / nx)];
+    const d = Math.hypot(x - cx, y - cy);
+    if (plane[i] === label && d > best[2]) best = [x, y, d];
+  }
+  return best;
+}
+
 test('a click corrects a prompt\'s slice at once (the embedding kept), undo and redo restore it, Re-run propagates it', { timeout: 600_000 }, async () => {
   const browser = await launch(NO_WEBGPU_FLAGS);
   try {
@@ -68,12 +89,7 @@ test('a click corrects a prompt\'s slice at once (the embedding kept), undo and 
     const firstSlice = sliceOf(first.labels, dims, z);
     assert.equal(firstSlice[at(cx, cy)], 3, 'the prompt\'s point is in the LV');
     // The clicked pixel: an LV pixel far from the prompt's point (its edge).
-    let [px, py, far] = [cx, cy, -1];
-    for (let i = 0; i < firstSlice.length; i++) {
-      const [x, y] = [i % nx, Math.floor(i / nx)];
-      const d = Math.hypot(x - cx, y - cy);
-      if (firstSlice[i] === 3 && d > far) [px, py, far] = [x, y, d];
-    }
+    const [px, py, far] = farthestPixel(firstSlice, nx, 3, cx, cy);
     const count = (/** @type {number[]} */ plane, /** @type {number} */ c) => plane.filter((l) => l === c).length;
     assert.equal((await pageState(page)).undo, false, 'nothing to undo yet');
 
@@ -240,6 +256,57 @@ test('a click off the prompt\'s slice is explained, not applied', { timeout: 300
     assert.match(await page.textContent('#prompt-hint') ?? '', new RegExp(`on its own slice \\(slice ${lv.prompt.slice + 1}\\)`));
     assert.equal(s.undo, false, 'nothing to undo');
     assert.deepEqual([...errors, ...s.errors], []);
+  } finally {
+    await browser.close();
+  }
+});
+
+test('with "Propagate each edit" on, a click propagates at once, and its undo propagates the masks back', { timeout: 600_000 }, async () => {
+  const browser = await launch(NO_WEBGPU_FLAGS);
+  try {
+    const { page, errors } = await openPage(browser, `${server.url}?model=cpu`);
+    const first = await volumeAfter(page, () => page.evaluate(async () => window.sss.api.segment()));
+    assert.deepEqual(first.errors, [], 'segmented');
+    assert.ok(first.prompts && first.labels && first.lastVolume, 'prompts, masks, a volume run');
+    const dims = first.dims;
+    const [nx] = dims;
+    const lv = first.prompts.find((p) => p.class === 3);
+    assert.ok(lv, 'a prompt for the LV');
+    const { slice: z, point: [cx, cy] } = lv.prompt;
+    const firstSlice = sliceOf(first.labels, dims, z);
+    // A negative click on the LV pixel farthest from the prompt's point (its edge).
+    const [px, py] = farthestPixel(firstSlice, nx, 3, cx, cy);
+    await page.evaluate((zz) => window.sss.api.goToSlice(zz), z);
+    await page.evaluate(() => window.sss.api.selectClass(3));
+    await page.click('#auto-propagate');
+    assert.equal(await page.isChecked('#auto-propagate'), true, 'the checkbox turns it on');
+    const runs = await page.evaluate(() => window.sss.lastVolume);
+    assert.equal(await page.evaluate(([x, y]) => window.sss.api.click(3, x, y, false), [px, py]), true, 'previewed');
+    await page.evaluate(() => window.sss.api.settled());
+    const auto = await pageState(page);
+    const afterClick = await page.evaluate(() => window.sss.lastVolume);
+    assert.notDeepEqual(afterClick, runs, 'a propagation followed the click without Re-run');
+    assert.ok(afterClick && !afterClick.stopped, 'it propagated every slice');
+    assert.deepEqual(afterClick.prompts, auto.prompts, 'with the click in its prompts');
+    assert.notEqual(sliceOf(/** @type {number[]} */ (auto.labels), dims, z)[py * nx + px], 3, 'the clicked pixel stays out of the LV');
+    // What it shows is exactly what Re-run gives for the same prompts.
+    const rerun = await volumeAfter(page, () => page.evaluate(() => window.sss.api.rerun()));
+    assert.deepEqual(rerun.labels, auto.labels, 'the automatic propagation equals Re-run');
+    // Undo: the prompts before the click, and a propagation brings the first masks back.
+    assert.equal(await page.evaluate(() => window.sss.api.undo()), true);
+    await page.evaluate(() => window.sss.api.settled());
+    const undone = await pageState(page);
+    assert.deepEqual(undone.prompts, first.prompts, 'the prompts before the click');
+    assert.deepEqual(undone.labels, first.labels, 'the first masks, propagated again');
+    // Off again: a click previews its slice only.
+    await page.evaluate(() => window.sss.api.setAutoPropagate(false));
+    assert.equal(await page.isChecked('#auto-propagate'), false);
+    const before = await page.evaluate(() => window.sss.lastVolume);
+    assert.equal(await page.evaluate(([x, y]) => window.sss.api.click(3, x, y, false), [px, py]), true);
+    await page.evaluate(() => window.sss.api.settled());
+    assert.deepEqual(await page.evaluate(() => window.sss.lastVolume), before, 'no propagation with it off');
+    assert.match((await pageState(page)).timing, /Re-run propagates it/);
+    assert.deepEqual([...errors, ...undone.errors], [], 'no error');
   } finally {
     await browser.close();
   }

@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 
-import { Emitter, classCounts } from '../../web/js/sss-panel.js';
+import { Emitter } from '../../web/js/emitter.js';
+import { classCounts } from '../../web/js/sss-panel.js';
 
 test('classCounts: voxels per label, every class listed, larger labels kept', () => {
   assert.deepEqual(classCounts(new Uint8Array([0, 2, 2, 0, 0]), 4), [3, 0, 2, 0]);

@@ -746,6 +746,14 @@ const api = {
    * @param {import('./sss-panel.js').Tool} tool
    */
   setTool: (tool) => panel.setTool(tool),
+  /**
+   * SSS: "Propagate each edit" on or off (the checkbox): whether each prompt edit, undo and redo
+   * propagates the prompts at once.
+   * @param {boolean} on
+   */
+  setAutoPropagate: (on) => panel.setAutoPropagate(on),
+  /** SSS: resolves once the propagations that edits started have ended. */
+  settled: () => panel.settled(),
   /** Undoes the last edit, of a prompt or a brush stroke (false: nothing to undo). */
   undo: () => panel.undo(),
   /** Redoes the last edit undone (false: nothing to redo). */

@@ -7,13 +7,17 @@
 // point the object includes (Shift+click: leaves out), and each edit (click, box, point) shows
 // that slice's new masks at once from SAM-2's image predictor, the slice's embedding kept in
 // the worker (`previewSlice`); Re-run propagates. Every prompt edit can be undone and redone
-// (buttons, Ctrl+Z / Ctrl+Shift+Z), with the slice masks its preview changed. The brush and the
+// (buttons, Ctrl+Z / Ctrl+Shift+Z), with the slice masks its preview changed. With "Propagate
+// each edit" on, every prompt edit (and its undo or redo) is followed by a propagation of the
+// prompts as they now are, which a newer edit stops and starts again. The brush and the
 // eraser (tools, keys B and E) paint the picked class into the label map, or take it out, on
 // the shown slice: touch-ups after propagation, undoable too.
 // main.js owns the page (scan, view, renderer, worker) and is the host: the panel asks it for
 // what it needs (`SssHost`) and tells it what happened through typed events (`SssPanelEvents`).
 
+import { Emitter } from './emitter.js';
 import { PromptLayer, USER, isActive, sourceText, userBox } from './prompts.js';
+import { ScoreStrip } from './score-strip.js';
 
 /** @import {ClassPrompt, VolumeUpdate, WorkerAnswer} from './protocol.js' */
 /**
@@ -27,7 +31,8 @@ export const TOOLS = ['prompt', 'brush', 'eraser'];
  * One undoable edit: the prompts before and after it and, once it has changed a slice's masks
  * (a prompt edit's preview, a brush stroke), that slice's label map before and after (dropped
  * when a propagation replaces the masks).
- * @typedef {{before: ClassPrompt[]|null, after: ClassPrompt[]|null,
+ * `stroke`: a brush or eraser stroke (the prompts unchanged), which never propagates.
+ * @typedef {{before: ClassPrompt[]|null, after: ClassPrompt[]|null, stroke?: true,
  *   slice?: {z: number, before: Uint8Array, after: Uint8Array}}} Edit
  */
 /** @typedef {import('./prompts.js').ViewTransform} ViewTransform */
@@ -78,39 +83,6 @@ export const MASK_VIEWS = ['sam2', 'coarse'];
  * @property {string|null} progress what the model is doing now (null: nothing)
  * @property {undefined} autoSegment segment the open scan where the page is set to do so
  */
-
-/**
- * Typed events: listeners by event type, each called with its event's payload.
- * @template {object} Events event type → payload (`undefined`: none)
- */
-export class Emitter {
-  constructor() {
-    /** @type {{[K in keyof Events]?: ((payload: Events[K]) => void)[]}} */
-    this.listeners = {};
-  }
-
-  /**
-   * Calls `listener` on every `type` event from now on.
-   * @template {keyof Events} K
-   * @param {K} type
-   * @param {(payload: Events[K]) => void} listener
-   */
-  on(type, listener) {
-    (this.listeners[type] ??= []).push(listener);
-  }
-
-  /**
-   * Calls the listeners of `type` at once, in the order added, with `payload` (left out where
-   * the event has none); an exception in one reaches the caller.
-   * @type {<K extends keyof Events>(type: K,
-   *   ...payload: undefined extends Events[K] ? [payload?: Events[K]] : [payload: Events[K]]) => void}
-   */
-  emit(type, ...payload) {
-    // The rest tuple above leaves the payload out only where its type admits undefined.
-    const listeners = /** @type {((payload: unknown) => void)[]} */ (this.listeners[type] ?? []);
-    for (const listener of listeners) listener(payload[0]);
-  }
-}
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
@@ -187,25 +159,17 @@ export class SssPanel extends Emitter {
       brushSize: /** @type {HTMLInputElement} */ ($('brush-size')),
       brushSizeOut: $('brush-size-out'),
       strip: /** @type {HTMLCanvasElement} */ ($('score-strip')),
+      autoPropagate: /** @type {HTMLInputElement} */ ($('auto-propagate')),
     };
-    /** The strip's own title (what it shows), kept for the tooltip's last lines. */
-    this.stripHelp = this.ui.strip.title;
-    /** The slice the strip's tooltip describes (-1: none). */
-    this.stripTipSlice = -1;
-    this.ui.strip.addEventListener('click', (e) => {
-      const z = this.stripSlice(e);
-      if (z !== null) this.emit('goToSlice', z);
-    });
-    this.ui.strip.addEventListener('mousemove', (e) => {
-      const z = this.stripSlice(e);
-      if (z === null || z === this.stripTipSlice) return;
-      this.stripTipSlice = z;
-      this.ui.strip.title = `${this.stripTip(z)}\n${this.stripHelp}`;
-    });
-    this.ui.strip.addEventListener('mouseleave', () => {
-      this.stripTipSlice = -1;
-      this.ui.strip.title = this.stripHelp;
-    });
+    /** SAM-2's object scores and IoUs along the slices; a click there goes to that slice. */
+    this.strip = new ScoreStrip(this.ui.strip, host.state, (z) => this.emit('goToSlice', z));
+    /**
+     * Whether each prompt edit (and its undo or redo) propagates at once, after its slice's
+     * preview; `again`: an edit came while a propagation ran, which was stopped to run anew;
+     * `settled`: the last propagation this started (awaited by `settled()`).
+     */
+    this.auto = { on: this.ui.autoPropagate.checked, again: false, settled: Promise.resolve() };
+    this.ui.autoPropagate.addEventListener('change', () => this.setAutoPropagate(this.ui.autoPropagate.checked));
     /** What a drag does with a class picked. */
     this.tool = /** @type {Tool} */ ('prompt');
     /** Prompt edits to undo (last is newest) and undone edits to redo. */
@@ -254,7 +218,7 @@ export class SssPanel extends Emitter {
     state.selectedClass = null;
     state.lastPreview = null;
     state.objectScores = null;
-    this.stripTipSlice = -1;
+    this.strip.forgetTip();
     this.preview = null;
     this.history = { done: [], undone: [] };
     this.showFit(null);
@@ -323,7 +287,7 @@ export class SssPanel extends Emitter {
       const { scores, ious } = run.scores;
       update.scores.forEach((s, i) => { scores[z * update.classes.length + i] = s; });
       update.ious.forEach((v, i) => { ious[z * update.classes.length + i] = v; });
-      this.stripTipSlice = -1; // the tooltip's numbers changed
+      this.strip.forgetTip(); // the tooltip's numbers changed
       this.emit('draw'); // the score strip
       run.labels.set(update.labels, z * plane);
       run.slices.add(z);
@@ -416,7 +380,14 @@ export class SssPanel extends Emitter {
       this.emit('syncButtons');
       this.show();
       // A scan opened meanwhile gets its own turn.
-      if (generation !== host.generation()) this.emit('autoSegment');
+      if (generation !== host.generation()) {
+        this.auto.again = false;
+        this.emit('autoSegment');
+      } else if (this.auto.again) {
+        // Stopped for an edit made while it ran: propagate the prompts as they are now.
+        this.auto.again = false;
+        this.propagateEdit();
+      }
     }
   }
 
@@ -432,6 +403,50 @@ export class SssPanel extends Emitter {
     this.showPropagation();
     this.emit('syncButtons');
     return true;
+  }
+
+  /**
+   * "Propagate each edit" on or off (the checkbox; `api.setAutoPropagate`). Off, a prompt edit
+   * previews its slice and Re-run propagates; on, the propagation follows every edit.
+   * @param {boolean} on
+   */
+  setAutoPropagate(on) {
+    this.auto.on = on;
+    this.ui.autoPropagate.checked = on;
+  }
+
+  /**
+   * After a prompt edit (or its undo or redo), with "Propagate each edit" on: propagates the
+   * prompts as they now are. A propagation running is stopped after its slice and this one
+   * starts when it has ended; a preview still running is waited for by the worker's queue.
+   */
+  propagateEdit() {
+    const { state } = this.host;
+    if (!this.auto.on || state.kind !== 'sss' || !state.prompts || !state.scan) return;
+    if (this.stopper) {
+      this.auto.again = true;
+      this.stop();
+      return;
+    }
+    if (state.busy) {
+      // A request that is not a propagation (PCSW's prompts, a restart): its own end shows the
+      // masks; this edit propagates with the next one, or with Re-run.
+      return;
+    }
+    this.auto.settled = this.segment(false).then(() => undefined);
+  }
+
+  /**
+   * Resolves once no propagation that an edit started is running or waiting (for tests).
+   * @returns {Promise<void>}
+   */
+  async settled() {
+    for (;;) {
+      const waiting = this.auto.settled;
+      await waiting;
+      if (waiting === this.auto.settled && !this.auto.again && !this.stopper) return;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
   }
 
   /** The progress note of the running propagation. */
@@ -666,7 +681,14 @@ export class SssPanel extends Emitter {
     if (this.history.done.length > UNDO_DEPTH) this.history.done.shift();
     this.history.undone = [];
     this.setPrompts(prompts);
-    if (previewZ !== undefined) this.previewSlice(previewZ, edit);
+    if (previewZ === undefined) {
+      this.propagateEdit();
+    } else {
+      // The slice first, at once; then, if the user asks for it, the slices that follow.
+      this.previewSlice(previewZ, edit).then(() => {
+        if (this.history.done.at(-1) === edit) this.propagateEdit();
+      });
+    }
   }
 
   /**
@@ -710,7 +732,7 @@ export class SssPanel extends Emitter {
       return false;
     }
     const point = [Math.min(Math.max(Math.floor(pixel.x), 0), nx - 1), Math.min(Math.max(Math.floor(pixel.y), 0), ny - 1)];
-    this.putPrompt({ ...structuredClone(p), prompt: { ...p.prompt, source: USER }, clicks: [...clicks, { point, positive }] });
+    this.putPrompt({ ...structuredClone(p), prompt: { ...p.prompt, source: USER }, clicks: [...clicks, { point, positive }] }, state.z);
     return this.previewSlice(state.z, /** @type {Edit} */ (this.history.done.at(-1)));
   }
 
@@ -766,7 +788,7 @@ export class SssPanel extends Emitter {
     state.lastPreview = { z, encoded: reply.encoded, ms: reply.ms, classes: [...onSlice] };
     host.timing.textContent = `slice ${z + 1} corrected in ${reply.ms.toFixed(0)} ms ` +
       (reply.encoded ? '(image encoder, prompt encoder and mask decoder)' : '(prompt encoder and mask decoder only)') +
-      '; Re-run propagates it';
+      (this.auto.on ? '; propagating it' : '; Re-run propagates it');
     this.showMasks();
     this.emit('syncButtons');
     return true;
@@ -778,6 +800,7 @@ export class SssPanel extends Emitter {
     if (!edit) return false;
     this.history.undone.push(edit);
     this.restore(edit.before, edit.slice && { z: edit.slice.z, labels: edit.slice.before });
+    if (!edit.stroke) this.propagateEdit();
     return true;
   }
 
@@ -787,6 +810,7 @@ export class SssPanel extends Emitter {
     if (!edit) return false;
     this.history.done.push(edit);
     this.restore(edit.after, edit.slice && { z: edit.slice.z, labels: edit.slice.after });
+    if (!edit.stroke) this.propagateEdit();
     return true;
   }
 
@@ -922,7 +946,7 @@ export class SssPanel extends Emitter {
       const after = slice.slice();
       if (after.every((l, i) => l === before[i])) return;
       const prompts = state.prompts ? structuredClone(state.prompts) : null;
-      this.history.done.push({ before: prompts, after: structuredClone(prompts), slice: { z, before, after } });
+      this.history.done.push({ before: prompts, after: structuredClone(prompts), stroke: true, slice: { z, before, after } });
       if (this.history.done.length > UNDO_DEPTH) this.history.done.shift();
       this.history.undone = [];
       state.lastPaint = { z, label, erase, radius };
@@ -943,95 +967,6 @@ export class SssPanel extends Emitter {
       width, height, view, colors, z: state.z, prompts: state.prompts ?? [],
       selected: state.selectedClass, preview: this.preview,
     });
-    this.drawStrip(colors);
-  }
-
-  /**
-   * The slice under a pointer on the score strip, or null (no scan or no scores).
-   * @param {MouseEvent} e
-   * @returns {number|null}
-   */
-  stripSlice(e) {
-    const { state } = this.host;
-    if (!state.scan || !state.objectScores) return null;
-    const rect = this.ui.strip.getBoundingClientRect();
-    const nz = state.scan.dims[2];
-    return Math.min(nz - 1, Math.max(0, Math.floor(((e.clientX - rect.left) / rect.width) * nz)));
-  }
-
-  /**
-   * The strip's tooltip for slice `z`: each tracked class's object score and predicted IoU
-   * there, e.g. "slice 5: LV score 3.2, IoU 0.91; RV score -1.4, IoU 0.35" ("not propagated"
-   * where none came).
-   * @param {number} z
-   * @returns {string}
-   */
-  stripTip(z) {
-    const { state } = this.host;
-    const o = state.objectScores;
-    if (!o) return '';
-    const k = o.classes.length;
-    const parts = o.classes.map((c, i) => {
-      const name = state.manifest?.classes.find((m) => m.label === c)?.name ?? `class ${c}`;
-      const [s, iou] = [o.scores[z * k + i], o.ious[z * k + i]];
-      return Number.isNaN(s) ? `${name} not propagated` : `${name} score ${s.toFixed(1)}, IoU ${iou.toFixed(2)}`;
-    });
-    return `slice ${z}: ${parts.join('; ')}`;
-  }
-
-  /**
-   * The strip under the slice slider: one row per tracked class (7 CSS px), one column per
-   * slice, from the last propagation. Each cell's top 4 px show SAM-2's object score (the
-   * class colour, the brighter the surer the object is there; dark red where SAM-2 found none);
-   * the 2 px band under it shows the mask decoder's predicted IoU of the mask chosen as a grey
-   * level, from dark grey (IoU 0) to white (IoU 1). Dark where nothing came; the shown slice
-   * outlined. Drift in propagation shows as a row going dark or its band going grey; a click
-   * goes to that slice; the tooltip gives the numbers of the slice under the pointer.
-   * @param {number[][]} colors
-   */
-  drawStrip(colors) {
-    const { state } = this.host;
-    const strip = this.ui.strip;
-    const scores = state.objectScores;
-    strip.hidden = state.kind !== 'sss' || !scores || !state.scan;
-    if (strip.hidden || !scores || !state.scan) return;
-    const nz = state.scan.dims[2];
-    const k = scores.classes.length;
-    const dpr = window.devicePixelRatio || 1;
-    const width = Math.max(1, Math.round(strip.clientWidth * dpr));
-    const row = Math.round(7 * dpr);
-    // Per row: the score band, the IoU band, a 1 px gap.
-    const scoreBand = Math.round(4 * dpr);
-    const iouBand = row - 1 - scoreBand;
-    if (strip.width !== width || strip.height !== row * k) {
-      strip.width = width;
-      strip.height = row * k;
-      strip.style.height = `${(row * k) / dpr}px`;
-    }
-    const ctx = /** @type {CanvasRenderingContext2D} */ (strip.getContext('2d'));
-    ctx.fillStyle = '#111';
-    ctx.fillRect(0, 0, strip.width, strip.height);
-    const column = strip.width / nz;
-    const cellWidth = Math.max(1, Math.ceil(column) - 1);
-    for (let z = 0; z < nz; z++) {
-      for (let i = 0; i < k; i++) {
-        const s = scores.scores[z * k + i];
-        if (Number.isNaN(s)) continue;
-        const x = Math.floor(z * column);
-        const rgb = colors[scores.classes[i]] ?? [255, 255, 0];
-        ctx.fillStyle = s > 0
-          ? `rgba(${rgb.join(',')}, ${(0.25 + 0.75 / (1 + Math.exp(-s))).toFixed(3)})`
-          : 'rgb(110, 20, 20)';
-        ctx.fillRect(x, i * row, cellWidth, scoreBand);
-        const iou = scores.ious[z * k + i];
-        if (Number.isNaN(iou)) continue;
-        const grey = Math.round(40 + 215 * Math.min(1, Math.max(0, iou)));
-        ctx.fillStyle = `rgb(${grey}, ${grey}, ${grey})`;
-        ctx.fillRect(x, i * row + scoreBand, cellWidth, iouBand);
-      }
-    }
-    ctx.strokeStyle = '#fff';
-    ctx.lineWidth = Math.max(1, dpr);
-    ctx.strokeRect(Math.floor(state.z * column) + 0.5, 0.5, Math.max(1, Math.ceil(column) - 1), strip.height - 1);
+    this.strip.draw(colors);
   }
 }
