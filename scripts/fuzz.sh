@@ -16,7 +16,9 @@
 # have. libFuzzer itself only needs LLVM's coverage instrumentation, which stable rustc gives
 # through -Cpasses=sancov-module; libfuzzer-sys builds libFuzzer with the system C++ compiler.
 # What is lost is AddressSanitizer, which matters little for safe Rust: panics, aborts,
-# overflows (-Coverflow-checks), timeouts and runaway allocations (-malloc_limit_mb) are caught.
+# overflows (-Coverflow-checks), timeouts and runaway allocations are caught: each target's
+# binary counts its live heap and aborts past a bound of its own (sss_fuzz::HeapLimit), since
+# -malloc_limit_mb needs the sanitizers' malloc hooks; -rss_limit_mb stays as a backstop.
 #
 # Per target it prints executions, executions per second, corpus size and crashes; a crash
 # (or a leak of the limits) stops the script with the input saved under results/fuzz/crashes/

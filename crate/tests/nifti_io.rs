@@ -120,6 +120,14 @@ fn bad_files_give_messages_not_panics() {
         let err = read_nifti_bytes(&bytes).expect_err(what).to_string();
         assert!(err.starts_with("cannot read the scan"), "{what}: {err}");
     }
+    // Refused from the header before the voxels are reserved, saying what was declared.
+    let err = read_nifti_bytes(&header([4, 4, 4], 16, 32, 1.0, 0.0))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("declares [4, 4, 4] voxels of 32 bits (256 bytes) but only"),
+        "{err}"
+    );
     let mut four_d = header([2, 2, 1], 2, 8, 0.0, 0.0);
     four_d[40..42].copy_from_slice(&4u16.to_le_bytes());
     four_d[48..50].copy_from_slice(&3u16.to_le_bytes()); // three frames

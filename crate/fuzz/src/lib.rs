@@ -25,7 +25,9 @@ use sss::prompt::pcsw::ClassPrompt;
 use sss::train::checkpoint::TrainState;
 use sss::weights::{Manifest, ModelSpec, decode_into};
 
+pub mod heap_limit;
 pub mod seeds;
+pub use heap_limit::HeapLimit;
 pub use seeds::seeds;
 
 /// A fuzz target: takes any bytes, panics only on a bug.

@@ -5,7 +5,8 @@
 //! again. The check refuses a file in which a defined value length runs past the end.
 //!
 //! - The file meta group is walked by hand, element header by element header (explicit VR
-//!   little endian, as the standard fixes it), up to its group length.
+//!   little endian, as the standard fixes it), up to its group length, each value its exact
+//!   declared length: as `dicom_object::FileMetaTable` reads it ([`meta_group`]).
 //! - The data set is walked with dicom-rs's own token reader (`dicom_parser::DataSetReader`,
 //!   what `dicom-object` reads it with) over a decoder that checks each value's length against
 //!   the bytes left *before* it is read ([`BoundedDecoder`]), so the walk meets exactly the
@@ -40,14 +41,13 @@ const SHORT_VRS: [&[u8; 2]; 21] = [
 
 const UNDEFINED: u32 = 0xFFFF_FFFF;
 const ITEM_GROUP: u16 = 0xFFFE;
-const SEQUENCE_DELIMITER: u32 = 0xFFFE_E0DD;
+const GROUP_LENGTH: u32 = 0x0002_0000;
 const TRANSFER_SYNTAX: u32 = 0x0002_0010;
 const PIXEL_DATA: u32 = 0x7FE0_0010;
 
-/// One element header: tag, explicit VR (if any), value length, header size.
+/// One element header: tag, value length, header size.
 struct Header {
     tag: u32,
-    vr: Option<[u8; 2]>,
     len: u32,
     size: usize,
 }
@@ -67,7 +67,6 @@ fn header(b: &[u8], at: usize) -> Option<Header> {
     if (tag >> 16) as u16 == ITEM_GROUP {
         return Some(Header {
             tag,
-            vr: None,
             len: u32_at(b, at + 4)?,
             size: 8,
         });
@@ -76,65 +75,49 @@ fn header(b: &[u8], at: usize) -> Option<Header> {
     if SHORT_VRS.contains(&&vr) {
         Some(Header {
             tag,
-            vr: Some(vr),
             len: u32::from(u16_at(b, at + 6)?),
             size: 8,
         })
     } else {
         Some(Header {
             tag,
-            vr: Some(vr),
             len: u32_at(b, at + 8)?,
             size: 12,
         })
     }
 }
 
-/// How many bytes of a value dicom-rs reads: binary VRs are read in whole units of their size
-/// (`len / unit` of them) and the rest is left in the stream, so the next element starts there.
-fn bytes_read(vr: Option<[u8; 2]>, len: u32) -> usize {
-    let unit = match vr.as_ref().map(|v| &v[..]) {
-        Some(b"US" | b"OW" | b"SS") => 2,
-        Some(b"AT" | b"FL" | b"OF" | b"SL" | b"UL" | b"OL") => 4,
-        Some(b"FD" | b"OD" | b"SV" | b"OV" | b"UV") => 8,
-        _ => 1,
+/// Walks the file meta group from `first` (just past "DICM") as dicom-object's
+/// `FileMetaTable::read_from` reads it, and returns the first value that runs past the end of
+/// `b`, or the transfer syntax met on the way. That reader takes the first element as the
+/// group length (it must be 4 bytes long) and then reads element after element until that many
+/// bytes are consumed, each value exactly its declared length whatever its VR (unlike the data
+/// set's reader, which reads binary values in whole units), reserving the length of the UID
+/// values before reading them; a missing group length or an undefined length makes it refuse
+/// the file by itself, so the walk stops there with nothing found. (Walking the meta group
+/// with the data set's whole-unit rule let a 193-byte file whose (0002,0001) is an OD of 2
+/// bytes hide a 4 GB UID length from the check; found by CI's short fuzz run, 2026-12-01.)
+fn meta_group(b: &[u8], first: usize) -> Walk {
+    let ended = Walk::Ended { syntax: None };
+    let Some(group) = header(b, first) else {
+        return ended;
     };
-    (len as usize / unit) * unit
-}
-
-/// Walks elements from `at` and returns the first one whose defined length runs past the end
-/// of `b`, as `(tag, declared length, bytes left)`; also the transfer syntax met on the way
-/// (the file meta group names it). Sequences and items are stepped into (their elements
-/// follow in order); an undefined-length non-sequence element (encapsulated pixel data) holds
-/// fragments, whose contents are skipped.
-fn first_overrun(b: &[u8], mut at: usize, stop: Stop) -> Walk {
-    let mut fragments = false;
+    if group.tag != GROUP_LENGTH || group.len != 4 {
+        return ended;
+    }
+    let Some(group_len) = u32_at(b, first + group.size) else {
+        return ended;
+    };
+    let mut at = first + group.size + 4;
+    let mut consumed: u32 = 0;
     let mut syntax = None;
-    while let Some(h) = header(b, at) {
-        let ended = match stop {
-            Stop::AtOffset(end) => at >= end,
-            Stop::OutsideGroup(g) => (h.tag >> 16) as u16 != g,
-        };
-        if ended {
-            return Walk::Ended { syntax };
+    while consumed < group_len {
+        let Some(h) = header(b, at) else { break };
+        if h.len == UNDEFINED {
+            break;
         }
         let body = at + h.size;
         let left = b.len().saturating_sub(body);
-        let is_item_tag = (h.tag >> 16) as u16 == ITEM_GROUP;
-        if h.tag == SEQUENCE_DELIMITER {
-            fragments = false;
-            at = body;
-            continue;
-        }
-        if h.len == UNDEFINED {
-            // A sequence or an item of undefined length: step in. Anything else of undefined
-            // length is encapsulated (compressed) pixel data: fragments follow.
-            if !is_item_tag && h.vr.is_none_or(|vr| &vr != b"SQ") {
-                fragments = true;
-            }
-            at = body;
-            continue;
-        }
         if h.len as usize > left {
             return Walk::Overrun {
                 tag: h.tag,
@@ -142,7 +125,6 @@ fn first_overrun(b: &[u8], mut at: usize, stop: Stop) -> Walk {
                 left,
             };
         }
-        let step_in = !fragments && (is_item_tag || h.vr.is_some_and(|vr| &vr == b"SQ"));
         if h.tag == TRANSFER_SYNTAX {
             syntax = Some(
                 String::from_utf8_lossy(&b[body..body + h.len as usize])
@@ -150,25 +132,10 @@ fn first_overrun(b: &[u8], mut at: usize, stop: Stop) -> Walk {
                     .to_string(),
             );
         }
-        at = if step_in {
-            body
-        } else if fragments {
-            body + h.len as usize
-        } else {
-            body + bytes_read(h.vr, h.len)
-        };
+        at = body + h.len as usize;
+        consumed = consumed.saturating_add(h.size as u32).saturating_add(h.len);
     }
     Walk::Ended { syntax }
-}
-
-/// Where a walk ends (besides the end of the bytes).
-#[derive(Clone, Copy)]
-enum Stop {
-    /// At this offset: the file meta group, as long as its group length says (dicom-rs reads
-    /// every element up to there as part of it, whatever its tag).
-    AtOffset(usize),
-    /// At the first element outside this group (a meta group without a group length).
-    OutsideGroup(u16),
 }
 
 enum Walk {
@@ -198,17 +165,7 @@ pub fn declared_lengths_overrun(bytes: &[u8]) -> Option<String> {
             "{what} declares {len} bytes but only {left} follow: the file is truncated or corrupt"
         ))
     };
-    let first = magic + 4;
-    let stop = match header(bytes, first) {
-        Some(h) if h.tag == 0x0002_0000 && h.len == 4 => {
-            let body = first + h.size;
-            u32_at(bytes, body).map_or(Stop::OutsideGroup(0x0002), |len| {
-                Stop::AtOffset(body + 4 + len as usize)
-            })
-        }
-        _ => Stop::OutsideGroup(0x0002),
-    };
-    let syntax = match first_overrun(bytes, first, stop) {
+    let syntax = match meta_group(bytes, magic + 4) {
         Walk::Overrun { tag, len, left } => return say(tag, len, left),
         Walk::Ended { syntax } => syntax.unwrap_or_default(),
     };
@@ -404,5 +361,21 @@ mod tests {
         // A header cut mid-way declares nothing; the parser reports the truncation.
         file.truncate(136);
         assert_eq!(declared_lengths_overrun(&file), None);
+    }
+
+    #[test]
+    fn meta_values_are_read_whole_whatever_their_vr() {
+        // "DICM", the group length (24: the two elements below), (0002,0001) as an OD of 2
+        // bytes (the meta reader reads 2 bytes; the data set's reader would read none), then
+        // (0002,0002) with an unknown VR (a 4-byte length) declaring 4 GB.
+        let mut file = b"DICM".to_vec();
+        file.extend([0x02, 0, 0, 0, b'U', b'L', 4, 0, 24, 0, 0, 0]);
+        file.extend([0x02, 0, 0x01, 0, b'O', b'D', 0, 0, 2, 0, 0, 0, 0, 1]);
+        file.extend([0x02, 0, 0x02, 0, 3, 0, 0, 0, 0, 0, 0xF0, 0xFF]);
+        let why = declared_lengths_overrun(&file).expect("refused");
+        assert!(
+            why.contains("element (0002,0002) declares 4293918720 bytes but only 0 follow"),
+            "{why}"
+        );
     }
 }

@@ -15,6 +15,15 @@ use crate::{Result, SssError, Volume};
 /// The two bytes every gzip stream starts with.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// The most bytes a `.nii.gz` may inflate to: the largest allocation wasm32 makes (2 GiB) in
+/// the page, 16 GiB natively. A gzip stream inflates up to ~1,000-fold, so without a bound a
+/// small crafted file would take all the memory there is.
+#[cfg(target_arch = "wasm32")]
+pub const MAX_INFLATED_BYTES: u64 = (1 << 31) - 1;
+/// The most bytes a `.nii.gz` may inflate to (see the wasm32 value).
+#[cfg(not(target_arch = "wasm32"))]
+pub const MAX_INFLATED_BYTES: u64 = 1 << 34;
+
 /// Reads a NIfTI file from memory (plain or gzip-compressed, detected from its first bytes).
 ///
 /// 2-D images become one-slice volumes; 4-D images are accepted only with a single frame.
@@ -27,9 +36,18 @@ pub fn read_nifti_bytes(bytes: &[u8]) -> Result<Volume<f32>> {
     }
     let object = if bytes[..2] == GZIP_MAGIC {
         let mut raw = Vec::new();
-        GzDecoder::new(bytes).read_to_end(&mut raw).map_err(|e| {
-            SssError::Scan(format!("the gzip stream is corrupt or truncated ({e})"))
-        })?;
+        GzDecoder::new(bytes)
+            .take(MAX_INFLATED_BYTES + 1)
+            .read_to_end(&mut raw)
+            .map_err(|e| {
+                SssError::Scan(format!("the gzip stream is corrupt or truncated ({e})"))
+            })?;
+        if raw.len() as u64 > MAX_INFLATED_BYTES {
+            return Err(SssError::Scan(format!(
+                "it decompresses to more than {:.1} GB, more than this reader takes here",
+                MAX_INFLATED_BYTES as f64 / 1e9
+            )));
+        }
         parse(&raw)?
     } else {
         parse(bytes)?
@@ -84,7 +102,86 @@ fn check_and_parse_nifti1(raw: &[u8]) -> Result<InMemNiftiObject> {
             )));
         }
     }
+    check_declared_size(raw)?;
     parse_nifti1(raw)
+}
+
+/// Refuses a header whose voxels (dims × bits a voxel, from its offset on) need more bytes than
+/// the file holds: the nifti crate reserves what the header declares before reading any of it,
+/// so an 832-byte file declaring 5 × 52,484 × 19,660 voxels cost 1 GB at once (found by
+/// fuzzing with `sss_fuzz::HeapLimit`, 2026-12-01).
+fn check_declared_size(raw: &[u8]) -> Result<()> {
+    let Ok(header) = NiftiHeader::from_reader(Cursor::new(raw)) else {
+        return Ok(()); // The parse that follows refuses it in words.
+    };
+    let Ok(dim) = header.dim() else {
+        return Ok(());
+    };
+    // The nifti crate takes `bitpix as usize / 8` bytes a voxel: a negative one wraps to
+    // exabytes natively and to half a gigabyte in wasm32 (found by fuzzing).
+    let bits = header.bitpix;
+    if bits <= 0 || bits % 8 != 0 {
+        return Err(SssError::Scan(format!(
+            "its header gives {bits} bits a voxel (bitpix), not a positive multiple of 8: the \
+             file is corrupt"
+        )));
+    }
+    let declared = dim
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(u64::from(d)))
+        .and_then(|n| n.checked_mul(bits as u64))
+        .map(|b| b.div_ceil(8));
+    check_extensions(raw, &header)?;
+    let offset = if header.vox_offset.is_finite() && header.vox_offset > 0.0 {
+        header.vox_offset as u64
+    } else {
+        348
+    };
+    let left = (raw.len() as u64).saturating_sub(offset);
+    match declared {
+        Some(need) if need <= left => Ok(()),
+        _ => Err(SssError::Scan(format!(
+            "its header declares {dim:?} voxels of {bits} bits ({}) but only {left} bytes follow \
+             its header: the file is truncated or its header is corrupt",
+            declared.map_or("more bytes than can be counted".to_string(), |n| format!(
+                "{n} bytes"
+            ))
+        ))),
+    }
+}
+
+/// Refuses header extensions (between the 352nd byte and the voxel offset) whose declared size
+/// is negative, under 8 or past the end of the file: the nifti crate reserves each extension's
+/// declared size (`esize as usize`, so a negative one wraps) before reading it (found by
+/// fuzzing: 431 bytes declaring a 1 GB extension).
+fn check_extensions(raw: &[u8], header: &NiftiHeader) -> Result<()> {
+    if raw.get(348).is_none_or(|&b| b == 0) {
+        return Ok(()); // No extensions; or no extender, which the parse refuses.
+    }
+    let little = raw.get(..4) == Some(&348i32.to_le_bytes()[..]);
+    // The crate reads extensions while fewer than `vox_offset − 352` bytes of them are read.
+    let end = 352 + (header.vox_offset as usize).saturating_sub(352);
+    let mut at = 352usize;
+    while at < end {
+        let Some(b) = raw.get(at..at + 4) else {
+            return Ok(()); // Cut short: the parse says so.
+        };
+        let b: [u8; 4] = b.try_into().expect("4 bytes");
+        let size = if little {
+            i32::from_le_bytes(b)
+        } else {
+            i32::from_be_bytes(b)
+        };
+        if size < 8 || at as u64 + size as u64 > raw.len() as u64 {
+            return Err(SssError::Scan(format!(
+                "its header extension at byte {at} declares {size} bytes, but an extension has \
+                 at least 8 and only {} follow: the file is truncated or corrupt",
+                raw.len().saturating_sub(at)
+            )));
+        }
+        at += size as usize;
+    }
+    Ok(())
 }
 
 /// Reads a NIfTI file from disk.
