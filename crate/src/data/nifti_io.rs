@@ -114,6 +114,8 @@ fn check_declared_size(raw: &[u8]) -> Result<()> {
     let Ok(header) = NiftiHeader::from_reader(Cursor::new(raw)) else {
         return Ok(()); // The parse that follows refuses it in words.
     };
+    // The crate reads the extensions before it looks at the dims.
+    check_extensions(raw, &header)?;
     let Ok(dim) = header.dim() else {
         return Ok(());
     };
@@ -131,7 +133,6 @@ fn check_declared_size(raw: &[u8]) -> Result<()> {
         .try_fold(1u64, |n, &d| n.checked_mul(u64::from(d)))
         .and_then(|n| n.checked_mul(bits as u64))
         .map(|b| b.div_ceil(8));
-    check_extensions(raw, &header)?;
     let offset = if header.vox_offset.is_finite() && header.vox_offset > 0.0 {
         header.vox_offset as u64
     } else {
