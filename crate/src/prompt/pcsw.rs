@@ -677,6 +677,8 @@ mod tests {
     /// structure `ones((3,3,3))` for 26 and the default for 6) on seeded random blob volumes
     /// (`default_rng(7)`, Gaussian-smoothed noise thresholded at a quantile; C-order bits of
     /// the `[z][y][x]` array, i.e. x fastest as here). Expected: (source, slice, box, point).
+    /// `tests/reference/released_pcsw.sh` reruns the released code on these volumes and
+    /// checks every expectation here against it.
     #[test]
     fn matches_the_released_python_on_random_volumes() {
         type Expected = (PromptSource, usize, [f32; 4], [f32; 2]);
