@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod model;
 pub mod predictor;
 pub mod prompt;
+pub mod stage_timing;
 pub mod volume;
 pub mod weights;
 

@@ -356,6 +356,19 @@ test('SSS without WebGPU: auto-segments when ticked, draws on the 2-D canvas; a 
     assert.ok(refused.labels?.every((l, i) => l === firstLabels[i]), 'the masks stay');
     assert.equal(refused.masks, dims[2]);
     assert.ok(!(await page.isDisabled('#rerun')), 'the page is usable again');
+
+    // The page's benchmark hook (scripts/bench-page.sh) works and times every stage; the
+    // masks stay (it times a model of its own). Its numbers go to BENCHMARKS.md, not here.
+    const timings = await page.evaluate(() => window.sss.api.benchStages(2, 0));
+    const sam2Name = await page.evaluate(() => window.sss.manifest?.model.sam2?.name);
+    assert.equal(timings.config, sam2Name, 'the loaded weights\' SAM-2 config is timed');
+    assert.deepEqual([timings.iters, timings.warmup], [2, 0]);
+    for (const stage of [timings.image_encoder, timings.prompt_and_decoder, timings.propagation_step]) {
+      assert.ok(stage.first_ms > 0 && stage.median_ms > 0 && Number.isFinite(stage.first_ms + stage.median_ms),
+        JSON.stringify(timings));
+    }
+    const afterBench = await page.evaluate(() => Array.from(window.sss.labels ?? []));
+    assert.ok(afterBench.every((l, i) => l === firstLabels[i]), 'the masks stay after timing');
     assert.deepEqual(errors, [], 'no page errors');
   } finally {
     await browser.close();

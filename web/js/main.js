@@ -791,6 +791,17 @@ const api = {
     return { wasmMemoryBytes, gpu };
   },
   /**
+   * SSS: SAM-2's stages (image encoder, prompt encoder + mask decoder, one propagation step)
+   * timed in the model worker on its backend, first run and median (scripts/bench-page.sh).
+   * @param {number} iters timed runs per stage
+   * @param {number} warmup untimed runs after the first
+   * @returns {Promise<import('./protocol.js').StageTimings>}
+   */
+  benchStages: async (iters, warmup) => {
+    const { id: _id, ok: _ok, ...timings } = await worker.request('benchStages', { iters, warmup });
+    return timings;
+  },
+  /**
    * Test hook (the recovery test): the model worker dies as a crash in wasm would, with an
    * uncaught error; resolves once the page has seen it die.
    */

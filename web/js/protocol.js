@@ -43,12 +43,14 @@
 /**
  * The parts of a weights manifest (`weights::Manifest`) the page reads. `model.kind` is
  * 'slice_net' or 'sss'; SSS weights also say how their label map is made (`label_fusion`) and
- * cleaned up (`post_process`: 'none' or 'largest-component').
+ * cleaned up (`post_process`: 'none' or 'largest-component') and name their SAM-2 config
+ * (`sam2`, among other fields the page does not read).
  * @typedef {object} Manifest
  * @property {string} name short name shown in the page
  * @property {string} modality 'mri' or 'ct'
  * @property {ManifestClass[]} classes background (label 0) first
- * @property {{kind: string, label_fusion?: LabelFusion, post_process?: string}} model
+ * @property {{kind: string, label_fusion?: LabelFusion, post_process?: string,
+ *   sam2?: {name: string, image_size: number}}} model
  * @property {string} weights_file the weights, relative to the manifest
  */
 
@@ -103,6 +105,22 @@
  * @typedef {{wasmMemoryBytes: number, gpu: GpuSliceCounts|null}} WorkerStats
  */
 
+/** One SAM-2 stage's timings in ms. @typedef {{first_ms: number, median_ms: number}} StageTiming */
+
+/**
+ * SAM-2's stages timed on the worker's device for the loaded weights' config (the wasm
+ * `benchSam2Stages`, the crate's `stage_timing`, which `sss bench` shares).
+ * @typedef {object} StageTimings
+ * @property {string} config
+ * @property {number} image_size
+ * @property {number} iters timed runs per stage (the median's sample)
+ * @property {number} warmup untimed runs between the first and the timed ones
+ * @property {number} memory_frames memories in the propagation step's bank
+ * @property {StageTiming} image_encoder
+ * @property {StageTiming} prompt_and_decoder
+ * @property {StageTiming} propagation_step
+ */
+
 /**
  * Each request's payload, by type.
  * @typedef {object} Requests
@@ -119,6 +137,8 @@
  * @property {{z: number, prompts: ClassPrompt[]}} previewSlice SSS: one slice's masks at once
  * @property {NoPayload} stop ends a running `segmentVolume` after its slice
  * @property {NoPayload} stats the worker's memory and WebGPU counts, for tests and soaks
+ * @property {{iters: number, warmup: number}} benchStages SSS: times SAM-2's stages (the page's
+ *   benchmark, scripts/bench-page.sh)
  * @property {NoPayload} crashForTest the worker dies right after answering
  */
 
@@ -147,6 +167,7 @@
  *   `encoded`: whether the image encoder ran
  * @property {NoPayload} stop
  * @property {WorkerStats} stats
+ * @property {StageTimings} benchStages
  * @property {NoPayload} crashForTest
  */
 

@@ -19,7 +19,7 @@ import { installGpuCounters, sliceCounts, zeroCounts } from './gpu-counters.js';
 
 /**
  * @import {FitReport, GpuCounts, GpuSliceCounts, ModalityGuess, Replies, RequestType,
- *   WeightsKind, WorkerMessage, WorkerRequest} from './protocol.js'
+ *   StageTimings, WeightsKind, WorkerMessage, WorkerRequest} from './protocol.js'
  */
 
 /** @type {Segmenter|null} */ let segmenter = null;
@@ -264,6 +264,15 @@ const handlers = {
       wasmMemoryBytes: wasmMemory?.buffer.byteLength ?? 0,
       gpu: gpuTotals ? sliceCounts(zeroCounts(), gpuTotals) : null,
     };
+  },
+  /**
+   * SSS: SAM-2's stages timed on this device for the loaded weights' config: each stage's first
+   * run, then the median of `iters` runs after `warmup` (a randomly initialised model of the
+   * same config, so the open scan and the weights are left as they are).
+   */
+  async benchStages(msg) {
+    if (!segmenter || !kind) throw new Error('no weights are loaded');
+    return /** @type {StageTimings} */ (JSON.parse(await segmenter.benchSam2Stages(msg.iters, msg.warmup)));
   },
   /** Test hook: dies right after answering, with an uncaught error, as a crash in wasm would. */
   async crashForTest() {

@@ -1,21 +1,22 @@
 //! `sss bench`: per-slice timings of SAM-2 on the flex CPU backend — the image encoder, the
 //! prompt encoder + mask decoder (one click, multimask), and one propagation step with a full
 //! memory bank (memory attention + heads + memory encoder on cached features) — as medians
-//! after warm-up, printed as a table and as JSON. `--ops` times the single operations the fast
+//! after warm-up, with each stage's first run, printed as a table and as JSON
+//! (`stage_timing`, which the page's benchmark shares). `--ops` times the single operations the fast
 //! flex kernels replace (`model::kernels`), at Hiera-tiny's shapes, with and without them.
 //! `--train` times one SAM-2 training step instead (`bench_train`). `--device wgpu` runs the
 //! stages or the training step on the wgpu backend.
 
 use std::time::Instant;
 
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::tensor::{Device, Distribution, Tensor};
 use serde::Serialize;
 
 use super::bench_train;
 use crate::backend::ComputeDevice;
-use crate::model::prompt_encoder::PointPrompt;
-use crate::model::sam2_base::{MemoryBank, TrackStepInput};
-use crate::model::{Sam2Base, Sam2Config};
+use crate::model::Sam2Config;
+use crate::stage_timing::{StageBench, ready_now};
+use crate::weights::{Manifest, ModelSpec};
 
 /// Arguments of `sss bench`.
 #[derive(clap::Args, Debug)]
@@ -23,6 +24,10 @@ pub struct Args {
     /// Comma-separated configs to time.
     #[arg(long, default_value = "micro,tiny", value_delimiter = ',')]
     pub configs: Vec<String>,
+    /// Time the SAM-2 config of this SSS weights manifest instead of --configs (the page's
+    /// model, for `scripts/bench-page.sh`).
+    #[arg(long, value_name = "MANIFEST")]
+    pub manifest: Option<std::path::PathBuf>,
     /// Timed runs per stage (the median is reported).
     #[arg(long, default_value_t = 5)]
     pub iters: usize,
@@ -53,7 +58,7 @@ pub struct Args {
     pub device: super::train::DeviceArg,
 }
 
-/// Median timings of one config, in milliseconds.
+/// Median timings of one config, in milliseconds (`stage_timing`), with each stage's first run.
 #[derive(Debug, Serialize)]
 pub struct BenchResult {
     pub config: String,
@@ -63,6 +68,9 @@ pub struct BenchResult {
     pub image_encoder_ms: f64,
     pub prompt_and_decoder_ms: f64,
     pub propagation_step_ms: f64,
+    pub image_encoder_first_ms: f64,
+    pub prompt_and_decoder_first_ms: f64,
+    pub propagation_step_first_ms: f64,
     pub memory_frames: usize,
     /// Whether the fast flex kernels ran (`--reference-kernels` turns them off).
     pub fast_kernels: bool,
@@ -89,86 +97,32 @@ fn median_ms(iters: usize, warmup: usize, mut f: impl FnMut()) -> f64 {
 }
 
 fn bench_config(
-    name: &str,
+    cfg: &Sam2Config,
     compute: &ComputeDevice,
     iters: usize,
     warmup: usize,
 ) -> anyhow::Result<BenchResult> {
-    let device = compute.device.clone();
-    let cfg = Sam2Config::by_name(name)?;
-    let model = Sam2Base::new(&cfg, &device)?;
-    let s = cfg.image_size;
-    let image = Tensor::<4>::random([1, 3, s, s], Distribution::Normal(0.0, 1.0), &device);
-
-    let image_encoder_ms = median_ms(iters, warmup, || {
-        let f = model.forward_image(image.clone());
-        sync(f.top().clone());
-    });
-
-    let features = model.forward_image(image);
-    let embed = model.image_embedding_without_memory(&features);
-    let points = PointPrompt {
-        coords: Tensor::from_data([[[s as f32 / 2.0, s as f32 / 3.0]]], &device),
-        labels: Tensor::<2, Int>::ones([1, 1], &device),
+    let bench = StageBench::new(cfg, &compute.device)?;
+    let started = Instant::now();
+    let clock = || started.elapsed().as_secs_f64() * 1e3;
+    let read = |t: Tensor<1>| {
+        let _ = t.into_scalar::<f32>();
+        std::future::ready(Ok(()))
     };
-    let prompt_and_decoder_ms = median_ms(iters, warmup, || {
-        let pe = &model.sam_prompt_encoder;
-        let (sparse, dense) = pe.forward(Some(&points), None, None);
-        let out = model
-            .sam_mask_decoder
-            .forward(crate::model::mask_decoder::MaskDecoderInput {
-                image_embeddings: embed.clone(),
-                image_pe: pe.get_dense_pe(),
-                sparse_prompt_embeddings: sparse,
-                dense_prompt_embeddings: dense,
-                multimask_output: true,
-                repeat_image: false,
-                high_res_features: features.high_res(),
-            });
-        sync(out.masks);
-    });
-
-    // A full memory bank: the prompted slice plus num_maskmem - 1 tracked slices.
-    let step = |bank: &MemoryBank, frame_idx: usize, is_init: bool| {
-        model.track_step(
-            TrackStepInput {
-                frame_idx,
-                is_init_cond_frame: is_init,
-                features: &features,
-                point_inputs: is_init.then_some(&points),
-                mask_inputs: None,
-                num_frames: cfg.num_maskmem + 2,
-                track_in_reverse: false,
-                run_mem_encoder: true,
-                prev_sam_mask_logits: None,
-            },
-            bank,
-        )
-    };
-    let mut bank = MemoryBank::default();
-    bank.cond_frame_outputs.insert(0, step(&bank, 0, true)?);
-    for z in 1..cfg.num_maskmem {
-        let out = step(&bank, z, false)?;
-        bank.non_cond_frame_outputs.insert(z, out);
-    }
-    let next = cfg.num_maskmem;
-    let mut failure = None;
-    let propagation_step_ms = median_ms(iters, warmup, || match step(&bank, next, false) {
-        Ok(out) => sync(out.pred_masks),
-        Err(e) => failure = Some(e),
-    });
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
+    let t = ready_now(bench.time(iters, warmup, &clock, read))
+        .expect("a synchronous read never waits")?;
     Ok(BenchResult {
-        config: name.to_string(),
-        image_size: s,
+        config: t.config,
+        image_size: t.image_size,
         backend: compute.kind.name(),
-        iters,
-        image_encoder_ms,
-        prompt_and_decoder_ms,
-        propagation_step_ms,
-        memory_frames: cfg.num_maskmem,
+        iters: t.iters,
+        image_encoder_ms: t.image_encoder.median_ms,
+        prompt_and_decoder_ms: t.prompt_and_decoder.median_ms,
+        propagation_step_ms: t.propagation_step.median_ms,
+        image_encoder_first_ms: t.image_encoder.first_ms,
+        prompt_and_decoder_first_ms: t.prompt_and_decoder.first_ms,
+        propagation_step_first_ms: t.propagation_step.first_ms,
+        memory_frames: t.memory_frames,
         fast_kernels: crate::model::kernels::fast_kernels(),
     })
 }
@@ -256,32 +210,53 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.train {
         return run_train(&args, &device);
     }
+    let configs = match &args.manifest {
+        Some(path) => vec![manifest_config(path)?],
+        None => (args.configs.iter())
+            .map(|name| Sam2Config::by_name(name))
+            .collect::<crate::Result<Vec<_>>>()?,
+    };
     let mut results = Vec::new();
-    for name in &args.configs {
+    for cfg in &configs {
         log::info!(
-            "timing `{name}` on {} ({} runs after {} warm-up)",
+            "timing `{}` on {} (first run, {} warm-up, {} timed runs)",
+            cfg.name,
             device.kind.name(),
-            args.iters,
-            args.warmup
+            args.warmup,
+            args.iters
         );
-        results.push(bench_config(name, &device, args.iters, args.warmup)?);
+        results.push(bench_config(cfg, &device, args.iters, args.warmup)?);
     }
     println!(
-        "{:<10} {:>6} {:>18} {:>22} {:>22}",
+        "{:<10} {:>6} {:>24} {:>24} {:>24}",
         "config", "size", "image encoder ms", "prompt+decoder ms", "propagation step ms"
     );
+    let cell = |median: f64, first: f64| format!("{median:.2} (first {first:.1})");
     for r in &results {
         println!(
-            "{:<10} {:>6} {:>18.2} {:>22.2} {:>22.2}",
+            "{:<10} {:>6} {:>24} {:>24} {:>24}",
             r.config,
             r.image_size,
-            r.image_encoder_ms,
-            r.prompt_and_decoder_ms,
-            r.propagation_step_ms
+            cell(r.image_encoder_ms, r.image_encoder_first_ms),
+            cell(r.prompt_and_decoder_ms, r.prompt_and_decoder_first_ms),
+            cell(r.propagation_step_ms, r.propagation_step_first_ms)
         );
     }
     println!("{}", serde_json::to_string_pretty(&results)?);
     Ok(())
+}
+
+/// The SAM-2 config of an SSS weights manifest.
+fn manifest_config(path: &std::path::Path) -> anyhow::Result<Sam2Config> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    match Manifest::from_json(&text)?.model {
+        ModelSpec::Sss { sam2, .. } => Ok(sam2),
+        ModelSpec::SliceNet { .. } => anyhow::bail!(
+            "{} describes a slice network, which has no SAM-2 stages to time",
+            path.display()
+        ),
+    }
 }
 
 /// `--train`: one line per config, then the JSON.

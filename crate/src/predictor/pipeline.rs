@@ -583,7 +583,7 @@ pub(super) fn read_back<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| SssError::Device(format!("reading results back ({e:?})")))
 }
 
-pub(super) async fn read_back_async<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+pub(crate) async fn read_back_async<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data_async()
         .await
         .map_err(|e| SssError::Device(format!("reading results back ({e:?})")))?

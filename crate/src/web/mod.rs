@@ -22,6 +22,7 @@ use crate::predictor::fit::check_fit;
 use crate::predictor::pipeline::{CoarseOutput, LabelFusion, PreparedVolume, SssSegmenter};
 use crate::predictor::slice::{IntensityRange, SliceSegmenter};
 use crate::prompt::pcsw::ClassPrompt;
+use crate::stage_timing::StageBench;
 use crate::weights::{Manifest, ModelSpec};
 use crate::{SssError, Volume};
 
@@ -517,6 +518,56 @@ impl Segmenter {
             )?;
             js_sys::Reflect::set(&out, &"encoded".into(), &encoded.into())?;
             Ok(out.into())
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Segmenter {
+    /// SSS: times SAM-2's stages (`stage_timing`: image encoder, prompt encoder + mask
+    /// decoder, one propagation step) on this device for the loaded weights' SAM-2 config,
+    /// with a randomly initialised model of that config (the timings depend on the config, not
+    /// the weights' values): each stage's first run, then the median of `iters` after `warmup`
+    /// untimed ones. Resolves to the timings as JSON. For `scripts/bench-page.sh`.
+    #[wasm_bindgen(js_name = benchSam2Stages)]
+    pub fn bench_sam2_stages(&self, iters: u32, warmup: u32) -> Promise {
+        let cfg = match self.model().map(|m| match m {
+            Model::Sss { manifest, .. } => match &manifest.model {
+                ModelSpec::Sss { sam2, .. } => Some(sam2.clone()),
+                ModelSpec::SliceNet { .. } => None,
+            },
+            Model::SliceNet(_) => None,
+        }) {
+            Ok(Some(cfg)) => Ok(cfg),
+            Ok(None) => Err(JsError::new(
+                "these are slice-network weights: they have no SAM-2 stages to time",
+            )),
+            Err(e) => Err(e),
+        };
+        let device = self.device.device.clone();
+        future_to_promise(async move {
+            let cfg = cfg?;
+            let bench = StageBench::new(&cfg, &device).map_err(js_error)?;
+            let performance = js_sys::Reflect::get(&js_sys::global(), &"performance".into())?;
+            let now: js_sys::Function =
+                js_sys::Reflect::get(&performance, &"now".into())?.dyn_into()?;
+            let clock = || {
+                now.call0(&performance)
+                    .ok()
+                    .and_then(|v| v.as_f64())
+                    .unwrap_or(f64::NAN)
+            };
+            let read = |t: burn::tensor::Tensor<1>| async move {
+                crate::predictor::pipeline::read_back_async(t)
+                    .await
+                    .map(drop)
+            };
+            let timings = bench
+                .time(iters as usize, warmup as usize, &clock, read)
+                .await
+                .map_err(js_error)?;
+            let json = serde_json::to_string(&timings).map_err(|e| JsError::new(&e.to_string()))?;
+            Ok(json.into())
         })
     }
 }
