@@ -54,23 +54,79 @@ fn f32_and_u8_volumes_round_trip_with_their_geometry() {
 
 /// A NIfTI-1 header written field by field (little-endian), as another tool would.
 fn header(dims: [u16; 3], datatype: i16, bitpix: i16, slope: f32, inter: f32) -> Vec<u8> {
+    header_in(Order::Little, dims, datatype, bitpix, slope, inter)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Order {
+    Little,
+    Big,
+}
+
+/// [`header`] in either byte order.
+fn header_in(
+    order: Order,
+    dims: [u16; 3],
+    datatype: i16,
+    bitpix: i16,
+    slope: f32,
+    inter: f32,
+) -> Vec<u8> {
     let mut h = vec![0u8; 352];
-    h[0..4].copy_from_slice(&348i32.to_le_bytes());
+    // Each field from its little-endian bytes, reversed for big-endian.
+    let mut put = |at: usize, le: &[u8]| {
+        let mut bytes = le.to_vec();
+        if let Order::Big = order {
+            bytes.reverse();
+        }
+        h[at..at + bytes.len()].copy_from_slice(&bytes);
+    };
+    put(0, &348i32.to_le_bytes());
     let dim = [3u16, dims[0], dims[1], dims[2], 1, 1, 1, 1];
     for (i, d) in dim.iter().enumerate() {
-        h[40 + 2 * i..42 + 2 * i].copy_from_slice(&d.to_le_bytes());
+        put(40 + 2 * i, &d.to_le_bytes());
     }
-    h[70..72].copy_from_slice(&datatype.to_le_bytes());
-    h[72..74].copy_from_slice(&bitpix.to_le_bytes());
+    put(70, &datatype.to_le_bytes());
+    put(72, &bitpix.to_le_bytes());
     let pixdim = [1.0f32, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0];
     for (i, p) in pixdim.iter().enumerate() {
-        h[76 + 4 * i..80 + 4 * i].copy_from_slice(&p.to_le_bytes());
+        put(76 + 4 * i, &p.to_le_bytes());
     }
-    h[108..112].copy_from_slice(&352f32.to_le_bytes()); // vox_offset
-    h[112..116].copy_from_slice(&slope.to_le_bytes());
-    h[116..120].copy_from_slice(&inter.to_le_bytes());
+    put(108, &352f32.to_le_bytes()); // vox_offset
+    put(112, &slope.to_le_bytes());
+    put(116, &inter.to_le_bytes());
     h[344..348].copy_from_slice(b"n+1\0");
     h
+}
+
+/// A header extension is read in the file's byte order: one of 16 bytes before the voxels
+/// reads in either order, one declaring more bytes than follow is refused in words.
+#[test]
+fn header_extensions_are_checked_in_the_files_byte_order() {
+    for order in [Order::Little, Order::Big] {
+        let with_extension = |esize: i32| {
+            let mut bytes = header_in(order, [1, 1, 2], 2, 8, 0.0, 0.0); // DT_UINT8
+            let (offset, esize) = match order {
+                Order::Little => (368f32.to_le_bytes(), esize.to_le_bytes()),
+                Order::Big => (368f32.to_be_bytes(), esize.to_be_bytes()),
+            };
+            bytes[108..112].copy_from_slice(&offset); // vox_offset after the extension
+            bytes[348] = 1; // the extender: extensions follow
+            bytes.extend_from_slice(&esize);
+            bytes.extend_from_slice(&[0; 12]); // ecode 0 and 8 bytes of content
+            bytes.extend_from_slice(&[7, 9]);
+            bytes
+        };
+        let v = read_nifti_bytes(&with_extension(16)).unwrap_or_else(|e| panic!("{order:?}: {e}"));
+        assert_eq!(v.data, vec![7.0, 9.0], "{order:?}");
+        let err = read_nifti_bytes(&with_extension(4096))
+            .expect_err("an extension past the end")
+            .to_string();
+        assert!(
+            err.contains("header extension at byte 352 declares 4096 bytes"),
+            "{order:?}: {err}"
+        );
+    }
 }
 
 #[test]

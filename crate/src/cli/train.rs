@@ -30,7 +30,7 @@ use crate::train::pseudo_labels::{
 };
 use crate::train::trainer::{
     CoarseLossAt, LabeledSlices, LossWeighting, SssTrainConfig, SssTrainer, StepReport, TrainData,
-    TrainVolume, defaults,
+    TrainVolume, UnlabeledMaskTarget, defaults,
 };
 use crate::weights::{self, MANIFEST_VERSION, Manifest, ModelSpec};
 
@@ -71,6 +71,13 @@ pub enum CoarseDiceArg {
 pub enum LabeledSlicesArg {
     AnyForeground,
     ClassBalanced,
+}
+
+/// What SAM-2's unlabeled mask term is taught (`SssTrainConfig::unlabeled_mask_target`).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnlabeledMaskTargetArg {
+    Sam2,
+    Coarse,
 }
 
 /// Which teacher pixels become pseudo-labels (`PseudoLabelConfig::confidence`).
@@ -280,6 +287,11 @@ pub struct TrainArgs {
     /// the unlabeled scans to the coarse head).
     #[arg(long, default_value_t = 1.0)]
     pub unlabeled_mask_weight: f64,
+    /// What SAM-2's unlabeled mask term is taught: `sam2` (the teacher's own SAM-2 masks, the
+    /// method; the default) or `coarse` (the teacher's coarse-head probability of each
+    /// prompted class: a deviation, measured in RESULTS.md).
+    #[arg(long, value_enum)]
+    pub unlabeled_mask_target: Option<UnlabeledMaskTargetArg>,
     /// Whether the strong views get UniMatch's photometric changes (±50 % brightness and
     /// contrast, grayscale, blur; CutMix either way). Default by the data set's modality
     /// ([`ModalityDefaults`]): on for MRI, off for CT, whose fixed HU windows tell blood from
@@ -379,6 +391,12 @@ fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
     cfg.coarse_weight = args.coarse_weight;
     cfg.unlabeled_mask_weight = args.unlabeled_mask_weight;
     cfg.oracle_pseudo_labels = args.oracle_pseudo_labels;
+    if let Some(target) = args.unlabeled_mask_target {
+        cfg.unlabeled_mask_target = match target {
+            UnlabeledMaskTargetArg::Sam2 => UnlabeledMaskTarget::TeacherSam2,
+            UnlabeledMaskTargetArg::Coarse => UnlabeledMaskTarget::Coarse,
+        };
+    }
     let by_modality = ModalityDefaults::of(args.dataset.modality());
     let photometric = match (args.strong_photometric, args.no_strong_photometric) {
         (_, true) | (Some(OnOffArg::Off), _) => false,

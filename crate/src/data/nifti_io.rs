@@ -7,7 +7,7 @@ use std::path::Path;
 
 use flate2::read::GzDecoder;
 use nifti::affine::Affine4;
-use nifti::{InMemNiftiObject, IntoNdArray, NiftiHeader, NiftiObject};
+use nifti::{Endianness, InMemNiftiObject, IntoNdArray, NiftiHeader, NiftiObject};
 
 use super::nifti2::{nifti2_as_nifti1, nifti2_byte_order};
 use crate::{Result, SssError, Volume};
@@ -159,7 +159,6 @@ fn check_extensions(raw: &[u8], header: &NiftiHeader) -> Result<()> {
     if raw.get(348).is_none_or(|&b| b == 0) {
         return Ok(()); // No extensions; or no extender, which the parse refuses.
     }
-    let little = raw.get(..4) == Some(&348i32.to_le_bytes()[..]);
     // The crate reads extensions while fewer than `vox_offset − 352` bytes of them are read.
     let end = 352 + (header.vox_offset as usize).saturating_sub(352);
     let mut at = 352usize;
@@ -168,10 +167,9 @@ fn check_extensions(raw: &[u8], header: &NiftiHeader) -> Result<()> {
             return Ok(()); // Cut short: the parse says so.
         };
         let b: [u8; 4] = b.try_into().expect("4 bytes");
-        let size = if little {
-            i32::from_le_bytes(b)
-        } else {
-            i32::from_be_bytes(b)
+        let size = match header.endianness {
+            Endianness::Little => i32::from_le_bytes(b),
+            Endianness::Big => i32::from_be_bytes(b),
         };
         if size < 8 || at as u64 + size as u64 > raw.len() as u64 {
             return Err(SssError::Scan(format!(

@@ -650,17 +650,11 @@ mod tests {
     use crate::prompt::pcsw::PromptSource;
     use std::cell::Cell;
     use std::future::Future;
-    use std::task::{Context, Poll, Waker};
 
-    /// Polls a future to the end; flex's read-back is ready at once.
+    /// The future's output: flex's read-back is ready at once, so one poll finishes it (a
+    /// future that would wait fails the test instead of spinning).
     fn block_on<F: Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let mut cx = Context::from_waker(Waker::noop());
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
+        crate::stage_timing::ready_now(f).expect("flex's read-back is ready when first polled")
     }
 
     use super::test_fixtures::{prompt, segmenter};

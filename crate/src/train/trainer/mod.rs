@@ -59,7 +59,7 @@ pub use clip::{
 };
 pub use config::{
     CoarseLossAt, LabeledSlices, LossWeighting, MaskSupervision, PromptMix, Sam2TrainConfig,
-    SssTrainConfig, TrainPoint, defaults,
+    SssTrainConfig, TrainPoint, UnlabeledMaskTarget, defaults,
 };
 pub use prompts::{ObjectPrompts, box_and_centre, coarse_component_prompt, ground_truth_prompts};
 use unlabeled::UnlabeledStats;
@@ -590,6 +590,37 @@ mod tests {
         assert_eq!(r.kept_by_class.len(), 2, "{:?}", r.kept_by_class);
         assert!((r.kept - 1.0).abs() < 1e-6, "kept {}", r.kept);
         assert!(r.unlabeled_coarse > 0.0);
+    }
+
+    /// With SAM-2's unlabeled target from the coarse head and a perfect (oracle) coarse
+    /// teacher, SAM-2's pseudo-labels are the clip's own one-hot labels: every valid mask
+    /// pixel passes τ, part of them foreground, and the term teaches.
+    #[test]
+    fn sam2_unlabeled_target_from_the_coarse_head() {
+        let (mut cfg, mut data) = tiny_run(2, 0, 3);
+        let scan = data.labeled.pop().expect("two labeled scans");
+        data.unlabeled.push(scan);
+        cfg.oracle_pseudo_labels = true;
+        cfg.pcsw = false;
+        cfg.unlabeled_mask_target = UnlabeledMaskTarget::Coarse;
+        let mut trainer = SssTrainer::new(cfg, data, &Device::flex(), None).unwrap();
+        trainer.train_step().unwrap();
+        let r = trainer.train_step().unwrap();
+        assert_eq!(
+            r.objects[1], 2,
+            "both squares prompted from the oracle's map"
+        );
+        assert!(
+            (r.mask_kept - 1.0).abs() < 1e-6,
+            "mask kept {}",
+            r.mask_kept
+        );
+        assert!(
+            r.mask_kept_foreground > 0.01 && r.mask_kept_foreground < 0.5,
+            "kept foreground {}",
+            r.mask_kept_foreground
+        );
+        assert!(r.unlabeled_mask > 0.0);
     }
 
     fn prompt(slice: usize) -> Vec<ClassPrompt> {

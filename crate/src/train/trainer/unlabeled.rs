@@ -13,7 +13,7 @@ use super::clip::{
     IGNORE, TrainVolume, WeakClip, clip_forward, clip_slices, downsample_labels, step_rng,
     weak_clip,
 };
-use super::config::SssTrainConfig;
+use super::config::{SssTrainConfig, UnlabeledMaskTarget};
 use super::prompts::{ObjectPrompts, coarse_component_prompt};
 use super::{SssTrainer, read};
 use crate::Result;
@@ -299,14 +299,16 @@ impl SssTrainer {
         let t_map = argmax_classes(&probs, valid, k, lp);
         let prompts = unlabeled_prompts(cfg, clip, active, &t_map[..lp], low, factor);
         let n = prompts.len();
-        let (mask_probs, present) = if n > 0 {
-            let out = clip_forward(&self.teacher.sam, &t_enc.features, &prompts, false, None)?;
-            (
-                read(activation::sigmoid(out.mask_logits))?,
-                read(out.object_scores.greater_elem(0.0).float())?,
-            )
-        } else {
-            (Vec::new(), Vec::new())
+        let (mask_probs, present) = match cfg.unlabeled_mask_target {
+            _ if n == 0 => (Vec::new(), Vec::new()),
+            UnlabeledMaskTarget::TeacherSam2 => {
+                let out = clip_forward(&self.teacher.sam, &t_enc.features, &prompts, false, None)?;
+                (
+                    read(activation::sigmoid(out.mask_logits))?,
+                    read(out.object_scores.greater_elem(0.0).float())?,
+                )
+            }
+            UnlabeledMaskTarget::Coarse => coarse_mask_targets(&probs, &t_map, &prompts.classes, k),
         };
         Ok(TeacherView {
             prompts,
@@ -494,6 +496,30 @@ fn oracle_probabilities(clip: &WeakClip, s: usize, factor: usize, k: usize) -> R
     Ok(probs)
 }
 
+/// SAM-2 pseudo-labels from the teacher's coarse head ([`UnlabeledMaskTarget::Coarse`]): per
+/// slice and object, the probability of the object's class `[2, n, low, low]`, and "present"
+/// `[2, n]` (0 / 1) where the teacher's class map `[2, low, low]` holds the class.
+fn coarse_mask_targets(
+    probs: &[f32],
+    class_map: &[u8],
+    classes: &[u8],
+    k: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let lp = class_map.len() / 2;
+    let n = classes.len();
+    let mut masks = Vec::with_capacity(2 * n * lp);
+    let mut present = Vec::with_capacity(2 * n);
+    for f in 0..2 {
+        let map = &class_map[f * lp..(f + 1) * lp];
+        for &class in classes {
+            let c = class as usize;
+            masks.extend_from_slice(&probs[(f * k + c) * lp..(f * k + c + 1) * lp]);
+            present.push(if map.contains(&class) { 1.0 } else { 0.0 });
+        }
+    }
+    (masks, present)
+}
+
 /// Per coarse pixel of the two slices, the teacher's most probable class (0 where not
 /// valid): `[2, K, low, low]` probabilities -> `[2, low, low]` classes.
 fn argmax_classes(probs: &[f32], valid: &[f32], k: usize, lp: usize) -> Vec<u8> {
@@ -626,4 +652,24 @@ fn teacher_pcsw_prompts(
     let prepared = segmenter.prepare(&vol.image)?;
     let coarse = segmenter.coarse(&prepared)?;
     segmenter.auto_prompts(&coarse, vol.image.dims)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each object's target is its class's probability plane, slice by slice, and it is
+    /// present on a slice only where the class map holds its class.
+    #[test]
+    fn coarse_mask_targets_pick_each_objects_class() {
+        // K = 3 classes, 2 slices of 2 pixels: probs [2, 3, 2].
+        let probs = [
+            0.8, 0.1, 0.1, 0.7, 0.1, 0.2, // slice 0: classes 0, 1, 2
+            0.2, 0.3, 0.6, 0.3, 0.2, 0.4, // slice 1
+        ];
+        let class_map = [0, 2, 2, 2];
+        let (masks, present) = coarse_mask_targets(&probs, &class_map, &[2, 1], 3);
+        assert_eq!(masks, [0.1, 0.2, 0.1, 0.7, 0.2, 0.4, 0.6, 0.3]);
+        assert_eq!(present, [1.0, 0.0, 1.0, 0.0]);
+    }
 }
