@@ -1,7 +1,9 @@
 // Diagnostic (not a test): a large CT in the page. Writes a 512 × 512 × N int16 head-like CT
 // (N = 400 by default: 210 MB as .nii) to a temporary file, opens it in headless Chromium on the
 // wasm CPU backend (brain-CT weights, picked by the page for CT), segments it, and samples the
-// memory of all Chromium processes (RSS) every 250 ms and the page's JS heap at the end.
+// memory of all Chromium processes (RSS) every 250 ms, the model worker's wasm memory after
+// opening and after segmenting (it never shrinks: its high-water mark), and the page's JS heap
+// at the end.
 // RELIABILITY.md, "A large CT in the page", ran it. Needs `scripts/build-web.sh` first.
 // Usage: node scripts/large-volume.mjs [SLICES]
 
@@ -61,7 +63,8 @@ try {
   await page.setInputFiles('#file', file);
   const name = file.split('/').pop();
   await page.waitForFunction((n) => /** @type {any} */ (window).sss.scan?.name === n && !(/** @type {any} */ (window).sss.busy), name, { timeout: 600_000 });
-  const opened = { seconds: (Date.now() - opening) / 1000, peak_rss_mb: Math.round(peak), rss_mb: Math.round(rss()) };
+  const wasmMb = async () => Math.round((await page.evaluate(() => /** @type {any} */ (window).sss.api.workerStats())).wasmMemoryBytes / 1048576);
+  const opened = { seconds: (Date.now() - opening) / 1000, peak_rss_mb: Math.round(peak), rss_mb: Math.round(rss()), wasm_memory_mb: await wasmMb() };
   const segmenting = Date.now();
   // Not the harness's volumeAfter: it copies the label map into node, too large here.
   const run = await page.evaluate(async () => {
@@ -79,7 +82,7 @@ try {
     weights: await page.evaluate(() => /** @type {any} */ (window).sss.manifest?.name),
     base_rss_mb: Math.round(base), opened,
     segment: { seconds: (Date.now() - segmenting) / 1000, ok: !!run.lastVolume && run.errors.length === 0, voxels_per_class: run.lastVolume?.counts, errors: [...errors, ...run.errors] },
-    peak_rss_mb: Math.round(peak), page_js_heap_mb: Math.round(heap),
+    peak_rss_mb: Math.round(peak), wasm_memory_mb: await wasmMb(), page_js_heap_mb: Math.round(heap),
   }, null, 1));
 } finally {
   await browser.close();

@@ -78,10 +78,14 @@ fn main() {
             .coarse(&segmenter.prepare(&image).unwrap())
             .unwrap();
         let mut c = Counts::default();
-        for (i, (&truth, &predicted)) in labels.data.iter().zip(&coarse.labels).enumerate() {
+        let background_volume = coarse.class_volume(0);
+        for ((&truth, &predicted), &background) in labels
+            .data
+            .iter()
+            .zip(&coarse.labels)
+            .zip(&background_volume)
+        {
             let (truth, predicted) = (truth as usize, predicted as usize);
-            // `[class][z][y][x]`: class 0's plane comes first.
-            let background = coarse.probabilities[i];
             confusion[truth][predicted] += 1;
             let side = usize::from(truth == 0);
             for (passing, t) in c.passing.iter_mut().zip(THRESHOLDS) {

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use nifti::Endianness;
 use sss::Volume;
 use sss::data::nifti_io::{read_nifti, read_nifti_bytes, write_nifti};
 
@@ -54,18 +55,21 @@ fn f32_and_u8_volumes_round_trip_with_their_geometry() {
 
 /// A NIfTI-1 header written field by field (little-endian), as another tool would.
 fn header(dims: [u16; 3], datatype: i16, bitpix: i16, slope: f32, inter: f32) -> Vec<u8> {
-    header_in(Order::Little, dims, datatype, bitpix, slope, inter)
+    header_in(Endianness::Little, dims, datatype, bitpix, slope, inter)
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Order {
-    Little,
-    Big,
+/// A field's bytes in `order`, from its little-endian bytes.
+fn in_order(order: Endianness, le: &[u8]) -> Vec<u8> {
+    let mut bytes = le.to_vec();
+    if order == Endianness::Big {
+        bytes.reverse();
+    }
+    bytes
 }
 
 /// [`header`] in either byte order.
 fn header_in(
-    order: Order,
+    order: Endianness,
     dims: [u16; 3],
     datatype: i16,
     bitpix: i16,
@@ -73,12 +77,8 @@ fn header_in(
     inter: f32,
 ) -> Vec<u8> {
     let mut h = vec![0u8; 352];
-    // Each field from its little-endian bytes, reversed for big-endian.
     let mut put = |at: usize, le: &[u8]| {
-        let mut bytes = le.to_vec();
-        if let Order::Big = order {
-            bytes.reverse();
-        }
+        let bytes = in_order(order, le);
         h[at..at + bytes.len()].copy_from_slice(&bytes);
     };
     put(0, &348i32.to_le_bytes());
@@ -103,16 +103,13 @@ fn header_in(
 /// reads in either order, one declaring more bytes than follow is refused in words.
 #[test]
 fn header_extensions_are_checked_in_the_files_byte_order() {
-    for order in [Order::Little, Order::Big] {
+    for order in [Endianness::Little, Endianness::Big] {
         let with_extension = |esize: i32| {
             let mut bytes = header_in(order, [1, 1, 2], 2, 8, 0.0, 0.0); // DT_UINT8
-            let (offset, esize) = match order {
-                Order::Little => (368f32.to_le_bytes(), esize.to_le_bytes()),
-                Order::Big => (368f32.to_be_bytes(), esize.to_be_bytes()),
-            };
-            bytes[108..112].copy_from_slice(&offset); // vox_offset after the extension
+            // vox_offset after the extension.
+            bytes[108..112].copy_from_slice(&in_order(order, &368f32.to_le_bytes()));
             bytes[348] = 1; // the extender: extensions follow
-            bytes.extend_from_slice(&esize);
+            bytes.extend_from_slice(&in_order(order, &esize.to_le_bytes()));
             bytes.extend_from_slice(&[0; 12]); // ecode 0 and 8 bytes of content
             bytes.extend_from_slice(&[7, 9]);
             bytes

@@ -215,7 +215,7 @@ function showProgress(message) {
 const workerUrl = new URL('./worker.js', import.meta.url);
 let worker = new WorkerClient(workerUrl, showProgress);
 /** The open scan's files, kept so a restarted worker can open it again. */
-let scanFiles = /** @type {ScanFile[]|null} */ (null);
+let scanFiles = /** @type {KeptFile[]|null} */ (null);
 /**
  * The slice renderer (WGSL on WebGPU, else the 2-D canvas), created after the model's device.
  * @type {import('./renderers.js').WebGpuRenderer|import('./renderers.js').CanvasRenderer}
@@ -368,21 +368,30 @@ function applyWindowPreset(preset) {
 }
 
 /**
- * Copies of `files` for the worker (the page keeps its own, to reopen the scan after a restart).
- * @param {ScanFile[]} files
+ * A file of the open scan as the page keeps it, to reopen the scan after a worker restart: a
+ * `Blob` (a picked or dropped `File` stays on disk), not its bytes, so that the page holds no
+ * copy of the scan's file in memory.
+ * @typedef {{name: string, blob: Blob}} KeptFile
  */
-function forWorker(files) {
-  return files.map((f) => ({ name: f.name, bytes: f.bytes.slice(0) }));
+
+/**
+ * Opens `files` in the worker, their bytes read afresh and transferred (not copied).
+ * @param {KeptFile[]} files
+ */
+async function openInWorker(files) {
+  /** @type {ScanFile[]} */
+  const read = await Promise.all(files.map(async (f) => ({ name: f.name, bytes: await f.blob.arrayBuffer() })));
+  return worker.request('openScan', { files: read }, read.map((f) => f.bytes));
 }
 
 /**
  * Opens a scan in the worker (a NIfTI file, a PNG or JPEG image, or a DICOM series' files),
  * oriented by its affine, and shows the middle slice.
- * @param {ScanFile[]} files
+ * @param {KeptFile[]} files
  * @param {string} name what to call the scan
  */
 async function openScan(files, name) {
-  const reply = await worker.request('openScan', { files: forWorker(files) });
+  const reply = await openInWorker(files);
   scanFiles = files;
   let min = Infinity;
   let max = -Infinity;
@@ -833,8 +842,8 @@ async function openFiles(files) {
   const name = files.length === 1 ? files[0].name : `${folder || 'DICOM series'} (${files.length} files)`;
   try {
     showProgress(`reading ${name}`);
-    const read = await Promise.all(files.map(async (f) => ({ name: f.webkitRelativePath || f.name, bytes: await f.arrayBuffer() })));
-    await openScan(read, files.length === 1 ? name : folder || 'dicom-series');
+    const kept = files.map((f) => ({ name: f.webkitRelativePath || f.name, blob: f }));
+    await openScan(kept, files.length === 1 ? name : folder || 'dicom-series');
   } catch (e) {
     showError(`Cannot open ${name}: ${/** @type {Error} */ (e).message}`);
   } finally {
@@ -913,7 +922,7 @@ async function startModel(preferWebGpu, why = null) {
   showLegend(state.manifest);
   fillWeightsList();
   if (scanFiles && state.scan) {
-    await worker.request('openScan', { files: forWorker(scanFiles) });
+    await openInWorker(scanFiles);
   }
 }
 
@@ -948,7 +957,7 @@ async function recoverOnCpu(message) {
 try {
   const demo = fetch(scanUrl).then((r) => {
     if (!r.ok) throw new Error(`${scanUrl} answered ${r.status}`);
-    return r.arrayBuffer();
+    return r.blob();
   });
   await loadCatalog();
   try {
@@ -959,7 +968,7 @@ try {
   await startRenderer();
   try {
     const demoName = scanUrl.split('/').pop() ?? 'demo';
-    await openScan([{ name: demoName, bytes: await demo }], demoName);
+    await openScan([{ name: demoName, blob: await demo }], demoName);
   } catch (e) {
     showError(`The demo scan could not be loaded (${/** @type {Error} */ (e).message}); open a file instead.`);
   }

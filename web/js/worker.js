@@ -150,7 +150,8 @@ const handlers = {
     scan?.free();
     scan = parsed;
     range = segmenter && kind === 'slice-net' ? segmenter.intensityRange(scan) : null;
-    const voxels = new Float32Array(scan.voxels());
+    // A fresh array of its own (see `Scan::voxels`), transferred to the page below.
+    const voxels = scan.voxels();
     const [lo, hi] = scan.percentiles(0.5, 99.5);
     return {
       dims: Array.from(scan.dims()),

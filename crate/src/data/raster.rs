@@ -21,9 +21,8 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Li
 
 use crate::{Result, SssError, Volume};
 
-/// The most pixels an image may have: as many as the page segments with four classes
-/// (`predictor::pipeline::MAX_COARSE_BYTES`, 1 GiB of coarse-head probabilities), e.g.
-/// 8192 × 8192.
+/// The most pixels an image may have, e.g. 8192 × 8192: half of what the page segments
+/// (`predictor::pipeline::MAX_SEGMENT_BYTES`).
 pub const MAX_PIXELS: u64 = 1 << 26;
 
 /// The longest side an image may have: a label map is saved as NIfTI-1, whose dims are 16-bit

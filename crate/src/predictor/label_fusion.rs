@@ -73,7 +73,6 @@ impl<'a> SliceLabeler<'a> {
     /// Writes slice `z` of `labels` (x fastest) from that slice's object logits.
     pub fn write(&self, labels: &mut [u8], z: usize, logits: &[f32]) {
         let plane = self.hw[0] * self.hw[1];
-        let nz = labels.len() / plane;
         let slice = &mut labels[z * plane..(z + 1) * plane];
         let Some((coarse, w)) = self.coarse else {
             for (i, label) in slice.iter_mut().enumerate() {
@@ -83,7 +82,8 @@ impl<'a> SliceLabeler<'a> {
             }
             return;
         };
-        let k = coarse.probabilities.len() / (nz * plane);
+        let k = coarse.num_classes();
+        let probabilities = coarse.slice_planes(z);
         let automatic: Vec<usize> = (0..self.class_of.len())
             .filter(|&o| !self.by_user[o])
             .collect();
@@ -106,7 +106,7 @@ impl<'a> SliceLabeler<'a> {
                 score[self.class_of[o] as usize] += w * (logits[o * plane + i] - m).exp() / sum;
             }
             for c in 0..k {
-                let q = (1.0 - w) * coarse.probabilities[(c * nz + z) * plane + i];
+                let q = (1.0 - w) * probabilities[c * plane + i];
                 score[if fused_class[c] { c } else { 0 }] += q;
             }
             let fused = (0..k).fold(0, |best, c| if score[c] > score[best] { c } else { best });
@@ -147,11 +147,10 @@ mod tests {
     /// [0.103, 0.494, 0.403] (class 1), with w = 0.25 [0.102, 0.347, 0.552] (class 2).
     #[test]
     fn label_fusion_weighs_sam2_against_the_coarse_head() {
-        let coarse = CoarseOutput {
-            // [class][z][pixel]
-            probabilities: vec![1.0, 0.1, 0.0, 0.2, 0.0, 0.7],
-            labels: vec![0, 2],
-        };
+        // [class][z][pixel]
+        let coarse =
+            CoarseOutput::new(vec![1.0, 0.1, 0.0, 0.2, 0.0, 0.7], 3, 2, [1, 1], [1, 1]).unwrap();
+        assert_eq!(coarse.labels, vec![0, 2]);
         let logits = [2.0f32, 0.0];
         let label = |fusion: Option<f32>| {
             let mut labels = vec![9u8; 2];
@@ -181,10 +180,7 @@ mod tests {
     /// background: scores [0.030 + 0.600, 0.220 + 0.150], background.
     #[test]
     fn fusion_follows_what_the_user_prompted() {
-        let coarse = CoarseOutput {
-            probabilities: vec![0.1, 0.2, 0.7],
-            labels: vec![2],
-        };
+        let coarse = CoarseOutput::new(vec![0.1, 0.2, 0.7], 3, 1, [1, 1], [1, 1]).unwrap();
         let fused = Some((&coarse, 0.25));
         let label = |class_of: Vec<u8>, prompts: &[ClassPrompt], logits: &[f32]| {
             let mut labels = vec![9u8];

@@ -2,6 +2,7 @@
 //! map out), and for SAM-2 image (one slice, prompts in, masks out) and volume (prompts on any
 //! slice, propagation through the stack).
 
+pub mod coarse;
 pub mod correction;
 pub mod fit;
 pub mod image;

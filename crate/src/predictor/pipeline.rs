@@ -13,8 +13,6 @@
 //! Every step that reads the device has a blocking form (native) and an `_async` form (the
 //! page: WebGPU can only be read back asynchronously); both share everything but the read.
 
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor, TensorData, activation};
 use serde::Serialize;
 
@@ -22,10 +20,11 @@ use crate::data::intensity::IntensityRule;
 use crate::model::common::{Resample, resize};
 use crate::model::image_encoder::normalise_input;
 use crate::model::sss_net::SssNet;
+pub use crate::predictor::coarse::CoarseOutput;
 use crate::predictor::label_fusion::{SliceLabeler, largest_components};
 use crate::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
 use crate::prompt::check::check_class_prompts;
-use crate::prompt::pcsw::{ClassPrompt, PcswConfig, pcsw_prompts_from_probabilities};
+use crate::prompt::pcsw::{ClassPrompt, PcswConfig, pcsw_class_prompts};
 use crate::weights::{self, Manifest, ModelSpec};
 pub use crate::weights::{LabelFusion, PostProcess};
 use crate::{Result, SssError, Volume};
@@ -62,15 +61,6 @@ impl PreparedVolume {
     }
 }
 
-/// The coarse head's output over a volume.
-#[derive(Clone, Debug)]
-pub struct CoarseOutput {
-    /// Softmax probabilities `[class][z][y][x]` at the slice size.
-    pub probabilities: Vec<f32>,
-    /// Argmax label map, x fastest.
-    pub labels: Vec<u8>,
-}
-
 /// A segmented volume.
 #[derive(Clone, Debug)]
 pub struct SssSegmentation {
@@ -82,20 +72,26 @@ pub struct SssSegmentation {
     pub prompts: Vec<ClassPrompt>,
 }
 
-/// The most bytes the coarse head's probabilities of one volume (every class at the slice size,
-/// `f32`) may take: 1 GiB in the page (wasm32 has a 4 GB address space, one allocation at most
-/// 2 GB, and a tab dies well before), 64 GiB natively. At 1 GiB the page segments up to
-/// 67 million voxels with four classes (512 × 512 × 256) and 44 million with six.
-#[cfg(target_family = "wasm")]
-pub const MAX_COARSE_BYTES: u64 = 1 << 30;
-#[cfg(not(target_family = "wasm"))]
-pub const MAX_COARSE_BYTES: u64 = 1 << 36;
+/// Bytes per voxel that segmenting a volume holds at once at the slice size, besides the model:
+/// the scan in `f32` (4), the coarse and the final label maps (1 each), and, for PCSW's
+/// prompts and the largest-component clean-up, a class mask (1) and its connected-component
+/// numbers (`u32`, 4), with room for their union-find (4). The coarse head's probabilities are
+/// kept on its own grid ([`CoarseOutput`]), so the number of classes does not count.
+pub const SEGMENT_BYTES_PER_VOXEL: u64 = 16;
 
-/// Refuses, in words and before anything is allocated, a volume whose coarse-head
-/// probabilities (`classes` × voxels × 4 bytes) would pass `limit` bytes.
-pub fn check_volume_size(dims: [usize; 3], classes: usize, limit: u64) -> Result<()> {
+/// The most bytes [`SEGMENT_BYTES_PER_VOXEL`] may come to for one volume: 2 GiB in the page
+/// (wasm32 has a 4 GB address space and a tab dies well before), 64 GiB natively. The page
+/// thus segments up to 134 million voxels (512 × 512 × 512).
+#[cfg(target_family = "wasm")]
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 31;
+#[cfg(not(target_family = "wasm"))]
+pub const MAX_SEGMENT_BYTES: u64 = 1 << 36;
+
+/// Refuses, in words and before anything is allocated, a volume whose segmentation would hold
+/// more than `limit` bytes at the slice size ([`SEGMENT_BYTES_PER_VOXEL`] per voxel).
+pub fn check_volume_size(dims: [usize; 3], limit: u64) -> Result<()> {
     let [nx, ny, nz] = dims;
-    let need = (nx as u64) * (ny as u64) * (nz as u64) * (classes as u64) * 4;
+    let need = (nx as u64) * (ny as u64) * (nz as u64) * SEGMENT_BYTES_PER_VOXEL;
     if need <= limit {
         return Ok(());
     }
@@ -106,8 +102,8 @@ pub fn check_volume_size(dims: [usize; 3], classes: usize, limit: u64) -> Result
         "; crop it or resample it to fewer voxels first"
     };
     Err(SssError::InvalidInput(format!(
-        "this scan ({nx}×{ny}×{nz} voxels) is too large to segment here: the coarse head's \
-         probabilities for its {classes} classes would take {:.1} GB, more than the {:.1} GB \
+        "this scan ({nx}×{ny}×{nz} voxels) is too large to segment here: segmenting it would \
+         hold about {:.1} GB ({SEGMENT_BYTES_PER_VOXEL} bytes a voxel), more than the {:.1} GB \
          allowed{advice}",
         gb(need),
         gb(limit),
@@ -266,7 +262,7 @@ impl SssSegmenter {
     /// The model input of every slice of `volume` (intensity rule, resize, normalisation).
     /// A volume too large to segment here is refused first ([`check_volume_size`]).
     pub fn prepare(&self, volume: &Volume<f32>) -> Result<PreparedVolume> {
-        check_volume_size(volume.dims, self.num_classes(), MAX_COARSE_BYTES)?;
+        check_volume_size(volume.dims, MAX_SEGMENT_BYTES)?;
         let map = self.rule.fit(&volume.data)?;
         let [nx, ny, nz] = volume.dims;
         let size = self.image_size();
@@ -286,7 +282,8 @@ impl SssSegmenter {
         })
     }
 
-    /// Coarse softmax probabilities of every batch of slices `[b, K, h, w]`, on the device.
+    /// Coarse softmax probabilities of every batch of slices `[b, K, gh, gw]` on the head's
+    /// grid, on the device ([`CoarseOutput`] brings them to the slice size).
     fn coarse_tensors(&self, prepared: &PreparedVolume) -> Vec<Tensor<4>> {
         prepared
             .inputs
@@ -296,44 +293,32 @@ impl SssSegmenter {
                     .net
                     .encode(Tensor::cat(chunk.to_vec(), 0))
                     .coarse_logits;
-                interpolate(
-                    activation::softmax(logits, 1),
-                    InterpolateOptions::new(InterpolateMode::Bilinear)
-                        .with_output_size(prepared.hw())
-                        .with_align_corners(false),
-                )
+                activation::softmax(logits, 1)
             })
             .collect()
     }
 
-    /// Lays the batches read back (`[b][K][h][w]` each) out as [`CoarseOutput`].
-    fn coarse_output(&self, prepared: &PreparedVolume, batches: Vec<Vec<f32>>) -> CoarseOutput {
+    /// Lays the batches read back (`[b][K][gh][gw]` each) out as [`CoarseOutput`].
+    fn coarse_output(
+        &self,
+        prepared: &PreparedVolume,
+        batches: Vec<(Vec<f32>, [usize; 2])>,
+    ) -> Result<CoarseOutput> {
         let k = self.num_classes();
         let nz = prepared.inputs.len();
-        let [h, w] = prepared.hw();
-        let plane = h * w;
-        let mut probabilities = vec![0f32; k * nz * plane];
-        for (batch_index, values) in batches.iter().enumerate() {
-            for (i, slice) in values.chunks(k * plane).enumerate() {
+        let grid = batches.first().map_or([1, 1], |&(_, grid)| grid);
+        let cells = grid[0] * grid[1];
+        let mut probabilities = vec![0f32; k * nz * cells];
+        for (batch_index, (values, _)) in batches.iter().enumerate() {
+            for (i, slice) in values.chunks(k * cells).enumerate() {
                 let z = batch_index * ENCODE_BATCH + i;
                 for c in 0..k {
-                    probabilities[(c * nz + z) * plane..(c * nz + z + 1) * plane]
-                        .copy_from_slice(&slice[c * plane..(c + 1) * plane]);
+                    probabilities[(c * nz + z) * cells..(c * nz + z + 1) * cells]
+                        .copy_from_slice(&slice[c * cells..(c + 1) * cells]);
                 }
             }
         }
-        let v = prepared.voxels();
-        let labels = (0..v)
-            .map(|i| {
-                (0..k)
-                    .max_by(|&a, &b| probabilities[a * v + i].total_cmp(&probabilities[b * v + i]))
-                    .unwrap_or(0) as u8
-            })
-            .collect();
-        CoarseOutput {
-            probabilities,
-            labels,
-        }
+        CoarseOutput::new(probabilities, k, nz, grid, prepared.hw())
     }
 
     /// The coarse head over the volume (blocking read-back).
@@ -341,18 +326,22 @@ impl SssSegmenter {
         let batches = self
             .coarse_tensors(prepared)
             .into_iter()
-            .map(read_back)
+            .map(|t| {
+                let grid = grid_of(&t);
+                Ok((read_back(t)?, grid))
+            })
             .collect::<Result<_>>()?;
-        Ok(self.coarse_output(prepared, batches))
+        self.coarse_output(prepared, batches)
     }
 
     /// The coarse head over the volume (asynchronous read-back, for WebGPU).
     pub async fn coarse_async(&self, prepared: &PreparedVolume) -> Result<CoarseOutput> {
         let mut batches = Vec::new();
         for t in self.coarse_tensors(prepared) {
-            batches.push(read_back_async(t).await?);
+            let grid = grid_of(&t);
+            batches.push((read_back_async(t).await?, grid));
         }
-        Ok(self.coarse_output(prepared, batches))
+        self.coarse_output(prepared, batches)
     }
 
     /// PCSW's prompt for every foreground class (empty ones included, flagged).
@@ -361,8 +350,17 @@ impl SssSegmenter {
         coarse: &CoarseOutput,
         dims: [usize; 3],
     ) -> Result<Vec<ClassPrompt>> {
+        if coarse.dims() != dims {
+            return Err(SssError::InvalidInput(format!(
+                "the coarse output is of a {:?} volume, not {dims:?}",
+                coarse.dims()
+            )));
+        }
         let classes: Vec<u8> = (1..self.num_classes() as u8).collect();
-        pcsw_prompts_from_probabilities(&coarse.probabilities, dims, &classes, &self.pcsw)
+        let threshold = self.pcsw.threshold;
+        pcsw_class_prompts(&classes, coarse.num_classes(), dims, &self.pcsw, |c| {
+            coarse.class_mask(c, threshold)
+        })
     }
 
     /// Refuses prompts that do not fit the volume or the model's classes, naming the problem
@@ -577,6 +575,12 @@ fn classes_of(predictor: &VolumePredictor<PreparedSlices>) -> Vec<u8> {
     predictor.obj_ids().iter().map(|&id| id as u8).collect()
 }
 
+/// `[h, w]` of a `[b, c, h, w]` tensor.
+fn grid_of(t: &Tensor<4>) -> [usize; 2] {
+    let [_, _, h, w] = t.dims();
+    [h, w]
+}
+
 pub(super) fn read_back<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
     t.into_data()
         .try_to_vec::<f32>()
@@ -757,16 +761,18 @@ mod tests {
     /// words under the page's 1 GiB (it was a capacity-overflow panic in wasm); the demo fits.
     #[test]
     fn a_volume_too_large_is_refused_before_allocating() {
-        let err = check_volume_size([512, 512, 400], 6, 1 << 30)
+        let err = check_volume_size([512, 512, 600], 1 << 31)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("512×512×400 voxels) is too large")
-                && err.contains("would take 2.3 GB, more than the 1.0 GB"),
+            err.contains("512×512×600 voxels) is too large")
+                && err.contains("about 2.3 GB (16 bytes a voxel), more than the 2.0 GB"),
             "{err}"
         );
-        assert!(check_volume_size([128, 128, 11], 4, 1 << 30).is_ok());
-        assert!(check_volume_size([512, 512, 256], 4, 1 << 30).is_ok());
+        // The 400-slice CT the page once refused (its coarse probabilities at full size took
+        // 2.3 GB); the class count no longer matters.
+        assert!(check_volume_size([512, 512, 400], 1 << 31).is_ok());
+        assert!(check_volume_size([128, 128, 11], 1 << 31).is_ok());
     }
 
     #[test]

@@ -459,6 +459,24 @@ pub fn pcsw_prompts_from_probabilities(
         )));
     }
     let channels = probs.len() / v;
+    pcsw_class_prompts(classes, channels, dims, cfg, |c| {
+        probs[c * v..(c + 1) * v]
+            .iter()
+            .map(|&p| p > cfg.threshold)
+            .collect()
+    })
+}
+
+/// One prompt per class of `classes` from `foreground(c)`, class `c`'s foreground mask over the
+/// volume (x fastest; its probability above `cfg.threshold`), for probabilities with
+/// `channels` classes; one mask is held at a time.
+pub fn pcsw_class_prompts(
+    classes: &[u8],
+    channels: usize,
+    dims: [usize; 3],
+    cfg: &PcswConfig,
+    mut foreground: impl FnMut(usize) -> Vec<bool>,
+) -> Result<Vec<ClassPrompt>> {
     classes
         .iter()
         .map(|&class| {
@@ -468,11 +486,10 @@ pub fn pcsw_prompts_from_probabilities(
                     "class {class} asked for, but the probabilities have {channels} channels"
                 )));
             }
-            let mask: Vec<bool> = probs[c * v..(c + 1) * v]
-                .iter()
-                .map(|&p| p > cfg.threshold)
-                .collect();
-            Ok(ClassPrompt::new(class, pcsw_prompt(&mask, dims, cfg)?))
+            Ok(ClassPrompt::new(
+                class,
+                pcsw_prompt(&foreground(c), dims, cfg)?,
+            ))
         })
         .collect()
 }

@@ -153,9 +153,11 @@ impl Scan {
         self.volume.spacing.to_vec()
     }
 
-    /// A copy of the voxels, x fastest (each axial slice is a contiguous run).
-    pub fn voxels(&self) -> Vec<f32> {
-        self.volume.data.clone()
+    /// A copy of the voxels, x fastest (each axial slice is a contiguous run), in a
+    /// `Float32Array` of its own, copied straight out of wasm memory (a `Vec` clone would
+    /// first grow wasm memory by the scan's size, for good: wasm memory never shrinks).
+    pub fn voxels(&self) -> js_sys::Float32Array {
+        js_sys::Float32Array::from(self.volume.data.as_slice())
     }
 
     /// Axial slice `z`, row-major.
