@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): the RESULTS.md matrix of SSS vs supervised-only on the phantoms.
 # Cardiac phantom (100 patients, ACDC split 70/10/20) at 3 and 7 labeled: supervised-only vs
-# full SSS, 3 seeds each; at 3 labeled the ablations UniMatch-V2 alone (no DFE, no PCSW),
-# +DFE, +PCSW, 2 seeds each; brain-CT phantom (60 scans, 3 labeled ≈ 5 %): supervised-only vs
-# SSS, 3 seeds. Every run is `sss train` then one `sss eval` that reports the full pipeline and
+# SSS with the defaults (on MRI: no DFE, SAM-2 taught by the coarse head; docs/DESIGN.md §3),
+# 3 seeds each; at 3 labeled the method's ablations UniMatch-V2 alone (no DFE, no PCSW), +DFE,
+# +PCSW and the method itself (DFE, PCSW, SAM-2 taught by its teacher), 2 seeds each;
+# brain-CT phantom (60 scans, 3 labeled ≈ 5 %): supervised-only vs SSS, 3 seeds. Every run is `sss train` then one `sss eval` that reports the full pipeline and
 # the coarse head alone. Runs already evaluated are skipped, so the script can be re-run to
 # finish an interrupted matrix; `scripts/results-table.mjs` turns the JSON into tables.
 #
@@ -72,9 +73,11 @@ for group in "${groups[@]}"; do
       ;;
     ablation)
       for seed in 1 2; do
-        run "cardiac-l3-unimatch-s$seed" "$cardiac" acdc 3 "$seed" --no-dfe --no-pcsw
-        run "cardiac-l3-dfe-s$seed" "$cardiac" acdc 3 "$seed" --no-pcsw
-        run "cardiac-l3-pcsw-s$seed" "$cardiac" acdc 3 "$seed" --no-dfe
+        # The method's parts, with its own SAM-2 target (the MRI default is the coarse head's).
+        run "cardiac-l3-unimatch-s$seed" "$cardiac" acdc 3 "$seed" --dfe off --no-pcsw --unlabeled-mask-target sam2
+        run "cardiac-l3-dfe-s$seed" "$cardiac" acdc 3 "$seed" --dfe on --no-pcsw --unlabeled-mask-target sam2
+        run "cardiac-l3-pcsw-s$seed" "$cardiac" acdc 3 "$seed" --dfe off --unlabeled-mask-target sam2
+        run "cardiac-l3-method-s$seed" "$cardiac" acdc 3 "$seed" --dfe on --unlabeled-mask-target sam2
       done
       ;;
     *)

@@ -96,19 +96,16 @@ impl Volume<f32> {
 }
 
 /// The `low` and `high` percentiles of `values` (in %), interpolated linearly between ranks
-/// (numpy's default); `(0, 1)` when empty.
+/// (numpy's default); `(0, 1)` when empty. Linear time and no copy of `values` (a radix
+/// select: the page takes the window of a 512 × 512 × 400 CT's 105 million voxels with this).
 pub fn percentile_range(values: &[f32], low: f32, high: f32) -> (f32, f32) {
     if values.is_empty() {
         return (0.0, 1.0);
     }
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable_by(f32::total_cmp);
+    let last = (values.len() - 1) as f64;
     let at = |p: f32| {
-        let position = f64::from(p.clamp(0.0, 100.0)) / 100.0 * (sorted.len() - 1) as f64;
-        let below = position.floor() as usize;
-        let above = (below + 1).min(sorted.len() - 1);
-        let fraction = (position - below as f64) as f32;
-        sorted[below] + (sorted[above] - sorted[below]) * fraction
+        let position = f64::from(p.clamp(0.0, 100.0)) / 100.0 * last;
+        crate::data::intensity::value_at_rank(values, |_| true, position)
     };
     (at(low), at(high))
 }
@@ -143,5 +140,45 @@ mod tests {
             "{lo} {hi}"
         );
         assert_eq!(percentile_range(&values, 0.0, 100.0), (0.0, 100.0));
+    }
+
+    /// Selection gives what a full sort gives, non-finite values (ordered by `total_cmp`)
+    /// and repeated values included.
+    #[test]
+    fn percentiles_by_selection_equal_those_of_a_sort() {
+        let mut state = 12345u32;
+        let mut values: Vec<f32> = (0..5_001)
+            .map(|i| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                match i % 3 {
+                    0 => (state >> 20) as f32 - 800.0,
+                    1 => (state >> 8) as f32 * 1e-3 - 8_000.0,
+                    _ => f32::from_bits(state >> 9) * if state & 1 == 0 { 1.0 } else { -1.0 },
+                }
+            })
+            .collect();
+        values.extend([
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -f32::NAN,
+            0.0,
+            -0.0,
+        ]);
+        let mut sorted = values.clone();
+        sorted.sort_unstable_by(f32::total_cmp);
+        for (low, high) in [(0.5, 99.5), (0.0, 100.0), (1.0, 99.0), (37.3, 62.9)] {
+            let by_sort = |p: f32| {
+                let position = f64::from(p) / 100.0 * (sorted.len() - 1) as f64;
+                let below = position.floor() as usize;
+                let above = (below + 1).min(sorted.len() - 1);
+                let fraction = (position - below as f64) as f32;
+                sorted[below] + (sorted[above] - sorted[below]) * fraction
+            };
+            let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+            let (lo, hi) = percentile_range(&values, low, high);
+            assert!(same(lo, by_sort(low)), "{low}: {lo} vs {}", by_sort(low));
+            assert!(same(hi, by_sort(high)), "{high}: {hi} vs {}", by_sort(high));
+        }
     }
 }

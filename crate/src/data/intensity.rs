@@ -168,22 +168,88 @@ pub fn percentiles<const N: usize>(values: &[f32], qs: [f32; N]) -> Result<[f32;
             "the volume holds a non-finite value ({bad})"
         )));
     }
-    let mut scratch = values.to_vec();
-    let last = scratch.len() - 1;
-    let mut out = [0.0; N];
-    for (q, slot) in qs.iter().zip(&mut out) {
+    let last = values.len() - 1;
+    Ok(qs.map(|q| {
         let position = (q / 100.0).clamp(0.0, 1.0) as f64 * last as f64;
-        let below = position.floor() as usize;
-        let fraction = (position - below as f64) as f32;
-        let (_, &mut lower, rest) = scratch.select_nth_unstable_by(below, f32::total_cmp);
-        let upper = if fraction > 0.0 {
-            rest.iter().copied().fold(f32::INFINITY, f32::min)
-        } else {
-            lower
-        };
-        *slot = lower + fraction * (upper - lower);
+        value_at_rank(values, |_| true, position)
+    }))
+}
+
+/// The value at fractional rank `position` (0 ≤ position ≤ n − 1) among the `n` values of
+/// `values` that `keep` admits, in [`f32::total_cmp`]'s order (the order a sort by it gives:
+/// non-finite values at the ends), interpolated linearly between the order statistics at
+/// `⌊position⌋` and the next rank, as numpy's `percentile` does. `values` is not copied (a
+/// 512 × 512 × 400 CT's f32 copy is 420 MB in the page): each order statistic is found by a
+/// radix select over the values' 32-bit order keys, two passes of 2¹⁶ buckets.
+/// `n` must be at least 1.
+pub(crate) fn value_at_rank(
+    values: &[f32],
+    keep: impl Fn(f32) -> bool + Copy,
+    position: f64,
+) -> f32 {
+    let below = position.floor().max(0.0) as usize;
+    let fraction = (position - below as f64) as f32;
+    let lower = kth_smallest(values, keep, below);
+    if fraction > 0.0 {
+        let upper = kth_smallest(values, keep, below + 1);
+        lower + fraction * (upper - lower)
+    } else {
+        lower
     }
-    Ok(out)
+}
+
+/// `x`'s key in [`f32::total_cmp`]'s order as an unsigned integer: negative values (sign bit
+/// set) count down from the middle, positive ones up from it.
+fn order_key(x: f32) -> u32 {
+    let bits = x.to_bits();
+    if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 1 << 31
+    }
+}
+
+fn from_order_key(key: u32) -> f32 {
+    f32::from_bits(if key >> 31 == 1 {
+        key & !(1 << 31)
+    } else {
+        !key
+    })
+}
+
+/// The `k`-th smallest (0-based, clamped to the last) of the values `keep` admits, in
+/// [`f32::total_cmp`]'s order: the bucket of the key's high 16 bits that holds rank `k`,
+/// then within it the bucket of the low 16 bits.
+fn kth_smallest(values: &[f32], keep: impl Fn(f32) -> bool, k: usize) -> f32 {
+    /// The bucket holding rank `k` and the rank within it (the last non-empty one past the end).
+    fn bucket_of(counts: &[usize], mut k: usize) -> (u32, usize) {
+        let mut last = (0, 0);
+        for (bucket, &count) in counts.iter().enumerate() {
+            if count == 0 {
+                continue;
+            }
+            if k < count {
+                return (bucket as u32, k);
+            }
+            k -= count;
+            last = (bucket as u32, count - 1);
+        }
+        last
+    }
+    let mut counts = vec![0usize; 1 << 16];
+    for &v in values.iter().filter(|&&v| keep(v)) {
+        counts[(order_key(v) >> 16) as usize] += 1;
+    }
+    let (high, k) = bucket_of(&counts, k);
+    counts.fill(0);
+    for &v in values.iter().filter(|&&v| keep(v)) {
+        let key = order_key(v);
+        if key >> 16 == high {
+            counts[(key & 0xffff) as usize] += 1;
+        }
+    }
+    let (low, _) = bucket_of(&counts, k);
+    from_order_key(high << 16 | low)
 }
 
 /// What the intensities of a scan say about its modality, for matching it to weights.
@@ -198,8 +264,14 @@ pub struct ModalityGuess {
 /// (and whose 99th is above 0) is taken for CT; anything else (MRI, or CT stored without its
 /// rescale to HU) for MRI. Non-finite voxels are left out; `None` when no voxel is finite.
 pub fn guess_modality(values: &[f32]) -> Option<ModalityGuess> {
-    let finite: Vec<f32> = values.iter().copied().filter(|v| v.is_finite()).collect();
-    let [p1, p99] = percentiles(&finite, [1.0, 99.0]).ok()?;
+    let finite = values.iter().filter(|v| v.is_finite()).count();
+    if finite == 0 {
+        return None;
+    }
+    let [p1, p99] = [1.0f32, 99.0].map(|q| {
+        let position = (q / 100.0) as f64 * (finite - 1) as f64;
+        value_at_rank(values, f32::is_finite, position)
+    });
     Some(if p1 <= -500.0 && p99 > 0.0 {
         ModalityGuess {
             modality: Modality::Ct,

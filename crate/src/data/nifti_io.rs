@@ -257,8 +257,21 @@ fn into_volume(object: InMemNiftiObject) -> Result<Volume<f32>> {
         .into_volume()
         .into_ndarray::<f32>()
         .map_err(|e| SssError::Scan(format!("unsupported voxel data ({e})")))?;
-    // ndarray indexes [x, y, z]; the reversed view iterates x fastest, as `Volume` stores it.
-    let data: Vec<f32> = array.t().iter().copied().collect();
+    // ndarray indexes [x, y, z]; the nifti crate lays it out in Fortran order, so its buffer
+    // (and the reversed array's standard layout) already runs x fastest, as `Volume` stores
+    // it: taken without a copy (for a 512 × 512 × 400 CT the copy was 420 MB more in the page).
+    let reversed = array.reversed_axes();
+    let voxels = reversed.len();
+    let data: Vec<f32> = if reversed.is_standard_layout() {
+        let (mut buffer, offset) = reversed.into_raw_vec_and_offset();
+        let offset = offset.unwrap_or(0);
+        if offset != 0 || buffer.len() != voxels {
+            buffer = buffer[offset..offset + voxels].to_vec();
+        }
+        buffer
+    } else {
+        reversed.iter().copied().collect()
+    };
     if let Some(bad) = data.iter().find(|v| !v.is_finite()) {
         return Err(SssError::Scan(format!(
             "the image holds a non-finite value ({bad}); clean the file before segmenting it"

@@ -149,17 +149,47 @@ pub fn bicubic_matrix(in_size: usize, out_size: usize) -> ResizeMatrix {
     }
 }
 
+/// One output sample of a 1-D bilinear resize: its two source indices and their weights.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BilinearTap {
+    pub i0: usize,
+    pub i1: usize,
+    pub w0: f32,
+    pub w1: f32,
+}
+
+/// The taps of `F.interpolate(mode="bilinear", align_corners=False, antialias=False)` along
+/// one axis (PyTorch's `area_pixel_compute_source_index`: source `(o + ½)·in/out − ½`,
+/// clamped at 0), one per output sample. Every bilinear resize in the crate reads these:
+/// [`bilinear_matrix`] (the model, the training loss) and the coarse head's planes
+/// (`predictor::coarse`).
+pub fn bilinear_taps(in_size: usize, out_size: usize) -> Vec<BilinearTap> {
+    let scale = in_size as f64 / out_size as f64;
+    (0..out_size)
+        .map(|o| {
+            let real = (scale * (o as f64 + 0.5) - 0.5).max(0.0);
+            let i0 = (real.floor() as usize).min(in_size - 1);
+            let i1 = (i0 + 1).min(in_size - 1);
+            let l1 = real - i0 as f64;
+            BilinearTap {
+                i0,
+                i1,
+                w0: (1.0 - l1) as f32,
+                w1: l1 as f32,
+            }
+        })
+        .collect()
+}
+
 /// `F.interpolate(mode="bilinear", align_corners=False, antialias=False)` along one axis.
 pub fn bilinear_matrix(in_size: usize, out_size: usize) -> ResizeMatrix {
-    let scale = in_size as f64 / out_size as f64;
     let mut weights = vec![0f32; out_size * in_size];
-    for o in 0..out_size {
-        let real = (scale * (o as f64 + 0.5) - 0.5).max(0.0);
-        let i0 = (real.floor() as usize).min(in_size - 1);
-        let i1 = (i0 + 1).min(in_size - 1);
-        let l1 = real - i0 as f64;
-        weights[o * in_size + i0] += (1.0 - l1) as f32;
-        weights[o * in_size + i1] += l1 as f32;
+    for (row, t) in weights
+        .chunks_exact_mut(in_size)
+        .zip(bilinear_taps(in_size, out_size))
+    {
+        row[t.i0] += t.w0;
+        row[t.i1] += t.w1;
     }
     ResizeMatrix {
         out_size,

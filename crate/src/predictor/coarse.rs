@@ -9,36 +9,8 @@
 //! head's grid they take `classes × slices × grid` values (6 × 400 × 32 × 32 × 4 bytes = 9.8 MB
 //! there), and the full-resolution label map is the only per-voxel buffer left.
 
+use crate::model::common::{BilinearTap, bilinear_taps};
 use crate::{Result, SssError};
-
-/// One output sample of a 1-D bilinear resize: the two source indices and their weights.
-#[derive(Clone, Copy, Debug)]
-struct Taps {
-    i0: usize,
-    i1: usize,
-    w0: f32,
-    w1: f32,
-}
-
-/// The taps of `F.interpolate(mode="bilinear", align_corners=False)` along one axis, as
-/// [`crate::model::common::bilinear_matrix`] and burn's `interpolate` compute them.
-fn bilinear_taps(in_size: usize, out_size: usize) -> Vec<Taps> {
-    let scale = in_size as f64 / out_size as f64;
-    (0..out_size)
-        .map(|o| {
-            let real = (scale * (o as f64 + 0.5) - 0.5).max(0.0);
-            let i0 = (real.floor() as usize).min(in_size - 1);
-            let i1 = (i0 + 1).min(in_size - 1);
-            let l1 = real - i0 as f64;
-            Taps {
-                i0,
-                i1,
-                w0: (1.0 - l1) as f32,
-                w1: l1 as f32,
-            }
-        })
-        .collect()
-}
 
 /// The coarse head's output over a volume.
 #[derive(Clone, Debug)]
@@ -51,8 +23,8 @@ pub struct CoarseOutput {
     grid: [usize; 2],
     /// `[h, w]` of a slice.
     slice_hw: [usize; 2],
-    rows: Vec<Taps>,
-    cols: Vec<Taps>,
+    rows: Vec<BilinearTap>,
+    cols: Vec<BilinearTap>,
     /// Argmax label map at the slice size, x fastest (of the upsampled probabilities).
     pub labels: Vec<u8>,
 }

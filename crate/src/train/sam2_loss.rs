@@ -19,6 +19,7 @@ use burn::tensor::{Tensor, TensorData, activation};
 use serde::{Deserialize, Serialize};
 
 use super::losses::bce_with_logits;
+use crate::model::common::bilinear_matrix;
 use crate::model::mask_decoder::argmax_one_hot;
 
 /// Weights and focal settings of the SAM-2 loss (official MOSE fine-tuning config).
@@ -171,22 +172,6 @@ pub fn sam2_step_loss(x: Sam2StepInputs, cfg: &Sam2LossConfig) -> Sam2LossTerms 
     }
 }
 
-/// The `[out, in]` matrix of 1-D bilinear interpolation with `align_corners = false`
-/// (PyTorch's `area_pixel_compute_source_index`: source `(i + ½)·in/out − ½`, clamped at 0).
-fn bilinear_matrix(input: usize, output: usize) -> Vec<f32> {
-    let mut m = vec![0f32; output * input];
-    let scale = input as f64 / output as f64;
-    for i in 0..output {
-        let src = ((i as f64 + 0.5) * scale - 0.5).max(0.0);
-        let i0 = (src.floor() as usize).min(input - 1);
-        let i1 = (i0 + 1).min(input - 1);
-        let l = (src - i0 as f64) as f32;
-        m[i * input + i0] += 1.0 - l;
-        m[i * input + i1] += l;
-    }
-    m
-}
-
 /// Bilinear upsampling (`align_corners = false`) of `[B, C, h, w]` to `[B, C, H, W]` as
 /// `A_h · X · A_wᵀ`: equal to `interpolate(…, Bilinear)`, with a backward on every backend.
 pub fn upsample_bilinear(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
@@ -196,10 +181,14 @@ pub fn upsample_bilinear(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
         return x;
     }
     let device = x.device();
-    let aw: Tensor<2> =
-        Tensor::from_data(TensorData::new(bilinear_matrix(w, ow), [ow, w]), &device);
-    let ah: Tensor<2> =
-        Tensor::from_data(TensorData::new(bilinear_matrix(h, oh), [oh, h]), &device);
+    let aw: Tensor<2> = Tensor::from_data(
+        TensorData::new(bilinear_matrix(w, ow).weights, [ow, w]),
+        &device,
+    );
+    let ah: Tensor<2> = Tensor::from_data(
+        TensorData::new(bilinear_matrix(h, oh).weights, [oh, h]),
+        &device,
+    );
     let rows = x.reshape([b * c * h, w]).matmul(aw.transpose()); // [bch, ow]
     let cols = rows
         .reshape([b * c, h, ow])
