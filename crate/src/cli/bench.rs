@@ -54,8 +54,8 @@ pub struct Args {
     )]
     pub train_configs: Vec<String>,
     /// The device: flex (CPU) or wgpu (Vulkan, Metal, DX12).
-    #[arg(long, value_enum, default_value_t = super::train::DeviceArg::Flex)]
-    pub device: super::train::DeviceArg,
+    #[arg(long, value_enum, default_value_t = super::DeviceArg::Flex)]
+    pub device: super::DeviceArg,
 }
 
 /// Median timings of one config, in milliseconds (`stage_timing`), with each stage's first run.

@@ -13,9 +13,9 @@ use anyhow::Context;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
+use super::DeviceArg;
 use super::sss_data::{DatasetKind, read_case};
 use super::sss_weights::load_segmenter;
-use super::train::DeviceArg;
 use crate::Volume;
 use crate::data::dataset::Case;
 use crate::metrics::{ClassMetrics, MetricsConfig, MetricsSummary, aggregate, evaluate_volume};

@@ -2,7 +2,9 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::backend::ComputeDevice;
 
 pub mod bench;
 pub mod bench_train;
@@ -17,7 +19,26 @@ pub mod sss_data;
 pub mod sss_weights;
 pub mod to_dicom;
 pub mod train;
+pub mod train_args;
 pub mod train_slice_net;
+
+/// The compute device.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceArg {
+    /// The flex CPU backend (the only one with bilinear interpolation backward).
+    Flex,
+    /// wgpu (Vulkan, Metal, DX12).
+    Wgpu,
+}
+
+impl DeviceArg {
+    pub fn open(self) -> crate::Result<ComputeDevice> {
+        match self {
+            Self::Flex => Ok(ComputeDevice::flex()),
+            Self::Wgpu => ComputeDevice::wgpu(),
+        }
+    }
+}
 
 /// SSS: semi-supervised SAM-2 for medical image segmentation.
 #[derive(Parser, Debug)]

@@ -17,8 +17,9 @@ use burn::tensor::DType;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use super::DeviceArg;
 use super::recipe_args::RecipeArgs;
-use super::train::{DeviceArg, LoopOptions, run_steps};
+use super::train::{LoopOptions, run_steps};
 use crate::data::intensity::IntensityRule;
 use crate::data::phantom::scenes::{MAX_OBJECTS, SceneSize, scene};
 use crate::model::Sam2Config;

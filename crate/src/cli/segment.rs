@@ -13,8 +13,8 @@ use anyhow::Context;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use super::DeviceArg;
 use super::sss_weights::load_segmenter;
-use super::train::DeviceArg;
 use crate::data::dicom_series::read_dicom_dir;
 use crate::data::label_export::{gzip, header_for_volume, header_of, labels_like_input};
 use crate::data::nifti_io::read_nifti;
