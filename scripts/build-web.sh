@@ -3,11 +3,12 @@
 # wasm32-unknown-unknown, wasm-bindgen (ES module for the worker), then wasm-opt for size.
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-say "building the wasm package (profile web)"
+say "building the wasm package (profile web, features ${SSS_WEB_FEATURES:-web})"
 # simd128 speeds up the flex CPU fallback; every browser with WebGPU has it.
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C target-feature=+simd128"
+# SSS_WEB_FEATURES picks another of the crate's web feature sets (web-fusion, web-fast).
 cargo rustc -p sss --lib --crate-type cdylib --target wasm32-unknown-unknown --profile web \
-  --no-default-features --features web
+  --no-default-features --features "${SSS_WEB_FEATURES:-web}"
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/web/sss.wasm"
 rm -rf pkg
 wasm-bindgen --target web --out-dir pkg --out-name sss "$wasm"
