@@ -56,7 +56,9 @@ async function webGpuProblem() {
   if (!('gpu' in navigator)) return 'this browser exposes no WebGPU to workers';
   const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) return 'no WebGPU adapter is available';
-  // burn's runtime times GPU work with timestamp queries; without them it cannot run in wasm.
+  // burn's runtime cannot run in wasm without timestamp queries: cubecl-wgpu 0.11.3 panics when it
+  // creates its stream (`compute/stream.rs`: "Cannot profile on web assembly without
+  // timestamp_query"; measured 2026-12-03 by hiding the feature from the adapter).
   if (!adapter.features.has('timestamp-query')) return 'the WebGPU adapter lacks timestamp-query';
   return null;
 }
