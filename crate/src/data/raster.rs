@@ -10,10 +10,13 @@
 //! is drawn (columns to the right, rows down). The page shows images as stored, without
 //! orientation labels.
 //!
+//! PNG is decoded by the `image` crate, JPEG by `jpeg-decoder` (why: `crate/Cargo.toml`).
+//!
 //! Bounded memory: the declared width and height are read from the header and an image of more
 //! than [`MAX_PIXELS`] pixels, or of more than its file's bytes could hold compressed, is
-//! refused before any pixel is decoded; the decoder runs under the `image` crate's [`Limits`]
-//! as well. Every refusal is a sentence.
+//! refused before any pixel is decoded; the decoders run under a bound of their own as well
+//! (the `image` crate's [`Limits`], jpeg-decoder's decoding buffer size). Every refusal is a
+//! sentence.
 
 use std::io::Cursor;
 
@@ -49,67 +52,145 @@ pub fn is_raster(name: &str, bytes: &[u8]) -> bool {
 
 /// Reads a PNG or JPEG file from memory as a one-slice volume (see the module's doc).
 pub fn read_raster_bytes(bytes: &[u8]) -> Result<Volume<f32>> {
-    let refuse = |m: String| SssError::Scan(m);
-    let format = if bytes.starts_with(PNG_MAGIC) {
-        ImageFormat::Png
+    let (width, height, data) = if bytes.starts_with(PNG_MAGIC) {
+        read_png(bytes)?
     } else if bytes.starts_with(JPEG_MAGIC) {
-        ImageFormat::Jpeg
+        read_jpeg(bytes)?
     } else {
-        return Err(refuse(format!(
+        return Err(SssError::Scan(format!(
             "this file ({} bytes) is not a PNG or JPEG image: it does not start like one",
             bytes.len()
         )));
     };
-    let name = if format == ImageFormat::Png {
-        "PNG"
-    } else {
-        "JPEG"
-    };
-    let sentence = |e: ImageError| refuse(describe(name, e));
+    let mut volume = Volume::new(data, [width as usize, height as usize, 1], [1.0; 3])?;
+    volume.affine[0][0] = -1.0;
+    volume.affine[1][1] = -1.0;
+    Ok(volume)
+}
+
+/// A PNG's width, height and grey levels, through the `image` crate under [`Limits`].
+fn read_png(bytes: &[u8]) -> Result<(u32, u32, Vec<f32>)> {
+    let sentence = |e: ImageError| SssError::Scan(describe("PNG", e));
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     // Strict, checked from the header: no side may be longer than the pixels allowed.
     limits.max_image_width = Some(MAX_PIXELS as u32);
     limits.max_image_height = Some(MAX_PIXELS as u32);
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), ImageFormat::Png);
     reader.limits(limits);
     // The header only: dimensions and colour type, before any pixel is decoded.
     let decoder = reader.into_decoder().map_err(sentence)?;
     let (width, height) = decoder.dimensions();
+    check_declared_size("PNG", width, height, bytes.len())?;
+    let image = DynamicImage::from_decoder(decoder).map_err(sentence)?;
+    Ok((width, height, grey_levels(&image, "PNG")?))
+}
+
+/// A JPEG's width, height and grey levels, through `jpeg-decoder` (why not `image`'s own JPEG
+/// decoder: `crate/Cargo.toml`). Its 16-bit grey (lossless JPEG) and CMYK outputs are taken
+/// as well; no test here makes such files (no encoder for them).
+fn read_jpeg(bytes: &[u8]) -> Result<(u32, u32, Vec<f32>)> {
+    use jpeg_decoder::{Decoder, PixelFormat};
+    let sentence = |e: jpeg_decoder::Error| {
+        SssError::Scan(match e {
+            jpeg_decoder::Error::Unsupported(f) => format!(
+                "this JPEG file uses something this reader does not support ({f:?}): save it \
+                 as a baseline or lossless JPEG, or as PNG"
+            ),
+            other => format!("this JPEG file is corrupt or truncated ({other})"),
+        })
+    };
+    let mut decoder = Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(MAX_DECODE_BYTES as usize);
+    // The header only: dimensions and pixel format, before any pixel is decoded.
+    decoder.read_info().map_err(sentence)?;
+    let info = decoder
+        .info()
+        .ok_or_else(|| SssError::Scan("this JPEG file has no image frame".into()))?;
+    let (width, height) = (u32::from(info.width), u32::from(info.height));
+    check_declared_size("JPEG", width, height, bytes.len())?;
+    let pixels = decoder.decode().map_err(sentence)?;
+    // The decoder's buffer must hold exactly the frame it declared (a 16-bit colour lossless
+    // frame, say, decodes to twice the bytes its pixel format names).
+    let count = (width * height) as usize;
+    if pixels.len() != count * info.pixel_format.pixel_bytes() {
+        return Err(SssError::Scan(format!(
+            "this JPEG file's {width}×{height} pixels ({:?}) decode to {} bytes instead of {}: \
+             it is corrupt or uses a layout this reader does not support",
+            info.pixel_format,
+            pixels.len(),
+            count * info.pixel_format.pixel_bytes()
+        )));
+    }
+    let image = match info.pixel_format {
+        PixelFormat::L8 => {
+            image::GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8)
+        }
+        // Lossless JPEG of 9-16 bits, in native byte order.
+        PixelFormat::L16 => {
+            let levels = pixels
+                .chunks_exact(2)
+                .map(|b| u16::from_ne_bytes([b[0], b[1]]))
+                .collect();
+            image::ImageBuffer::from_raw(width, height, levels).map(DynamicImage::ImageLuma16)
+        }
+        PixelFormat::RGB24 => {
+            image::RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+        }
+        // Print colour (the decoder undoes Adobe's inversion): to RGB by the usual
+        // R = (255 - C)(255 - K) / 255, then as any colour image.
+        PixelFormat::CMYK32 => {
+            let rgb = pixels
+                .chunks_exact(4)
+                .flat_map(|p| {
+                    let k = 255 - u32::from(p[3]);
+                    [p[0], p[1], p[2]].map(|c| ((255 - u32::from(c)) * k / 255) as u8)
+                })
+                .collect();
+            image::RgbImage::from_raw(width, height, rgb).map(DynamicImage::ImageRgb8)
+        }
+    };
+    // `None` only for a buffer shorter than the frame, which the check above rules out.
+    let image = image.ok_or_else(|| {
+        SssError::Scan(format!(
+            "this JPEG file's {width}×{height} pixels do not decode whole"
+        ))
+    })?;
+    Ok((width, height, grey_levels(&image, "JPEG")?))
+}
+
+/// Refuses, before any pixel is decoded, an image whose declared size is too large, larger
+/// than its file could hold, too long a side for a label map, or empty.
+fn check_declared_size(name: &str, width: u32, height: u32, file_bytes: usize) -> Result<()> {
+    let refuse = |m: String| Err(SssError::Scan(m));
     let pixels = u64::from(width) * u64::from(height);
     if pixels > MAX_PIXELS {
-        return Err(refuse(format!(
+        return refuse(format!(
             "this {name} image is {width}×{height} pixels, more than the {MAX_PIXELS} this \
              reader takes (8192×8192): scale it down first"
-        )));
+        ));
     }
     // At most 8 pixels a byte before compression (1-bit grey), deflate's best ratio 1032:1,
     // and JPEG needs a bit or more per 8 × 8 block: a file that declares more pixels than it
     // can hold is truncated, and is refused before the pixels are allocated.
-    if pixels > (bytes.len() as u64) * 8 * 1032 {
-        return Err(refuse(format!(
-            "this {name} file declares {width}×{height} pixels but holds only {} bytes: it is \
-             truncated or corrupt",
-            bytes.len()
-        )));
+    if pixels > (file_bytes as u64) * 8 * 1032 {
+        return refuse(format!(
+            "this {name} file declares {width}×{height} pixels but holds only {file_bytes} \
+             bytes: it is truncated or corrupt"
+        ));
     }
     if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(refuse(format!(
+        return refuse(format!(
             "this {name} image is {width}×{height} pixels: a side longer than {MAX_SIDE} pixels \
              cannot be saved as a label map (NIfTI-1): crop or scale it down first"
-        )));
+        ));
     }
     if pixels == 0 {
-        return Err(refuse(format!(
+        return refuse(format!(
             "this {name} image is {width}×{height} pixels: it holds no pixel"
-        )));
+        ));
     }
-    let image = DynamicImage::from_decoder(decoder).map_err(sentence)?;
-    let data = grey_levels(&image, name)?;
-    let mut volume = Volume::new(data, [width as usize, height as usize, 1], [1.0; 3])?;
-    volume.affine[0][0] = -1.0;
-    volume.affine[1][1] = -1.0;
-    Ok(volume)
+    Ok(())
 }
 
 /// Reads a PNG or JPEG file from disk ([`read_raster_bytes`]).
