@@ -109,6 +109,7 @@ fn read_jpeg(bytes: &[u8]) -> Result<(u32, u32, Vec<f32>)> {
         .ok_or_else(|| SssError::Scan("this JPEG file has no image frame".into()))?;
     let (width, height) = (u32::from(info.width), u32::from(info.height));
     check_declared_size("JPEG", width, height, bytes.len())?;
+    check_jpeg_scans(bytes, info.coding_process, info.pixel_format)?;
     let pixels = decoder.decode().map_err(sentence)?;
     // The decoder's buffer must hold exactly the frame it declared (a 16-bit colour lossless
     // frame, say, decodes to twice the bytes its pixel format names).
@@ -161,6 +162,85 @@ fn read_jpeg(bytes: &[u8]) -> Result<(u32, u32, Vec<f32>)> {
 
 /// Refuses, before any pixel is decoded, an image whose declared size is too large, larger
 /// than its file could hold, too long a side for a label map, or empty.
+/// Progressive JPEG refines its coefficients over several scans (encoders write 6 for grey, 10
+/// for colour); more than this many a component is refused.
+const MAX_PROGRESSIVE_SCANS_PER_COMPONENT: usize = 32;
+
+/// Refuses a JPEG with more scans than its coding process allows: jpeg-decoder decodes every
+/// scan over the whole frame, so a small file that repeats its scan header decodes the image
+/// again and again (found by fuzzing: 15 KB, 76 scans of a 20,579 × 53 grey frame, 1.2 s).
+/// A sequential or lossless frame codes each component in exactly one scan (ITU T.81,
+/// B.2.3), a progressive one in [`MAX_PROGRESSIVE_SCANS_PER_COMPONENT`] at most here.
+fn check_jpeg_scans(
+    bytes: &[u8],
+    process: jpeg_decoder::CodingProcess,
+    format: jpeg_decoder::PixelFormat,
+) -> Result<()> {
+    use jpeg_decoder::{CodingProcess, PixelFormat};
+    let components = match format {
+        PixelFormat::L8 | PixelFormat::L16 => 1,
+        PixelFormat::RGB24 => 3,
+        PixelFormat::CMYK32 => 4,
+    };
+    let (allowed, kind) = match process {
+        CodingProcess::DctProgressive => (
+            components * MAX_PROGRESSIVE_SCANS_PER_COMPONENT,
+            "progressive",
+        ),
+        CodingProcess::DctSequential => (components, "sequential"),
+        CodingProcess::Lossless => (components, "lossless"),
+    };
+    let scans = count_jpeg_scans(bytes);
+    if scans > allowed {
+        return Err(SssError::Scan(format!(
+            "this JPEG file has {scans} scans for a {kind} image of {components}              component{}, more than the {allowed} it may have: it is corrupt (re-save it as a              baseline JPEG or as PNG)",
+            if components == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
+}
+
+/// How many start-of-scan markers a JPEG file's marker stream holds. Marker segments are
+/// skipped by their length (an EXIF thumbnail inside APP1 is not counted); anything else,
+/// such as the entropy-coded data after a scan header, is walked byte by byte, where `FF 00`
+/// is a stuffed byte, `FF FF` fill and `FF D0`–`FF D7` restart markers. Stops at the end of
+/// the image or of the bytes.
+fn count_jpeg_scans(bytes: &[u8]) -> usize {
+    const SOS: u8 = 0xda;
+    const EOI: u8 = 0xd9;
+    let mut scans = 0;
+    let mut i = 2; // after start of image
+    while i + 1 < bytes.len() {
+        if bytes[i] != 0xff {
+            i += 1;
+            continue;
+        }
+        let marker = bytes[i + 1];
+        // Fill bytes, stuffed zeros, restart and standalone markers: no segment follows.
+        if marker == 0xff {
+            i += 1;
+            continue;
+        }
+        if marker == 0x00 || marker == 0x01 || (0xd0..=0xd8).contains(&marker) {
+            i += 2;
+            continue;
+        }
+        if marker == EOI {
+            break;
+        }
+        let Some(length) = bytes.get(i + 2..i + 4) else {
+            break;
+        };
+        let length = usize::from(u16::from_be_bytes([length[0], length[1]]));
+        if marker == SOS {
+            scans += 1;
+        }
+        // Past the segment; after a scan header, its entropy-coded data follows.
+        i += 2 + length.max(2);
+    }
+    scans
+}
+
 fn check_declared_size(name: &str, width: u32, height: u32, file_bytes: usize) -> Result<()> {
     let refuse = |m: String| Err(SssError::Scan(m));
     let pixels = u64::from(width) * u64::from(height);
@@ -354,6 +434,45 @@ mod tests {
             "{:?}",
             v.data
         );
+    }
+
+    /// A baseline JPEG codes its one grey component in one scan: the scan counter finds one,
+    /// skips a whole JPEG hidden in an APP1 segment (an EXIF thumbnail), and a file that repeats
+    /// its scan (header and data) is refused in words before it is decoded twice.
+    #[test]
+    fn a_jpeg_with_more_scans_than_components_is_refused() {
+        let pixels: Vec<u8> = (0..64u32).map(|i| (i * 3) as u8).collect();
+        let mut jpeg = Vec::new();
+        JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .write_image(&pixels, 8, 8, ExtendedColorType::L8)
+            .unwrap();
+        assert_eq!(count_jpeg_scans(&jpeg), 1);
+        // SOI, APP1 holding the whole file, then the rest of the file.
+        let mut with_thumbnail = jpeg[..2].to_vec();
+        with_thumbnail.extend_from_slice(&[0xff, 0xe1]);
+        with_thumbnail.extend_from_slice(&(jpeg.len() as u16 + 2).to_be_bytes());
+        with_thumbnail.extend_from_slice(&jpeg);
+        with_thumbnail.extend_from_slice(&jpeg[2..]);
+        assert_eq!(count_jpeg_scans(&with_thumbnail), 1);
+        assert_eq!(read_raster_bytes(&with_thumbnail).unwrap().dims, [8, 8, 1]);
+        // The scan (from its SOS marker to the end of image) written twice.
+        let sos = jpeg.windows(2).position(|w| w == [0xff, 0xda]).unwrap();
+        let scan = &jpeg[sos..jpeg.len() - 2];
+        let mut twice = jpeg[..jpeg.len() - 2].to_vec();
+        twice.extend_from_slice(scan);
+        twice.extend_from_slice(&[0xff, 0xd9]);
+        assert_eq!(count_jpeg_scans(&twice), 2);
+        let message = read_raster_bytes(&twice).unwrap_err().to_string();
+        assert!(
+            message.contains("2 scans") && message.contains("more than the 1"),
+            "{message}"
+        );
+        // The fuzz finding: refused from its markers, not after decoding the frame 76 times.
+        let found = include_bytes!(
+            "../../fuzz/regressions/raster/jpeg-decoder-76-scans-truncated-20579x53.jpg"
+        );
+        let message = read_raster_bytes(found).unwrap_err().to_string();
+        assert!(message.contains("76 scans"), "{message}");
     }
 
     /// Every refusal is a sentence; a huge declared size is refused from the header alone.
