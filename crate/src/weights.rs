@@ -61,6 +61,11 @@ pub enum PostProcess {
     /// stray blobs fusion inherits from the coarse head. Wrong for objects that come in
     /// several pieces (multifocal bleeds).
     LargestComponent,
+    /// Deviation for lesions (brain CT): the foreground, whatever its class, cut into 3-D
+    /// connected components (26-connectivity), and each component given the class most of its
+    /// voxels have. A bleed is of one type; the coarse head, which names the type, often
+    /// names it differently across one bleed. Removes nothing.
+    ComponentVote,
 }
 
 /// How the label map is made from SAM-2's per-object mask logits (`docs/DESIGN.md`, "Label

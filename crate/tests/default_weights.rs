@@ -146,7 +146,8 @@ fn default_sss_weights_load_and_segment_the_demo_phantom() {
 
 /// The experimental brain-CT weights load, match their sha256 and their manifest's settings
 /// (CT, the PCSW minimum object size they were chosen with), and find the CT demo scan's bleed
-/// as measured (`tests/demo-ct-dice.json`: bleed against no bleed, less a margin).
+/// and name its type as measured (`tests/demo-ct-dice.json`: bleed against no bleed, and the
+/// subdural class, less a margin).
 #[test]
 fn brain_ct_weights_find_the_demo_bleed() {
     let (manifest, bytes) = read_export(&weights("sss-brain-ct")).unwrap();
@@ -178,16 +179,23 @@ fn brain_ct_weights_find_the_demo_bleed() {
         .labels
         .with_data(seg.labels.data.iter().map(|&l| u8::from(l > 0)).collect());
     let dice = class_dice_of(&merged.unwrap(), &merged_gt.unwrap(), &[1])[0];
-    let (want, margin) = (
-        expected["any_bleed"].as_f64().unwrap(),
-        expected["margin"].as_f64().unwrap(),
-    );
+    let margin = expected["margin"].as_f64().unwrap();
+    let want = expected["any_bleed"].as_f64().unwrap();
     println!(
         "brain-CT weights on the CT demo scan: bleed Dice {dice:.4} (expected {want}, margin {margin})"
     );
     assert!(
         dice >= want - margin,
         "bleed Dice {dice:.4}, expected {want} - {margin}"
+    );
+    // The bleed's type: subdural (label 5), drawn as one type by the weights' clean-up.
+    let gt_labels = gt.with_data(gt.data.iter().map(|&v| v.round() as u8).collect());
+    let subdural = class_dice_of(&seg.labels, &gt_labels.unwrap(), &[5])[0];
+    let want = expected["subdural"].as_f64().unwrap();
+    println!("  subdural Dice {subdural:.4} (expected {want}, margin {margin})");
+    assert!(
+        subdural >= want - margin,
+        "subdural Dice {subdural:.4}, expected {want} - {margin}"
     );
     let fit = check_fit(&manifest.classes, &seg.labels.data, image.spacing);
     assert!(fit.fits, "the CT demo fits the brain-CT weights: {fit:?}");

@@ -43,8 +43,8 @@
 /**
  * The parts of a weights manifest (`weights::Manifest`) the page reads. `model.kind` is
  * 'slice_net' or 'sss'; SSS weights also say how their label map is made (`label_fusion`) and
- * cleaned up (`post_process`: 'none' or 'largest-component') and name their SAM-2 config
- * (`sam2`, among other fields the page does not read).
+ * cleaned up (`post_process`: 'none', 'largest-component' or 'component-vote') and name their
+ * SAM-2 config (`sam2`, among other fields the page does not read).
  * @typedef {object} Manifest
  * @property {string} name short name shown in the page
  * @property {string} modality 'mri' or 'ct'

@@ -512,9 +512,13 @@ export class SssPanel extends Emitter {
       note = `SAM-2's masks weighed ${w} against the coarse head's (${1 - w}), as these weights ` +
         'were chosen; a class whose prompt you set follows SAM-2 alone.';
     }
-    if (state.view === 'sam2' && state.manifest?.model?.post_process === 'largest-component') {
+    const postProcess = state.view === 'sam2' ? state.manifest?.model?.post_process : undefined;
+    if (postProcess === 'largest-component') {
       note += `${note ? ' ' : ''}When propagation ends, each class keeps its largest connected piece ` +
         '(stray blobs are removed).';
+    } else if (postProcess === 'component-vote') {
+      note += `${note ? ' ' : ''}When propagation ends, each connected finding takes the class ` +
+        'most of it was drawn as (one lesion, one type).';
     }
     this.ui.viewNote.textContent = note;
   }

@@ -68,6 +68,7 @@ impl SliceArg {
 pub enum PostProcessArg {
     None,
     LargestComponent,
+    ComponentVote,
 }
 
 impl From<PostProcessArg> for PostProcess {
@@ -75,6 +76,7 @@ impl From<PostProcessArg> for PostProcess {
         match arg {
             PostProcessArg::None => PostProcess::None,
             PostProcessArg::LargestComponent => PostProcess::LargestComponent,
+            PostProcessArg::ComponentVote => PostProcess::ComponentVote,
         }
     }
 }
@@ -148,7 +150,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub sam2_weight: Option<f32>,
     /// Clean-up of the full pipeline's label map after propagation (default: the weights'
-    /// own): `none`, or `largest-component` (each class cut to its largest 3-D component).
+    /// own): `none`, `largest-component` (each class cut to its largest 3-D component), or
+    /// `component-vote` (each 3-D component of the foreground given its majority class).
     #[arg(long, value_enum)]
     pub post_process: Option<PostProcessArg>,
     /// Leave a class absent from both masks of a volume out of its means (BHSD).

@@ -1,7 +1,8 @@
 //! Labels from SAM-2's per-object masks: alone (the class with the highest mask logit above 0,
 //! the paper's rule) or fused with the coarse head's class probabilities ([`LabelFusion`], as the
 //! weights' manifest says), slice by slice ([`SliceLabeler`]); and the post-processing that keeps
-//! each class's largest 3-D component ([`largest_components`]).
+//! each class's largest 3-D component ([`largest_components`]) or gives each 3-D component of the
+//! foreground its majority class ([`component_vote`]).
 
 use super::pipeline::CoarseOutput;
 use crate::Result;
@@ -25,6 +26,37 @@ pub fn largest_components(labels: &[u8], dims: [usize; 3], classes: &[u8]) -> Re
         }
     }
     Ok(kept)
+}
+
+/// The label map (x fastest, `dims = [nx, ny, nz]`) with every 3-D connected component of the
+/// foreground (any label but 0, 26-connectivity) relabelled with the label most of its voxels
+/// carry (the lowest label among equals). Background stays background.
+pub fn component_vote(labels: &[u8], dims: [usize; 3]) -> Result<Vec<u8>> {
+    let mask: Vec<bool> = labels.iter().map(|&l| l != 0).collect();
+    let components = connected_components(&mask, dims, Connectivity::TwentySix)?;
+    let mut votes = vec![[0usize; 256]; components.sizes.len()];
+    for (&c, &l) in components.labels.iter().zip(labels) {
+        if c != 0 {
+            votes[c as usize - 1][l as usize] += 1;
+        }
+    }
+    let winners: Vec<u8> = votes
+        .iter()
+        .map(|v| {
+            let (mut best, mut count) = (0u8, 0usize);
+            for (label, &n) in v.iter().enumerate().skip(1) {
+                if n > count {
+                    (best, count) = (label as u8, n);
+                }
+            }
+            best
+        })
+        .collect();
+    Ok(components
+        .labels
+        .iter()
+        .map(|&c| if c == 0 { 0 } else { winners[c as usize - 1] })
+        .collect())
 }
 
 /// Writes slices of the label map from SAM-2's per-object logits `[N][h][w]` of a slice, alone
@@ -205,6 +237,23 @@ mod tests {
             label(vec![1, 2], &[], &[2.0, -1.0]),
             2,
             "both automatic: as above"
+        );
+    }
+
+    /// Two lesions in a 5×1×2 map: a 3-voxel one labelled 2, 2, 3 across two slices, which
+    /// becomes all 2; and a lone voxel of 4 (a separate component: x = 4 is not adjacent to
+    /// x = 1, 2), which keeps its label. Equal votes go to the lower label.
+    #[test]
+    fn component_vote_gives_each_lesion_its_majority_type() {
+        // z = 0: [2, 3, 0, 0, 4]; z = 1: [0, 2, 0, 0, 0]
+        let labels = [2u8, 3, 0, 0, 4, 0, 2, 0, 0, 0];
+        let voted = component_vote(&labels, [5, 1, 2]).unwrap();
+        assert_eq!(voted, vec![2, 2, 0, 0, 4, 0, 2, 0, 0, 0]);
+        let tie = component_vote(&[3u8, 1], [2, 1, 1]).unwrap();
+        assert_eq!(tie, vec![1, 1], "a tie goes to the lower label");
+        assert!(
+            component_vote(&[1u8; 3], [2, 1, 1]).is_err(),
+            "dims must match"
         );
     }
 }

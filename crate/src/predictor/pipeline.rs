@@ -21,7 +21,7 @@ use crate::model::common::{Resample, resize};
 use crate::model::image_encoder::normalise_input;
 use crate::model::sss_net::SssNet;
 pub use crate::predictor::coarse::CoarseOutput;
-use crate::predictor::label_fusion::{SliceLabeler, largest_components};
+use crate::predictor::label_fusion::{SliceLabeler, component_vote, largest_components};
 use crate::predictor::volume::{PreparedSlices, VolumePredictor, VolumePredictorOptions};
 use crate::prompt::check::check_class_prompts;
 use crate::prompt::pcsw::{ClassPrompt, PcswConfig, pcsw_class_prompts};
@@ -228,6 +228,7 @@ impl SssSegmenter {
                 let classes: Vec<u8> = (1..self.num_classes() as u8).collect();
                 largest_components(&labels, dims, &classes)
             }
+            PostProcess::ComponentVote => component_vote(&labels, dims),
         }
     }
 
