@@ -215,7 +215,7 @@ const handlers = {
     const started = performance.now();
     /** The WebGPU totals at the last slice (or the start), when counting. */
     let counted = gpuTotals ? { ...gpuTotals } : null;
-    const running = segmenter.segmentVolume(scan, JSON.stringify(msg.prompts),
+    const labels = /** @type {Uint8Array} */ (await segmenter.segmentVolume(scan, JSON.stringify(msg.prompts),
       (/** @type {number} */ done, /** @type {number} */ total, /** @type {number} */ z,
         /** @type {Uint8Array} */ slice, /** @type {Uint8Array} */ classes, /** @type {Float32Array} */ scores,
         /** @type {Float32Array} */ ious) => {
@@ -230,16 +230,7 @@ const handlers = {
           classes: Array.from(classes), scores: Array.from(scores), ious: Array.from(ious),
           ...(gpu ? { gpu } : {}),
         }, [slice.buffer]);
-      });
-    /** @type {Uint8Array} */
-    let labels;
-    try {
-      labels = await running;
-    } finally {
-      // Done, stopped or failed: the run's free GPU buffers go back at once (see the wasm
-      // `releaseMemory`), so the page holds only the weights and the kept embeddings when idle.
-      segmenter.releaseMemory();
-    }
+      }));
     const ms = performance.now() - started;
     // What the drawn class sizes say about the scan against the weights' training scans.
     const fit = /** @type {FitReport} */ (segmenter.fitReport(scan, labels));

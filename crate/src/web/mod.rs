@@ -259,15 +259,6 @@ impl Segmenter {
         }
     }
 
-    /// Hands the device's free memory back: on WebGPU, CubeCL destroys at once every buffer no
-    /// tensor holds (it otherwise keeps a free one until five allocation checks have found it
-    /// free); the CPU backend has nothing to do. The worker calls it after each run, so an idle
-    /// page holds only the weights and what it keeps (RELIABILITY.md, "Soak").
-    #[wasm_bindgen(js_name = releaseMemory)]
-    pub fn release_memory(&self) {
-        self.device.device.memory_cleanup();
-    }
-
     /// The backend in use: "WebGPU" or "flex (CPU)".
     pub fn backend(&self) -> String {
         self.device.kind.name().to_string()
