@@ -3,7 +3,8 @@
 // the test command (its name is not a test file's, so `node --test tests/browser/` passes it
 // by): a cycle takes 3-6 minutes on SwiftShader (2026-12-01); scripts/soak-page.sh runs it.
 // RELIABILITY.md has its readings (the live buffers grew, 967/970/978, and that check failed:
-// open).
+// freed pages are dropped, not destroyed, in wgpu's web backend, so they wait for the GC;
+// docs/upstream/cubecl-wgpu-web-dealloc.md).
 
 import { after, before, test } from 'node:test';
 
