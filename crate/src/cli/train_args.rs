@@ -312,6 +312,11 @@ pub struct TrainArgs {
     /// window (`CoarseHeadConfig::top_down`; recorded in the weights' manifest).
     #[arg(long)]
     pub coarse_top_down: bool,
+    /// `Conv3×3 → norm → ReLU` blocks of the coarse head before its classifier (1: the
+    /// released head; more: a head that can learn a rule over a wider neighbourhood;
+    /// `CoarseHeadConfig::depth`, recorded in the weights' manifest).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=8))]
+    pub coarse_depth: u16,
     /// How a labeled clip's first slice is drawn: `any-foreground` (uniformly among slices
     /// with foreground; the default) or `class-balanced` (a class the volume holds, then a
     /// slice holding it: rare classes such as small bleeds are seen as often as large ones).
@@ -422,6 +427,7 @@ pub(super) fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
         );
     }
     cfg.coarse_top_down = args.coarse_top_down;
+    cfg.coarse_depth = usize::from(args.coarse_depth);
     if let Some(at) = args.coarse_loss_at {
         cfg.coarse_loss_at = match at {
             CoarseLossAtArg::Low => CoarseLossAt::Low,

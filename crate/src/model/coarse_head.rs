@@ -15,6 +15,12 @@
 //! reads level 0 plus level 2 (stride 16, after Hiera's global attention) brought to level 0's
 //! size by nearest upsampling, the sum the neck's own top-down path would make if it reached
 //! level 0. SAM-2's features are unchanged; no parameter is added.
+//!
+//! Switch (`CoarseHeadConfig::depth`, 1 by default: the released head): `depth − 1` more
+//! `Conv3×3 → norm → ReLU` blocks of the hidden width before the classifier, for a head that can
+//! learn a rule over more than a 3 × 3 neighbourhood of features (RESULTS.md, "The coarse
+//! head's wider view with every scan labeled": the released head fits only a quarter of 144
+//! brain scans' bleed types).
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -43,6 +49,23 @@ pub struct CoarseHeadConfig {
     /// docs). Optional so that manifests written before the switch (without it) still read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub top_down: Option<bool>,
+    /// `Some(n)`, n ≥ 2: n `Conv3×3 → norm → ReLU` blocks before the classifier instead of the
+    /// released one (see the module docs). `None` is 1; manifests without it still read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<usize>,
+}
+
+/// One `Conv3×3 → norm → ReLU` block of the hidden width (the deeper head's).
+#[derive(Module, Debug)]
+pub struct CoarseBlock {
+    pub conv: Conv2d,
+    pub norm: GroupNorm,
+}
+
+impl CoarseBlock {
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.norm.forward(self.conv.forward(x)))
+    }
 }
 
 /// `Conv3×3 → GroupNorm → ReLU → Conv1×1`.
@@ -51,6 +74,8 @@ pub struct CoarseHead {
     pub conv: Conv2d,
     pub norm: GroupNorm,
     pub classifier: Conv2d,
+    /// The blocks after the first ([`CoarseHeadConfig::depth`] − 1; none as released).
+    pub blocks: Vec<CoarseBlock>,
     /// [`CoarseHeadConfig::top_down`].
     #[module(skip)]
     pub top_down: bool,
@@ -65,6 +90,7 @@ impl CoarseHeadConfig {
             hidden: Self::default_hidden(),
             groups: Self::default_groups(),
             top_down: None,
+            depth: None,
         }
     }
 
@@ -83,19 +109,29 @@ impl CoarseHeadConfig {
             || self.hidden == 0
             || self.groups == 0
             || !self.hidden.is_multiple_of(self.groups)
+            || self.depth == Some(0)
         {
             return Err(crate::SssError::InvalidInput(format!(
-                "coarse head: in {} / classes {} / hidden {} / groups {} (need ≥ 2 classes and \
-                 groups dividing hidden)",
-                self.in_channels, self.num_classes, self.hidden, self.groups
+                "coarse head: in {} / classes {} / hidden {} / groups {} / depth {:?} (need ≥ 2 \
+                 classes, groups dividing hidden and a depth of at least 1)",
+                self.in_channels, self.num_classes, self.hidden, self.groups, self.depth
             )));
         }
-        Ok(CoarseHead {
-            conv: Conv2dConfig::new([self.in_channels, self.hidden], [3, 3])
+        let conv3 = |c_in: usize| {
+            Conv2dConfig::new([c_in, self.hidden], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device),
+                .init(device)
+        };
+        Ok(CoarseHead {
+            conv: conv3(self.in_channels),
             norm: GroupNormConfig::new(self.groups, self.hidden).init(device),
             classifier: Conv2dConfig::new([self.hidden, self.num_classes], [1, 1]).init(device),
+            blocks: (1..self.depth.unwrap_or(1))
+                .map(|_| CoarseBlock {
+                    conv: conv3(self.hidden),
+                    norm: GroupNormConfig::new(self.groups, self.hidden).init(device),
+                })
+                .collect(),
             top_down: self.top_down.unwrap_or(false),
         })
     }
@@ -105,6 +141,7 @@ impl CoarseHead {
     /// Class logits `[B, K, H, W]` of level-0 features `[B, C, H, W]`.
     pub fn forward(&self, level0: Tensor<4>) -> Tensor<4> {
         let x = relu(self.norm.forward(self.conv.forward(level0)));
+        let x = self.blocks.iter().fold(x, |x, block| block.forward(x));
         self.classifier.forward(x)
     }
 
@@ -184,6 +221,45 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&on).unwrap()).unwrap();
         assert_eq!(back, on);
         assert!(serde_json::from_str::<CoarseHeadConfig>(r#"{"num_classes":4}"#).is_err());
+    }
+
+    /// `depth` adds blocks of the hidden width (the released head has none), keeps the output's
+    /// shape, is written to the manifest only when set, and a depth of 0 is refused.
+    #[test]
+    fn depth_adds_blocks_before_the_classifier() {
+        crate::backend::seeded(&Device::flex(), 103, || {
+            let device = Device::flex();
+            let cfg = CoarseHeadConfig {
+                hidden: 16,
+                groups: 4,
+                depth: Some(3),
+                ..CoarseHeadConfig::new(8, 4)
+            };
+            let head = cfg.init(&device).unwrap();
+            assert_eq!(head.blocks.len(), 2);
+            assert_eq!(head.blocks[0].conv.weight.dims(), [16, 16, 3, 3]);
+            let released = CoarseHeadConfig {
+                depth: None,
+                ..cfg.clone()
+            };
+            assert!(released.init(&device).unwrap().blocks.is_empty());
+            let x = Tensor::<4>::random([1, 8, 6, 5], Distribution::Normal(0.0, 1.0), &device);
+            assert_eq!(head.forward(x).dims(), [1, 4, 6, 5]);
+            let json = serde_json::to_string(&cfg).unwrap();
+            assert!(json.contains(r#""depth":3"#), "{json}");
+            assert_eq!(
+                serde_json::from_str::<CoarseHeadConfig>(&json).unwrap(),
+                cfg
+            );
+            assert!(
+                CoarseHeadConfig {
+                    depth: Some(0),
+                    ..cfg
+                }
+                .init(&device)
+                .is_err()
+            );
+        })
     }
 
     #[test]

@@ -284,6 +284,10 @@ pub struct SssTrainConfig {
     /// runs saved before the switch read as off, what they did).
     #[serde(default)]
     pub coarse_top_down: bool,
+    /// `Conv3×3 → norm → ReLU` blocks of the coarse head (`CoarseHeadConfig::depth`; 1, the
+    /// released head, for runs saved before the switch, what they did).
+    #[serde(default = "one_block")]
+    pub coarse_depth: usize,
     /// Weight of SAM-2's unlabeled mask term in `L_u` (1: the method; 0 leaves the unlabeled
     /// scans to the coarse head). Runs saved before the switch read as 1, what they did.
     #[serde(default = "one")]
@@ -352,6 +356,10 @@ fn one() -> f64 {
     1.0
 }
 
+fn one_block() -> usize {
+    1
+}
+
 impl SssTrainConfig {
     /// The defaults of `docs/DESIGN.md` §3 for a SAM-2 config and class count.
     pub fn new(sam2: Sam2Config, num_classes: usize) -> Self {
@@ -391,6 +399,7 @@ impl SssTrainConfig {
             coarse_dice: DiceOver::AllClasses,
             labeled_slices: LabeledSlices::AnyForeground,
             coarse_top_down: false,
+            coarse_depth: 1,
             unlabeled_mask_weight: 1.0,
             unlabeled_mask_target: UnlabeledMaskTarget::TeacherSam2,
             oracle_pseudo_labels: false,
@@ -411,6 +420,7 @@ impl SssTrainConfig {
     pub fn coarse_head(&self) -> CoarseHeadConfig {
         CoarseHeadConfig {
             top_down: self.coarse_top_down.then_some(true),
+            depth: (self.coarse_depth != 1).then_some(self.coarse_depth),
             ..SssNet::coarse_head_config(&self.sam2, self.num_classes)
         }
     }
