@@ -34,14 +34,17 @@ pub fn largest_components(labels: &[u8], dims: [usize; 3], classes: &[u8]) -> Re
 pub fn component_vote(labels: &[u8], dims: [usize; 3]) -> Result<Vec<u8>> {
     let mask: Vec<bool> = labels.iter().map(|&l| l != 0).collect();
     let components = connected_components(&mask, dims, Connectivity::TwentySix)?;
-    let mut votes = vec![[0usize; 256]; components.sizes.len()];
+    // One row of counts per component, as wide as the highest label present (a scan's few
+    // classes, not 256), so a speckled map of many small components stays small.
+    let width = labels.iter().copied().max().unwrap_or(0) as usize + 1;
+    let mut votes = vec![0usize; components.sizes.len() * width];
     for (&c, &l) in components.labels.iter().zip(labels) {
         if c != 0 {
-            votes[c as usize - 1][l as usize] += 1;
+            votes[(c as usize - 1) * width + l as usize] += 1;
         }
     }
     let winners: Vec<u8> = votes
-        .iter()
+        .chunks_exact(width)
         .map(|v| {
             let (mut best, mut count) = (0u8, 0usize);
             for (label, &n) in v.iter().enumerate().skip(1) {
