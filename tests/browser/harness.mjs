@@ -234,6 +234,40 @@ export function classDice(a, b, c) {
 }
 
 /**
+ * The 26-connected 3-D components of a label map's foreground (x fastest), two neighbouring
+ * foreground voxels joined when `joins(a, b)` says so for their labels (the same class, or any
+ * foreground): each voxel's component id (−1 for the background) in raster order of the
+ * components' first voxels, and each component's size.
+ * @param {ArrayLike<number>} labels
+ * @param {[number, number, number]} dims
+ * @param {(a: number, b: number) => boolean} joins
+ */
+export function components3d(labels, [nx, ny, nz], joins) {
+  const component = new Int32Array(labels.length).fill(-1);
+  /** @type {number[]} */ const sizes = [];
+  for (let start = 0; start < labels.length; start++) {
+    if (labels[start] === 0 || component[start] >= 0) continue;
+    const id = sizes.length;
+    let size = 0;
+    component[start] = id;
+    const stack = [start];
+    while (stack.length) {
+      const v = /** @type {number} */ (stack.pop());
+      size++;
+      const x = v % nx, y = Math.floor(v / nx) % ny, z = Math.floor(v / (nx * ny));
+      for (let dz = -1; dz <= 1; dz++) for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+        const [qx, qy, qz] = [x + dx, y + dy, z + dz];
+        if (qx < 0 || qy < 0 || qz < 0 || qx >= nx || qy >= ny || qz >= nz) continue;
+        const q = (qz * ny + qy) * nx + qx;
+        if (labels[q] !== 0 && component[q] < 0 && joins(labels[v], labels[q])) { component[q] = id; stack.push(q); }
+      }
+    }
+    sizes.push(size);
+  }
+  return { component, sizes };
+}
+
+/**
  * Screen (CSS) positions of slice pixels' centres under the renderer's view (zoom, pan and the
  * display's flips and transpose: web/js/orientation.js), for the mouse.
  * @param {import('playwright-core').Page} page

@@ -20,8 +20,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import {
-  NO_WEBGPU_FLAGS, SLICE_NET, WEBGPU_FLAGS, classDice, colouredPixels, countLabels, drawn, launch,
-  openPage, promptLayerPixels, readNiftiLabels, screenOf, segmentShownSlice, startServer, volumeAfter,
+  NO_WEBGPU_FLAGS, SLICE_NET, WEBGPU_FLAGS, classDice, colouredPixels, components3d, countLabels, drawn,
+  launch, openPage, promptLayerPixels, readNiftiLabels, screenOf, segmentShownSlice, startServer,
+  volumeAfter,
 } from './harness.mjs';
 
 /** @typedef {import('../../web/js/protocol.js').ClassPrompt} ClassPrompt */
@@ -698,36 +699,16 @@ function recorded(page) {
  * @param {[number, number, number]} dims
  * @returns {Uint8Array}
  */
-function largestComponents(labels, [nx, ny, nz]) {
-  const n = labels.length;
-  const component = new Int32Array(n).fill(-1);
-  /** @type {Map<number, { id: number, size: number }>} */
+function largestComponents(labels, dims) {
+  const { component, sizes } = components3d(labels, dims, (a, b) => a === b);
+  /** @type {Map<number, number>} the largest component of each class */
   const best = new Map();
-  const stack = [];
-  let next = 0;
-  for (let start = 0; start < n; start++) {
-    const cls = labels[start];
-    if (cls === 0 || component[start] >= 0) continue;
-    const id = next++;
-    let size = 0;
-    component[start] = id;
-    stack.push(start);
-    while (stack.length) {
-      const v = /** @type {number} */ (stack.pop());
-      size++;
-      const x = v % nx, y = Math.floor(v / nx) % ny, z = Math.floor(v / (nx * ny));
-      for (let dz = -1; dz <= 1; dz++) for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-        const [qx, qy, qz] = [x + dx, y + dy, z + dz];
-        if (qx < 0 || qy < 0 || qz < 0 || qx >= nx || qy >= ny || qz >= nz) continue;
-        const q = (qz * ny + qy) * nx + qx;
-        if (labels[q] === cls && component[q] < 0) { component[q] = id; stack.push(q); }
-      }
-    }
-    const held = best.get(cls);
-    if (!held || size > held.size) best.set(cls, { id, size });
+  for (let i = 0; i < labels.length; i++) {
+    const held = best.get(labels[i]);
+    if (labels[i] !== 0 && (held === undefined || sizes[component[i]] > sizes[held])) best.set(labels[i], component[i]);
   }
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; i++) if (labels[i] !== 0 && best.get(labels[i])?.id === component[i]) out[i] = labels[i];
+  const out = new Uint8Array(labels.length);
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== 0 && best.get(labels[i]) === component[i]) out[i] = labels[i];
   return out;
 }
 

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, before, test } from 'node:test';
 
-import { NO_WEBGPU_FLAGS, launch, openPage, startServer, volumeAfter } from './harness.mjs';
+import { NO_WEBGPU_FLAGS, components3d, launch, openPage, startServer, volumeAfter } from './harness.mjs';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */ let server;
 
@@ -70,27 +70,10 @@ test('a CT scan with MRI weights the user chose: the page says they do not fit',
  * @param {[number, number, number]} dims
  * @returns {Set<number>[]}
  */
-function componentClasses(labels, [nx, ny, nz]) {
-  const seen = new Uint8Array(labels.length);
-  /** @type {Set<number>[]} */ const out = [];
-  for (let start = 0; start < labels.length; start++) {
-    if (labels[start] === 0 || seen[start]) continue;
-    const classes = new Set();
-    const stack = [start];
-    seen[start] = 1;
-    while (stack.length) {
-      const v = /** @type {number} */ (stack.pop());
-      classes.add(labels[v]);
-      const x = v % nx, y = Math.floor(v / nx) % ny, z = Math.floor(v / (nx * ny));
-      for (let dz = -1; dz <= 1; dz++) for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-        const [qx, qy, qz] = [x + dx, y + dy, z + dz];
-        if (qx < 0 || qy < 0 || qz < 0 || qx >= nx || qy >= ny || qz >= nz) continue;
-        const q = (qz * ny + qy) * nx + qx;
-        if (labels[q] !== 0 && !seen[q]) { seen[q] = 1; stack.push(q); }
-      }
-    }
-    out.push(classes);
-  }
+function componentClasses(labels, dims) {
+  const { component, sizes } = components3d(labels, dims, () => true);
+  /** @type {Set<number>[]} */ const out = sizes.map(() => new Set());
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== 0) out[component[i]].add(labels[i]);
   return out;
 }
 
