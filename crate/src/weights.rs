@@ -45,6 +45,13 @@ pub enum ModelSpec {
         /// manifests older than the setting: nothing).
         #[serde(default)]
         post_process: PostProcess,
+        /// SAM-2's mask threshold (official `SAM2ImagePredictor`'s `mask_threshold`, 0): a pixel
+        /// belongs to an object where its mask logit is above it; fused with the coarse head,
+        /// it is the background's logit in SAM-2's class distribution ([`LabelFusion`]). Only
+        /// the label map reads it; SAM-2's memories do not. Absent in manifests older than the
+        /// setting: 0.
+        #[serde(default)]
+        mask_threshold: f32,
     },
 }
 
@@ -74,12 +81,13 @@ pub enum PostProcess {
 #[serde(rename_all = "kebab-case")]
 pub enum LabelFusion {
     /// SAM-2's masks alone, as in the paper: each pixel takes the class of the highest object
-    /// logit above 0, else background.
+    /// logit above the mask threshold (0 unless the manifest's `mask_threshold` says), else
+    /// background.
     #[default]
     Sam2,
-    /// Deviation: per pixel, `w · softmax([0, l_1, …, l_K]) + (1 − w) · p_coarse`, then the
+    /// Deviation: per pixel, `w · softmax([t, l_1, …, l_K]) + (1 − w) · p_coarse`, then the
     /// argmax. The first term is SAM-2's masks read as a class distribution (background logit
-    /// 0, so `w = 1` is [`LabelFusion::Sam2`]); classes without a SAM-2 object get 0 there.
+    /// the mask threshold t, 0 by default, so `w = 1` is [`LabelFusion::Sam2`]); classes without a SAM-2 object get 0 there.
     /// The coarse head sees every class at once and so settles the boundaries between
     /// touching objects (the myocardium ring against the LV cavity) that independent binary
     /// masks leave to the larger logit.

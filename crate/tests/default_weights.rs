@@ -66,27 +66,36 @@ fn expected() -> Expected {
 }
 
 /// The settings of a manifest that decide what the weights draw besides the weights
-/// themselves: PCSW's rule, the label fusion and the clean-up.
-const MEASURED_SETTINGS: [&str; 3] = ["pcsw", "label_fusion", "post_process"];
+/// themselves: PCSW's rule, the label fusion, the clean-up and SAM-2's mask threshold.
+const MEASURED_SETTINGS: [&str; 4] = ["pcsw", "label_fusion", "post_process", "mask_threshold"];
 
 /// Fails unless `expected` (a `tests/demo*-dice.json`) was measured with exactly these weights
 /// (`weights_sha256`) and these manifest settings (`measured_with`): a new burnpack or a changed
 /// fusion weight, PCSW rule or clean-up must be measured on the demo scan before the Dice
 /// values in `file` guard anything.
 fn assert_measured_with(manifest_name: &str, expected: &serde_json::Value, file: &str) {
-    let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(weights(manifest_name)).unwrap()).unwrap();
+    // Both sides read as the crate reads a manifest (typed, then written back), so that a
+    // setting an older manifest leaves out compares as its default and an f32 as itself.
+    let (manifest, _) = read_export(&weights(manifest_name)).unwrap();
+    let typed = |m: &sss::weights::Manifest| serde_json::to_value(m).unwrap();
+    let actual = typed(&manifest);
     assert_eq!(
-        manifest["weights_sha256"], expected["weights_sha256"],
+        actual["weights_sha256"], expected["weights_sha256"],
         "the weights of {manifest_name} changed: measure them on the demo scan and update {file}"
     );
+    let mut measured = actual.clone();
     for key in MEASURED_SETTINGS {
+        let value = &expected["measured_with"][key];
         assert!(
-            !expected["measured_with"][key].is_null(),
+            !value.is_null(),
             "{file} does not say which `{key}` it was measured with"
         );
+        measured["model"][key] = value.clone();
+    }
+    let measured = typed(&serde_json::from_value(measured).unwrap());
+    for key in MEASURED_SETTINGS {
         assert_eq!(
-            manifest["model"][key], expected["measured_with"][key],
+            actual["model"][key], measured["model"][key],
             "{manifest_name}'s `{key}` differs from the one {file} was measured with: \
              measure the weights on the demo scan and update {file}"
         );

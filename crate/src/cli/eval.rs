@@ -149,6 +149,10 @@ pub struct EvalArgs {
     /// (`LabelFusion`; 1: SAM-2's masks alone, as the paper; default: the weights' own).
     #[arg(long)]
     pub sam2_weight: Option<f32>,
+    /// SAM-2's mask threshold: the logit an object's mask must exceed in the label map (with
+    /// fusion, the background's logit; default: the weights' own, 0 as official SAM-2).
+    #[arg(long, allow_negative_numbers = true)]
+    pub mask_threshold: Option<f32>,
     /// Clean-up of the full pipeline's label map after propagation (default: the weights'
     /// own): `none`, `largest-component` (each class cut to its largest 3-D component), or
     /// `component-vote` (each 3-D component of the foreground given its majority class).
@@ -334,6 +338,9 @@ fn apply_overrides(segmenter: &mut SssSegmenter, args: &EvalArgs) -> anyhow::Res
     }
     if let Some(w) = args.sam2_weight {
         segmenter.set_fusion(LabelFusion::from_sam2_weight(w))?;
+    }
+    if let Some(t) = args.mask_threshold {
+        segmenter.set_mask_threshold(t)?;
     }
     Ok(())
 }

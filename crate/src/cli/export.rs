@@ -39,6 +39,10 @@ pub struct ExportArgs {
     /// 1: SAM-2's masks alone; default: the run's own).
     #[arg(long)]
     pub sam2_weight: Option<f32>,
+    /// Set SAM-2's mask threshold in the manifest (`mask_threshold`: the logit an object's
+    /// mask must exceed; default: the run's own).
+    #[arg(long, allow_negative_numbers = true)]
+    pub mask_threshold: Option<f32>,
     /// Set the clean-up after propagation (`PostProcess`; default: the run's own).
     #[arg(long, value_enum)]
     pub post_process: Option<super::eval::PostProcessArg>,
@@ -68,6 +72,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         pcsw,
         label_fusion,
         post_process,
+        mask_threshold,
         ..
     } = &mut manifest.model
     {
@@ -90,15 +95,20 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
         if let Some(post) = args.post_process {
             *post_process = post.into();
         }
+        if let Some(t) = args.mask_threshold {
+            anyhow::ensure!(t.is_finite(), "--mask-threshold {t}: not a finite number");
+            *mask_threshold = t;
+        }
     } else if args.pcsw_slice.is_some()
         || args.pcsw_min_object.is_some()
         || args.tracked_memories.is_some()
         || args.sam2_weight.is_some()
         || args.post_process.is_some()
+        || args.mask_threshold.is_some()
     {
         anyhow::bail!(
-            "--pcsw-slice, --pcsw-min-object, --tracked-memories, --sam2-weight and \
-             --post-process apply to SSS weights only"
+            "--pcsw-slice, --pcsw-min-object, --tracked-memories, --sam2-weight, \
+             --post-process and --mask-threshold apply to SSS weights only"
         );
     }
     if let (Some(dir), Some(dataset), Some(labeled)) =

@@ -85,6 +85,7 @@ pub fn run_manifest(cfg: &SssTrainConfig, dataset: DatasetKind, name: String) ->
             pcsw: cfg.pcsw_config,
             label_fusion: crate::weights::LabelFusion::NEW_RUNS,
             post_process: crate::weights::PostProcess::None,
+            mask_threshold: 0.0,
         },
         classes: dataset.classes(),
         modality: match dataset.modality() {

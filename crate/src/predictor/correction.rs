@@ -96,8 +96,8 @@ impl SssSegmenter {
     }
 
     /// Slice `z`'s label map (`[y][x]`) from the prompts on it (`prompts` may hold others:
-    /// only those on `z` count), from SAM-2's masks alone (the highest logit above 0); every
-    /// class prompted elsewhere is background here. Blocking read-back.
+    /// only those on `z` count), from SAM-2's masks alone (the highest logit above the mask
+    /// threshold); every class prompted elsewhere is background here. Blocking read-back.
     pub fn preview_slice(
         &self,
         preview: &mut SlicePreview,
@@ -110,7 +110,12 @@ impl SssSegmenter {
             Some(t) => read_back(t)?,
             None => Vec::new(),
         };
-        Ok(label_slice(prepared, &on_slice, &logits))
+        Ok(label_slice(
+            prepared,
+            &on_slice,
+            &logits,
+            self.mask_threshold(),
+        ))
     }
 
     /// [`Self::preview_slice`] with an asynchronous read-back (WebGPU in the page).
@@ -126,17 +131,30 @@ impl SssSegmenter {
             Some(t) => read_back_async(t).await?,
             None => Vec::new(),
         };
-        Ok(label_slice(prepared, &on_slice, &logits))
+        Ok(label_slice(
+            prepared,
+            &on_slice,
+            &logits,
+            self.mask_threshold(),
+        ))
     }
 }
 
-/// The label map of one slice from its prompts' logits `[N][h][w]` (SAM-2's masks alone).
-fn label_slice(prepared: &PreparedVolume, on_slice: &[ClassPrompt], logits: &[f32]) -> Vec<u8> {
+/// The label map of one slice from its prompts' logits `[N][h][w]` (SAM-2's masks alone,
+/// above `threshold`).
+fn label_slice(
+    prepared: &PreparedVolume,
+    on_slice: &[ClassPrompt],
+    logits: &[f32],
+    threshold: f32,
+) -> Vec<u8> {
     let hw = prepared.hw();
     let mut plane = vec![0u8; hw[0] * hw[1]];
     if !on_slice.is_empty() {
         let classes = on_slice.iter().map(|p| p.class).collect();
-        SliceLabeler::new(hw, classes, on_slice, None).write(&mut plane, 0, logits);
+        SliceLabeler::new(hw, classes, on_slice, None)
+            .with_mask_threshold(threshold)
+            .write(&mut plane, 0, logits);
     }
     plane
 }

@@ -1,8 +1,9 @@
-//! Labels from SAM-2's per-object masks: alone (the class with the highest mask logit above 0,
-//! the paper's rule) or fused with the coarse head's class probabilities ([`LabelFusion`], as the
-//! weights' manifest says), slice by slice ([`SliceLabeler`]); and the post-processing that keeps
-//! each class's largest 3-D component ([`largest_components`]) or gives each 3-D component of the
-//! foreground its majority class ([`component_vote`]).
+//! Labels from SAM-2's per-object masks: alone (the class with the highest mask logit above the
+//! mask threshold, 0 as the paper and official SAM-2) or fused with the coarse head's class
+//! probabilities ([`LabelFusion`], as the weights' manifest says), slice by slice
+//! ([`SliceLabeler`]); and the post-processing that keeps each class's largest 3-D component
+//! ([`largest_components`]) or gives each 3-D component of the foreground its majority class
+//! ([`component_vote`]).
 
 use super::pipeline::CoarseOutput;
 use crate::Result;
@@ -69,8 +70,8 @@ pub fn component_vote(labels: &[u8], dims: [usize; 3]) -> Result<Vec<u8>> {
 /// stand for: a class without an automatic prompt (left out, empty, or prompted by a person)
 /// gives its coarse probability to the background, so the coarse head cannot bring back a
 /// class the user removed. Objects a person prompted (`PromptSource::User`) are then drawn
-/// on top from SAM-2's mask alone (logit above 0, the highest of them), so a corrected box
-/// is followed exactly.
+/// on top from SAM-2's mask alone (logit above the mask threshold, the highest of them), so a
+/// corrected box is followed exactly.
 pub struct SliceLabeler<'a> {
     hw: [usize; 2],
     /// The class of each SAM-2 object.
@@ -79,6 +80,9 @@ pub struct SliceLabeler<'a> {
     by_user: Vec<bool>,
     /// The coarse head's output over the volume and SAM-2's weight, when fused.
     coarse: Option<(&'a CoarseOutput, f32)>,
+    /// SAM-2's mask threshold: an object's logit must exceed it; the background's logit in
+    /// the fused distribution (0, official SAM-2's, unless [`Self::with_mask_threshold`]).
+    threshold: f32,
 }
 
 impl<'a> SliceLabeler<'a> {
@@ -102,7 +106,15 @@ impl<'a> SliceLabeler<'a> {
             class_of,
             by_user,
             coarse,
+            threshold: 0.0,
         }
+    }
+
+    /// The same labeler with mask threshold `t` (the manifest's `mask_threshold`): lower
+    /// draws more of each object, higher less.
+    pub fn with_mask_threshold(mut self, t: f32) -> Self {
+        self.threshold = t;
+        self
     }
 
     /// Writes slice `z` of `labels` (x fastest) from that slice's object logits.
@@ -112,7 +124,7 @@ impl<'a> SliceLabeler<'a> {
         let Some((coarse, w)) = self.coarse else {
             for (i, label) in slice.iter_mut().enumerate() {
                 *label = self
-                    .highest_above_zero(logits, plane, i, |_| true)
+                    .highest_above_threshold(logits, plane, i, |_| true)
                     .unwrap_or(0);
             }
             return;
@@ -128,15 +140,17 @@ impl<'a> SliceLabeler<'a> {
         }
         let mut score = vec![0f32; k];
         for (i, label) in slice.iter_mut().enumerate() {
-            // SAM-2's class distribution: softmax over [0 (background), l_o of the automatic objects].
+            // SAM-2's class distribution: softmax over [t (background), l_o of the automatic
+            // objects].
+            let t = self.threshold;
             let m = automatic
                 .iter()
-                .fold(0f32, |m, &o| m.max(logits[o * plane + i]));
+                .fold(t, |m, &o| m.max(logits[o * plane + i]));
             let sum = automatic
                 .iter()
-                .fold((-m).exp(), |s, &o| s + (logits[o * plane + i] - m).exp());
+                .fold((t - m).exp(), |s, &o| s + (logits[o * plane + i] - m).exp());
             score.fill(0.0);
-            score[0] = w * (-m).exp() / sum;
+            score[0] = w * (t - m).exp() / sum;
             for &o in &automatic {
                 score[self.class_of[o] as usize] += w * (logits[o * plane + i] - m).exp() / sum;
             }
@@ -146,21 +160,21 @@ impl<'a> SliceLabeler<'a> {
             }
             let fused = (0..k).fold(0, |best, c| if score[c] > score[best] { c } else { best });
             *label = self
-                .highest_above_zero(logits, plane, i, |o| self.by_user[o])
+                .highest_above_threshold(logits, plane, i, |o| self.by_user[o])
                 .unwrap_or(fused as u8);
         }
     }
 
-    /// The class of the object with the highest logit above 0 at pixel `i`, among the objects
-    /// `take` accepts.
-    fn highest_above_zero(
+    /// The class of the object with the highest logit above the mask threshold at pixel `i`,
+    /// among the objects `take` accepts.
+    fn highest_above_threshold(
         &self,
         logits: &[f32],
         plane: usize,
         i: usize,
         take: impl Fn(usize) -> bool,
     ) -> Option<u8> {
-        let mut best = (0.0f32, None);
+        let mut best = (self.threshold, None);
         for (o, &class) in self.class_of.iter().enumerate() {
             let l = logits[o * plane + i];
             if take(o) && l > best.0 {
@@ -206,6 +220,28 @@ mod tests {
         let mut labels = vec![0u8; 2];
         SliceLabeler::new([1, 1], vec![1, 2], &[], None).write(&mut labels, 1, &[-1.0, -0.5]);
         assert_eq!(labels[1], 0);
+    }
+
+    /// The mask threshold moves SAM-2's decision, alone and fused. One pixel, one object
+    /// (class 1) with logit −0.5 and the coarse head's [0.6, 0.4]. Alone: background at
+    /// t = 0, class 1 at t = −1. Fused with w = 0.5: SAM-2's distribution softmax([t, −0.5])
+    /// is [0.622, 0.378] at t = 0, scores [0.611, 0.389] (background); at t = −1 it is
+    /// [0.378, 0.622], scores [0.489, 0.511] (class 1).
+    #[test]
+    fn the_mask_threshold_moves_the_decision() {
+        let coarse = CoarseOutput::new(vec![0.6, 0.4], 2, 1, [1, 1], [1, 1]).unwrap();
+        let label = |fused: bool, t: f32| {
+            let mut labels = vec![9u8];
+            SliceLabeler::new([1, 1], vec![1], &[], fused.then_some((&coarse, 0.5)))
+                .with_mask_threshold(t)
+                .write(&mut labels, 0, &[-0.5]);
+            labels[0]
+        };
+        assert_eq!(label(false, 0.0), 0, "alone, official threshold");
+        assert_eq!(label(false, -1.0), 1, "alone, lower threshold");
+        assert_eq!(label(false, -0.5), 0, "the logit must exceed the threshold");
+        assert_eq!(label(true, 0.0), 0, "fused, official threshold");
+        assert_eq!(label(true, -1.0), 1, "fused, lower threshold");
     }
 
     /// Fused, a class without an automatic prompt cannot come back from the coarse head, and

@@ -2,8 +2,8 @@
 //! through the image encoder and the coarse head → PCSW prompts per class on the coarse
 //! probabilities of the whole volume → one SAM-2 object per class, prompted with its PCSW box
 //! and interior point, propagated through the volume with memory ([`VolumePredictor`]) →
-//! labels from SAM-2's masks, alone (the class with the highest mask logit above 0, else
-//! background: the paper) or fused with the coarse head's probabilities ([`LabelFusion`], as
+//! labels from SAM-2's masks, alone (the class with the highest mask logit above the mask
+//! threshold, 0 unless the manifest says, else background: the paper) or fused with the coarse head's probabilities ([`LabelFusion`], as
 //! the weights' manifest says).
 //!
 //! Slices are resized to the model's image size and the results back to the slice size, so
@@ -142,6 +142,8 @@ pub struct SssSegmenter {
     pcsw: PcswConfig,
     fusion: LabelFusion,
     post_process: PostProcess,
+    /// SAM-2's mask threshold (the manifest's `mask_threshold`).
+    mask_threshold: f32,
     device: Device,
 }
 
@@ -166,6 +168,7 @@ impl SssSegmenter {
                 pcsw,
                 label_fusion,
                 post_process,
+                mask_threshold,
                 ..
             },
             weights::IntensityRule::Channels { rule },
@@ -176,6 +179,7 @@ impl SssSegmenter {
         let mut segmenter = Self::from_parts(net, *rule, *pcsw, device);
         segmenter.set_fusion(*label_fusion)?;
         segmenter.post_process = *post_process;
+        segmenter.set_mask_threshold(*mask_threshold)?;
         Ok(segmenter)
     }
 
@@ -187,6 +191,7 @@ impl SssSegmenter {
             pcsw,
             fusion: LabelFusion::Sam2,
             post_process: PostProcess::None,
+            mask_threshold: 0.0,
             device: device.clone(),
         }
     }
@@ -206,6 +211,23 @@ impl SssSegmenter {
             )));
         }
         self.fusion = fusion;
+        Ok(())
+    }
+
+    /// SAM-2's mask threshold: the logit an object's mask must exceed in the label map.
+    pub fn mask_threshold(&self) -> f32 {
+        self.mask_threshold
+    }
+
+    /// Overrides the weights' mask threshold (evaluation); a value that is not finite is
+    /// refused.
+    pub fn set_mask_threshold(&mut self, threshold: f32) -> Result<()> {
+        if !threshold.is_finite() {
+            return Err(SssError::InvalidInput(format!(
+                "SAM-2's mask threshold {threshold} is not a finite number"
+            )));
+        }
+        self.mask_threshold = threshold;
         Ok(())
     }
 
@@ -452,7 +474,8 @@ impl SssSegmenter {
         };
         let coarse = self.fused_with(coarse.or(computed.as_ref()));
         if let Some(mut predictor) = self.prompted_predictor(prepared, prompts)? {
-            let labeler = SliceLabeler::new(prepared.hw(), classes_of(&predictor), prompts, coarse);
+            let labeler = SliceLabeler::new(prepared.hw(), classes_of(&predictor), prompts, coarse)
+                .with_mask_threshold(self.mask_threshold);
             for out in predictor.propagate_both_ways()? {
                 let logits = read_back(out.masks_at(prepared.hw()))?;
                 labeler.write(&mut labels, out.slice, &logits);
@@ -511,7 +534,8 @@ impl SssSegmenter {
         };
         let coarse = self.fused_with(coarse.or(computed.as_ref()));
         let classes = classes_of(&predictor);
-        let labeler = SliceLabeler::new(prepared.hw(), classes.clone(), prompts, coarse);
+        let labeler = SliceLabeler::new(prepared.hw(), classes.clone(), prompts, coarse)
+            .with_mask_threshold(self.mask_threshold);
         predictor.preflight()?;
         let forward = predictor.propagation_order(None, None, false)?;
         let first = forward[0];
