@@ -127,7 +127,7 @@ pub fn run(args: &ExportArgs) -> anyhow::Result<()> {
     }
     manifest.provenance = format!(
         "{} (exported from: {})",
-        std::env::args().collect::<Vec<_>>().join(" "),
+        super::command_line(),
         manifest.provenance
     );
     let path = write_export(&args.out, manifest, &encoded, dtype)?;

@@ -78,6 +78,16 @@ pub enum Command {
 }
 
 /// Parses the arguments, runs the subcommand and turns its error into a message and exit code.
+/// The command line as a user would type it, for manifests' provenance: `sss` and the
+/// arguments, without the path the binary ran from (a build directory means nothing to a
+/// reader of published weights).
+pub fn command_line() -> String {
+    std::iter::once("sss".to_string())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn main() -> ExitCode {
     if std::env::var_os("BURN_DEVICE").is_none() {
         // Subcommands open their devices explicitly; the one place burn picks its default

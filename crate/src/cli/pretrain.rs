@@ -205,8 +205,7 @@ pub fn run(args: &PretrainArgs) -> anyhow::Result<()> {
             commands: Vec::new(),
         }
     };
-    pool.commands
-        .push(std::env::args().collect::<Vec<_>>().join(" "));
+    pool.commands.push(super::command_line());
     std::fs::write(&pool_path, serde_json::to_string_pretty(&pool)?)
         .with_context(|| format!("writing {}", pool_path.display()))?;
     let started = std::time::Instant::now();

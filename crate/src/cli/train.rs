@@ -102,7 +102,7 @@ pub fn run_manifest(cfg: &SssTrainConfig, dataset: DatasetKind, name: String) ->
         weights_dtype: String::new(),
         provenance: format!(
             "{}; SAM-2 started from {}",
-            std::env::args().collect::<Vec<_>>().join(" "),
+            super::command_line(),
             cfg.start.as_deref().unwrap_or("a fresh model")
         ),
     }

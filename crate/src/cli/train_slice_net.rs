@@ -118,7 +118,7 @@ pub fn run(args: &TrainSliceNetArgs) -> anyhow::Result<()> {
         weights_file: String::new(),
         weights_sha256: String::new(),
         weights_dtype: String::new(),
-        provenance: std::env::args().collect::<Vec<_>>().join(" "),
+        provenance: super::command_line(),
     };
     let dtype = if args.f32 { DType::F32 } else { DType::F16 };
     let bytes = encode_module(net, dtype)?;
