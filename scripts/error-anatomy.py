@@ -7,12 +7,15 @@ truth. Prints, summed over all the pairs given:
    the slice, they lie from the predicted foreground: next to it (1 voxel, 8-neighbourhood:
    the boundary), 2 voxels away, farther (a tail or a separate part left out), or on a slice
    where nothing is drawn at all (the object lost along z);
-3. the same split for false foreground (prediction a class, truth background).
+3. the same split for false foreground (prediction a class, truth background);
+4. the foreground on slices where nothing is drawn, by distance in z to the nearest slice where
+   something is, and, when a third map is given (PRED:TRUTH:OTHER, e.g. the coarse head's),
+   how much of it that map draws as foreground.
 
 Reads NIfTI-1 label maps (.nii or .nii.gz; u8, i16, i32, u16, f32, f64) with the standard
 library only. Slices are along the third axis.
 
-Usage: scripts/error-anatomy.py [--names a,b,...] PRED:TRUTH [PRED:TRUTH ...]
+Usage: scripts/error-anatomy.py [--names a,b,...] PRED:TRUTH[:OTHER] [PRED:TRUTH[:OTHER] ...]
 Example (the page's brain-CT weights on the validation scans, RESULTS.md):
   for i in $(seq 145 160); do sss segment --weights web/assets/weights/sss-brain-ct.json \\
     -o /tmp/seg/ID_$i.nii.gz results/data/brain-200/imagesTr/ID_$i.nii.gz; done
@@ -76,15 +79,26 @@ def main():
         sys.exit(__doc__)
     confusion = collections.Counter()
     missed, false_fg = [0, 0, 0, 0], [0, 0, 0, 0]
+    undrawn_by_dz, other_hits = collections.Counter(), 0
     for pair in args:
-        pred_path, truth_path = pair.split(':')
-        pred, shape = read_labels(pred_path)
-        truth, truth_shape = read_labels(truth_path)
-        if shape != truth_shape:
-            sys.exit(f'{pred_path} is {shape}, {truth_path} is {truth_shape}')
+        paths = pair.split(':')
+        pred, shape = read_labels(paths[0])
+        truth, truth_shape = read_labels(paths[1])
+        other, other_shape = read_labels(paths[2]) if len(paths) > 2 else (None, shape)
+        if shape != truth_shape or shape != other_shape:
+            sys.exit(f'{pair}: the maps differ in size ({shape}, {truth_shape}, {other_shape})')
         confusion.update(zip(truth, pred))
         nx, ny, nz = shape
         plane = nx * ny
+        drawn = [any(v > 0 for v in pred[z * plane:(z + 1) * plane]) for z in range(nz)]
+        for z in (z for z in range(nz) if not drawn[z]):
+            t = truth[z * plane:(z + 1) * plane]
+            fg = [k for k, v in enumerate(t) if v > 0]
+            if fg:
+                dz = min((abs(z - k) for k in range(nz) if drawn[k]), default=None)
+                undrawn_by_dz[dz] += len(fg)
+                if other is not None:
+                    other_hits += sum(1 for k in fg if other[z * plane + k] > 0)
         for z in range(nz):
             p, t = pred[z * plane:(z + 1) * plane], truth[z * plane:(z + 1) * plane]
             p_fg = {k for k, v in enumerate(p) if v > 0}
@@ -106,6 +120,11 @@ def main():
                                ('false foreground', false_fg, 'the true foreground')):
         print(f'{what}: {sum(split)} voxels; next to {other} {split[0]}, 2 voxels away '
               f'{split[1]}, farther {split[2]}, on slices without any {split[3]}')
+    by_dz = ', '.join(f'{dz if dz is not None else "none drawn"}: {n}'
+                      for dz, n in sorted(undrawn_by_dz.items(), key=lambda kv: kv[0] or 1e9))
+    print(f'foreground on slices where nothing is drawn, by z distance to a drawn slice: {by_dz}')
+    if len(args[0].split(':')) > 2:
+        print(f'  of which the third map draws as foreground: {other_hits}')
 
 
 if __name__ == '__main__':
