@@ -71,8 +71,8 @@ const MEASURED_SETTINGS: [&str; 4] = ["pcsw", "label_fusion", "post_process", "m
 
 /// Fails unless `expected` (a `tests/demo*-dice.json`) was measured with exactly these weights
 /// (`weights_sha256`) and these manifest settings (`measured_with`): a new burnpack or a changed
-/// fusion weight, PCSW rule or clean-up must be measured on the demo scan before the Dice
-/// values in `file` guard anything.
+/// fusion weight, PCSW rule, clean-up or mask threshold must be measured on the demo scan
+/// before the Dice values in `file` guard anything.
 fn assert_measured_with(manifest_name: &str, expected: &serde_json::Value, file: &str) {
     // Both sides read as the crate reads a manifest (typed, then written back), so that a
     // setting an older manifest leaves out compares as its default and an f32 as itself.

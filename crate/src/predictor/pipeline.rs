@@ -3,8 +3,8 @@
 //! probabilities of the whole volume → one SAM-2 object per class, prompted with its PCSW box
 //! and interior point, propagated through the volume with memory ([`VolumePredictor`]) →
 //! labels from SAM-2's masks, alone (the class with the highest mask logit above the mask
-//! threshold, 0 unless the manifest says, else background: the paper) or fused with the coarse head's probabilities ([`LabelFusion`], as
-//! the weights' manifest says).
+//! threshold, 0 unless the manifest says, else background: the paper) or fused with the
+//! coarse head's probabilities ([`LabelFusion`], as the weights' manifest says).
 //!
 //! Slices are resized to the model's image size and the results back to the slice size, so
 //! the label map has the input's geometry. The steps are public so that a caller can stop
