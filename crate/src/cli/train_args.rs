@@ -322,6 +322,11 @@ pub struct TrainArgs {
     /// slice holding it: rare classes such as small bleeds are seen as often as large ones).
     #[arg(long, value_enum)]
     pub labeled_slices: Option<LabeledSlicesArg>,
+    /// Labeled slices per step for the coarse head alone, besides the SAM-2 clip's frames
+    /// (0, the default: the clip's frames only). With every scan labeled a two-slice clip a
+    /// step shows the head each slice about once in 2,000 steps (RESULTS.md).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=64))]
+    pub coarse_extra_slices: u16,
     /// Total optimisation steps.
     #[arg(long, default_value_t = defaults::STEPS)]
     pub steps: usize,
@@ -428,6 +433,7 @@ pub(super) fn config_of(args: &TrainArgs) -> anyhow::Result<SssTrainConfig> {
     }
     cfg.coarse_top_down = args.coarse_top_down;
     cfg.coarse_depth = usize::from(args.coarse_depth);
+    cfg.coarse_extra_slices = usize::from(args.coarse_extra_slices);
     if let Some(at) = args.coarse_loss_at {
         cfg.coarse_loss_at = match at {
             CoarseLossAtArg::Low => CoarseLossAt::Low,

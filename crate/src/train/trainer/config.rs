@@ -280,6 +280,12 @@ pub struct SssTrainConfig {
     /// `AnyForeground`, what they did).
     #[serde(default)]
     pub labeled_slices: LabeledSlices,
+    /// Labeled slices per step that only the image encoder and the coarse head see, besides
+    /// the clip's frames (drawn as `labeled_slices` says, each from a random labeled volume
+    /// under its own weak view); the coarse loss averages over all of them. 0 (runs saved
+    /// before the switch read so, what they did): the released recipe, the clip's frames only.
+    #[serde(default)]
+    pub coarse_extra_slices: usize,
     /// The coarse head also reads the neck's stride-16 level (`CoarseHeadConfig::top_down`;
     /// runs saved before the switch read as off, what they did).
     #[serde(default)]
@@ -398,6 +404,7 @@ impl SssTrainConfig {
             coarse_loss_at: CoarseLossAt::Image,
             coarse_dice: DiceOver::AllClasses,
             labeled_slices: LabeledSlices::AnyForeground,
+            coarse_extra_slices: 0,
             coarse_top_down: false,
             coarse_depth: 1,
             unlabeled_mask_weight: 1.0,

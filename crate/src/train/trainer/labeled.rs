@@ -200,7 +200,8 @@ impl SssTrainer {
         let low_labels: Vec<u8> = (0..frames)
             .flat_map(|f| downsample_labels(&clip.labels[f * plane..(f + 1) * plane], s, factor))
             .collect();
-        let coarse = self.labeled_coarse_loss(enc.coarse_logits, &clip.labels, &low_labels);
+        let coarse =
+            self.labeled_coarse_loss(step, enc.coarse_logits, &clip.labels, &low_labels)?;
 
         // Step 3: SAM-2's prompts on the first slice: one object per class present there.
         let prompts =
@@ -269,17 +270,66 @@ impl SssTrainer {
         weak_clip(vol, slices, &cfg.weak, rng)
     }
 
-    /// The coarse head's `(CE + Dice)/2` on every frame, times `coarse_weight`: its logits
-    /// `[frames, K, low, low]` against `low_labels`, or upsampled to the image size against
-    /// `labels` (`coarse_loss_at`).
+    /// `coarse_extra_slices` labeled slices for the coarse head alone, each from a random
+    /// labeled volume under its own weak view (the step's RNG stream 3, so the clip's draws
+    /// do not change with the switch): their coarse logits `[n, K, low, low]`, labels
+    /// `[n][s][s]` and labels at the decoder's resolution `[n][low][low]`.
+    fn coarse_extra_slices(&self, step: usize) -> Result<(Tensor<4>, Vec<u8>, Vec<u8>)> {
+        let cfg = &self.cfg;
+        let (s, low) = (cfg.sam2.image_size, cfg.low_res());
+        let n = cfg.coarse_extra_slices;
+        let mut rng = step_rng(cfg.seed, step, 3);
+        let (mut images, mut labels) = (Vec::new(), Vec::new());
+        for _ in 0..n {
+            let v = rng.random_range(0..self.data.labeled.len());
+            let vol = &self.data.labeled[v];
+            let volume_labels = vol
+                .labels
+                .as_ref()
+                .ok_or_else(|| SssError::InvalidInput(format!("{} has no labels", vol.id)))?;
+            let nz = vol.image.num_slices();
+            let z = labeled_start_slice(
+                (0..nz).map(|z| volume_labels.slice(z)),
+                cfg.labeled_slices,
+                &mut rng,
+            );
+            let view = weak_clip(vol, vec![z], &cfg.weak, &mut rng)?;
+            images.extend(view.images);
+            labels.extend(view.labels);
+        }
+        // [n·3·s·s] -> [n, 3, s, s]
+        let images = normalise_input(self.tensor4(images, [n, 3, s, s]));
+        let logits = self.student.net.encode(images).coarse_logits;
+        let low_labels = labels
+            .chunks(s * s)
+            .flat_map(|plane| downsample_labels(plane, s, s / low))
+            .collect();
+        Ok((logits, labels, low_labels))
+    }
+
+    /// The coarse head's `(CE + Dice)/2` on every frame and on `coarse_extra_slices` more
+    /// labeled slices, times `coarse_weight`: its logits `[frames, K, low, low]` against
+    /// `low_labels`, or upsampled to the image size against `labels` (`coarse_loss_at`).
     fn labeled_coarse_loss(
         &self,
+        step: usize,
         coarse_logits: Tensor<4>,
         labels: &[u8],
         low_labels: &[u8],
-    ) -> Tensor<1> {
+    ) -> Result<Tensor<1>> {
         let cfg = &self.cfg;
         let (s, low) = (cfg.sam2.image_size, cfg.low_res());
+        let (coarse_logits, labels, low_labels) = if cfg.coarse_extra_slices > 0 {
+            let (extra_logits, extra_labels, extra_low) = self.coarse_extra_slices(step)?;
+            (
+                Tensor::cat(vec![coarse_logits, extra_logits], 0),
+                [labels, &extra_labels].concat(),
+                [low_labels, &extra_low].concat(),
+            )
+        } else {
+            (coarse_logits, labels.to_vec(), low_labels.to_vec())
+        };
+        let (labels, low_labels) = (labels.as_slice(), low_labels.as_slice());
         let frames = coarse_logits.dims()[0];
         let (coarse_logits, labels, side) = match cfg.coarse_loss_at {
             CoarseLossAt::Low => (coarse_logits, low_labels, low),
@@ -293,12 +343,12 @@ impl SssTrainer {
             ),
             &self.device,
         );
-        ce_dice_loss_over(
+        Ok(ce_dice_loss_over(
             coarse_logits,
             label_tensor,
             Some(i64::from(IGNORE)),
             cfg.coarse_dice,
-        ) * cfg.coarse_weight
+        ) * cfg.coarse_weight)
     }
 
     /// The official SAM-2 loss of a clip into `terms`: per frame the sum over its decoder

@@ -542,6 +542,25 @@ mod tests {
             );
         }
     }
+
+    /// Extra coarse-head slices change the coarse term and nothing that SAM-2's clip draws:
+    /// the first step from the same seed has the same SAM-2 loss with and without them.
+    #[test]
+    fn extra_coarse_slices_feed_only_the_coarse_term() {
+        let first_step = |extra: usize| {
+            let (mut cfg, data) = tiny_run(2, 0, 2);
+            cfg.supervised_only = true;
+            cfg.coarse_extra_slices = extra;
+            let mut trainer = SssTrainer::new(cfg, data, &Device::flex(), None).unwrap();
+            trainer.train_step().unwrap()
+        };
+        let (plain, extra) = (first_step(0), first_step(4));
+        assert_eq!(plain.clip_frames, extra.clip_frames);
+        assert_eq!(plain.labeled_mask, extra.labeled_mask);
+        assert_ne!(plain.labeled_coarse, extra.labeled_coarse);
+        assert!(extra.labeled_coarse.is_finite() && extra.labeled_coarse > 0.0);
+    }
+
     use crate::prompt::pcsw::{ClassPrompt, PcswPrompt, PromptSource};
 
     /// τ decides which teacher pixels supervise the strong views: τ = 1 keeps none (a
