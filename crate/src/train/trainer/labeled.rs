@@ -9,7 +9,7 @@ use rand::rngs::SmallRng;
 
 use super::SssTrainer;
 use super::clip::{
-    ClipOutput, Corrections, DecoderStep, IGNORE, WeakClip, clip_forward, clip_slices,
+    ClipOutput, Corrections, DecoderStep, IGNORE, TrainVolume, WeakClip, clip_forward, clip_slices,
     downsample_labels, mask_tensor, step_rng, weak_clip,
 };
 use super::config::{CoarseLossAt, LabeledSlices, MaskSupervision};
@@ -257,6 +257,15 @@ impl SssTrainer {
     fn labeled_clip(&self, rng: &mut SmallRng) -> Result<WeakClip> {
         let cfg = &self.cfg;
         let t = &cfg.sam2_training;
+        let (vol, z) = self.random_labeled_slice(rng)?;
+        let nz = vol.image.num_slices();
+        let reverse = t.reverse_prob > 0.0 && rng.random::<f64>() < t.reverse_prob;
+        let slices = clip_slices(z, nz, t.clip_frames, reverse);
+        weak_clip(vol, slices, &cfg.weak, rng)
+    }
+
+    /// A random labeled volume and one of its slices, drawn as `labeled_slices` says.
+    fn random_labeled_slice(&self, rng: &mut SmallRng) -> Result<(&TrainVolume, usize)> {
         let v = rng.random_range(0..self.data.labeled.len());
         let vol = &self.data.labeled[v];
         let labels = vol
@@ -264,10 +273,12 @@ impl SssTrainer {
             .as_ref()
             .ok_or_else(|| SssError::InvalidInput(format!("{} has no labels", vol.id)))?;
         let nz = vol.image.num_slices();
-        let z = labeled_start_slice((0..nz).map(|z| labels.slice(z)), cfg.labeled_slices, rng);
-        let reverse = t.reverse_prob > 0.0 && rng.random::<f64>() < t.reverse_prob;
-        let slices = clip_slices(z, nz, t.clip_frames, reverse);
-        weak_clip(vol, slices, &cfg.weak, rng)
+        let z = labeled_start_slice(
+            (0..nz).map(|z| labels.slice(z)),
+            self.cfg.labeled_slices,
+            rng,
+        );
+        Ok((vol, z))
     }
 
     /// `coarse_extra_slices` labeled slices for the coarse head alone, each from a random
@@ -281,18 +292,7 @@ impl SssTrainer {
         let mut rng = step_rng(cfg.seed, step, 3);
         let (mut images, mut labels) = (Vec::new(), Vec::new());
         for _ in 0..n {
-            let v = rng.random_range(0..self.data.labeled.len());
-            let vol = &self.data.labeled[v];
-            let volume_labels = vol
-                .labels
-                .as_ref()
-                .ok_or_else(|| SssError::InvalidInput(format!("{} has no labels", vol.id)))?;
-            let nz = vol.image.num_slices();
-            let z = labeled_start_slice(
-                (0..nz).map(|z| volume_labels.slice(z)),
-                cfg.labeled_slices,
-                &mut rng,
-            );
+            let (vol, z) = self.random_labeled_slice(&mut rng)?;
             let view = weak_clip(vol, vec![z], &cfg.weak, &mut rng)?;
             images.extend(view.images);
             labels.extend(view.labels);
